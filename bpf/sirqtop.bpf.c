@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sirqtop kernel side: one body per logical hook, thin entry points per backend
+ * (tp_btf, raw_tp, fentry, kprobe). User space enables exactly one entry point per
+ * hook before load. Per-packet work is aggregated here (per-CPU counters, log2
+ * histograms); the ring buffer only carries rare records (first sight of an interface).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "sirqtop.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Only count interfaces whose netns is in `netns_allow`. */
+const volatile bool filter_netns = false;
+/* A NET_RX raise within this window after an enqueue on the same CPU is caused by it. */
+const volatile __u64 raise_window_ns = 1000000;
+/* Address of veth_link_ops (from kallsyms) makes the veth check one compare; 0 = compare kind. */
+const volatile __u64 veth_ops_addr = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SIRQ_MAX_NETNS_FILTER);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SIRQ_MAX_IFACES);
+	__type(key, struct sirq_iface_key);
+	__type(value, struct sirq_iface_counters);
+} iface_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SIRQ_MAX_IFACES);
+	__type(key, struct sirq_iface_key);
+	__type(value, struct sirq_iface_hists);
+} iface_hists SEC(".maps");
+
+/* In-flight skbs, keyed by skb pointer; LRU so dropped packets cannot leak entries. */
+struct inflight {
+	__u64 xmit_ts;
+	__u64 enq_ts;
+	struct sirq_iface_key tx;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SIRQ_MAX_INFLIGHT);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SIRQ_NR_VECTORS);
+	__type(key, __u32);
+	__type(value, struct sirq_softirq_stats);
+} softirqs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SIRQ_CTR_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Per-CPU scratch state linking events that happen on one CPU. */
+struct cpu_state {
+	__u64 raise_ts[SIRQ_NR_VECTORS]; /* first raise while the vector was not running */
+	__u64 run_ts;                    /* softirq_entry time of the running vector, 0 = none */
+	__u32 run_vec;
+	__u32 rx_has;                    /* rx_key owns the current NET_RX segment */
+	__u32 rx_seen;                   /* a packet was received in this NET_RX run */
+	__u32 _pad;
+	__u64 rx_mark;                   /* start of the current NET_RX time segment */
+	struct sirq_iface_key rx_key;
+	__u64 enq_ts;                    /* last counted enqueue on this CPU, 0 = none */
+	struct sirq_iface_key enq_key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_state);
+} cpu_states SEC(".maps");
+
+/* Zero values live in .rodata: too large for the 512-byte BPF stack. */
+static const struct sirq_iface_counters zero_counters;
+static const struct sirq_iface_hists zero_hists;
+
+/* Make the record type visible to the skeleton generator. */
+struct sirq_iface_event _sirq_iface_event = {};
+enum sirq_counter _sirq_counter = 0;
+enum sirq_event_type _sirq_event_type = 0;
+
+static __always_inline void ctr_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct cpu_state *cpu_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_states, &zero);
+}
+
+static __always_inline __u32 hist_bucket(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	if (r >= SIRQ_HIST_BUCKETS)
+		r = SIRQ_HIST_BUCKETS - 1;
+	return r & (SIRQ_HIST_BUCKETS - 1);
+}
+
+/* Per-CPU histogram: plain stores. */
+static __always_inline void hist_add(struct sirq_hist *h, __u64 v)
+{
+	h->count++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+	h->buckets[hist_bucket(v)]++;
+}
+
+/* Shared histogram: atomic adds; max is best effort (a lost race keeps a close value). */
+static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v)
+{
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum, v);
+	if (v > h->max)
+		h->max = v;
+	__sync_fetch_and_add(&h->buckets[hist_bucket(v)], 1);
+}
+
+static __always_inline bool dev_key(struct net_device *dev, struct sirq_iface_key *k)
+{
+	k->ifindex = BPF_CORE_READ(dev, ifindex);
+	k->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (filter_netns && !bpf_map_lookup_elem(&netns_allow, &k->netns))
+		return false;
+	return true;
+}
+
+static __always_inline void announce(struct sirq_iface_key *k, struct net_device *dev)
+{
+	struct sirq_iface_event *e;
+	const struct rtnl_link_ops *ops;
+	const char *kind;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ctr_inc(SIRQ_CTR_RINGBUF_DROPPED);
+		return;
+	}
+	e->type = SIRQ_EV_IFACE;
+	e->netns = k->netns;
+	e->ifindex = k->ifindex;
+	e->_pad = 0;
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dev->name);
+	e->kind[0] = 0;
+	ops = BPF_CORE_READ(dev, rtnl_link_ops);
+	if (ops) {
+		kind = BPF_CORE_READ(ops, kind);
+		if (kind)
+			bpf_probe_read_kernel_str(e->kind, sizeof(e->kind), kind);
+	}
+	/* User space drains on a timer: no wakeup per record. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline struct sirq_iface_counters *
+iface_counters_get(struct sirq_iface_key *k, struct net_device *dev)
+{
+	struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, k);
+
+	if (c)
+		return c;
+	if (bpf_map_update_elem(&iface_counters, k, &zero_counters, BPF_NOEXIST) == 0)
+		announce(k, dev);
+	c = bpf_map_lookup_elem(&iface_counters, k);
+	if (!c)
+		ctr_inc(SIRQ_CTR_IFACE_FULL);
+	return c;
+}
+
+static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_iface_key *k)
+{
+	struct sirq_iface_hists *h = bpf_map_lookup_elem(&iface_hists, k);
+
+	if (h)
+		return h;
+	bpf_map_update_elem(&iface_hists, k, &zero_hists, BPF_NOEXIST);
+	h = bpf_map_lookup_elem(&iface_hists, k);
+	if (!h)
+		ctr_inc(SIRQ_CTR_IFACE_FULL);
+	return h;
+}
+
+static __always_inline bool is_veth(struct net_device *dev)
+{
+	const struct rtnl_link_ops *ops = BPF_CORE_READ(dev, rtnl_link_ops);
+	char kind[5] = {};
+	const char *p;
+
+	if (!ops)
+		return false;
+	if (veth_ops_addr)
+		return (__u64)ops == veth_ops_addr;
+	p = BPF_CORE_READ(ops, kind);
+	if (!p || bpf_probe_read_kernel(kind, sizeof(kind), p))
+		return false;
+	return kind[0] == 'v' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'h' && kind[4] == 0;
+}
+
+/* ---- logical hook bodies ---------------------------------------------------------- */
+
+static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *dev,
+					bool check_kind)
+{
+	struct sirq_iface_counters *c;
+	struct sirq_iface_key k;
+	struct inflight f = {};
+	__u64 ptr = (__u64)skb;
+
+	if (check_kind && !is_veth(dev))
+		return 0;
+	if (!dev_key(dev, &k))
+		return 0;
+	c = iface_counters_get(&k, dev);
+	if (!c)
+		return 0;
+	c->tx_packets++;
+	c->tx_bytes += BPF_CORE_READ(skb, len);
+	f.xmit_ts = bpf_ktime_get_ns();
+	f.tx = k;
+	if (bpf_map_update_elem(&inflight, &ptr, &f, BPF_ANY) == 0)
+		ctr_inc(SIRQ_CTR_INFLIGHT_INSERTS);
+	return 0;
+}
+
+static __always_inline int on_netif_rx(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct sirq_iface_counters *c;
+	struct sirq_iface_key k;
+	struct cpu_state *st;
+	struct inflight *f;
+	__u64 ptr = (__u64)skb;
+	__u64 now;
+
+	st = cpu_state();
+	if (!st || !dev)
+		return 0;
+	if (!dev_key(dev, &k)) {
+		st->enq_ts = 0;
+		return 0;
+	}
+	c = iface_counters_get(&k, dev);
+	if (!c)
+		return 0;
+	c->rx_enqueued++;
+	now = bpf_ktime_get_ns();
+	f = bpf_map_lookup_elem(&inflight, &ptr);
+	if (f) {
+		f->enq_ts = now;
+	} else {
+		struct inflight nf = { .enq_ts = now };
+
+		if (bpf_map_update_elem(&inflight, &ptr, &nf, BPF_ANY) == 0)
+			ctr_inc(SIRQ_CTR_INFLIGHT_INSERTS);
+	}
+	/* The raise that enqueue_to_backlog may do next, on this CPU, is caused by it. */
+	st->enq_ts = now;
+	st->enq_key = k;
+	return 0;
+}
+
+static __always_inline bool in_ksoftirqd(void)
+{
+	char comm[16];
+
+	if (bpf_get_current_comm(comm, sizeof(comm)))
+		return false;
+	return comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' && comm[3] == 'f' &&
+	       comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q';
+}
+
+static __always_inline int on_softirq_raise(__u32 vec)
+{
+	struct sirq_softirq_stats *s;
+	struct cpu_state *st;
+	__u64 now;
+
+	__u32 key = vec;
+
+	if (vec >= SIRQ_NR_VECTORS)
+		return 0;
+	s = bpf_map_lookup_elem(&softirqs, &key);
+	st = cpu_state();
+	if (!s || !st)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s->raises++;
+	if (st->raise_ts[vec] == 0)
+		st->raise_ts[vec] = now;
+	if (vec == SIRQ_VEC_NET_RX) {
+		if (st->enq_ts && now - st->enq_ts <= raise_window_ns) {
+			struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, &st->enq_key);
+
+			if (c)
+				c->net_rx_raises++;
+			st->enq_ts = 0;
+		} else {
+			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
+		}
+	}
+	return 0;
+}
+
+static __always_inline void charge_rx(struct sirq_iface_key *k, __u64 ns)
+{
+	struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, k);
+
+	if (c)
+		c->softirq_ns += ns;
+}
+
+static __always_inline int on_softirq_entry(__u32 vec)
+{
+	struct sirq_softirq_stats *s;
+	struct cpu_state *st;
+	__u64 now;
+
+	__u32 key = vec;
+
+	if (vec >= SIRQ_NR_VECTORS)
+		return 0;
+	st = cpu_state();
+	s = bpf_map_lookup_elem(&softirqs, &key);
+	if (!st || !s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (st->raise_ts[vec]) {
+		hist_add(&s->raise_to_run, now - st->raise_ts[vec]);
+		st->raise_ts[vec] = 0;
+	}
+	st->run_ts = now;
+	st->run_vec = vec;
+	if (vec == SIRQ_VEC_NET_RX) {
+		st->rx_has = 0;
+		st->rx_seen = 0;
+		st->rx_mark = now;
+		st->enq_ts = 0;
+	}
+	return 0;
+}
+
+static __always_inline int on_softirq_exit(__u32 vec)
+{
+	struct sirq_softirq_stats *s;
+	struct cpu_state *st;
+	__u64 now, d;
+	__u32 key;
+
+	st = cpu_state();
+	if (!st || !st->run_ts || st->run_vec != vec)
+		return 0; /* attached mid-run: no start time */
+	key = vec;
+	s = bpf_map_lookup_elem(&softirqs, &key);
+	if (!s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	d = now - st->run_ts;
+	st->run_ts = 0;
+	s->runs++;
+	s->run_ns += d;
+	hist_add(&s->run, d);
+	if (in_ksoftirqd())
+		s->ksoftirqd_runs++;
+	if (vec == SIRQ_VEC_NET_RX && st->rx_has) {
+		charge_rx(&st->rx_key, now - st->rx_mark);
+		st->rx_has = 0;
+	}
+	return 0;
+}
+
+static __always_inline int on_netif_receive(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct sirq_iface_counters *c;
+	struct sirq_iface_hists *h;
+	struct sirq_iface_key k;
+	struct cpu_state *st;
+	struct inflight *f;
+	__u64 ptr = (__u64)skb;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 enq_ts = 0;
+	bool counted;
+
+	f = bpf_map_lookup_elem(&inflight, &ptr);
+	if (f) {
+		/* The transmitting veth passed the filter when the entry was made. */
+		if (f->xmit_ts && now > f->xmit_ts) {
+			h = iface_hists_get(&f->tx);
+			if (h)
+				hist_add_shared(&h->veth_hop, now - f->xmit_ts);
+		}
+		enq_ts = f->enq_ts;
+		bpf_map_delete_elem(&inflight, &ptr);
+		ctr_inc(SIRQ_CTR_INFLIGHT_MATCHED);
+	}
+	if (!dev)
+		return 0;
+	counted = dev_key(dev, &k);
+	if (counted) {
+		c = iface_counters_get(&k, dev);
+		if (c)
+			c->rx_packets++;
+		if (enq_ts && now > enq_ts) {
+			h = iface_hists_get(&k);
+			if (h)
+				hist_add_shared(&h->backlog_wait, now - enq_ts);
+		}
+	}
+	/*
+	 * Partition the NET_RX run among the packets it received: the time from one
+	 * receive to the next (or to softirq_exit) is spent on the first packet; the
+	 * run's prologue goes to the first packet.
+	 */
+	st = cpu_state();
+	if (!st || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
+		return 0;
+	if (st->rx_has)
+		charge_rx(&st->rx_key, now - st->rx_mark);
+	if (st->rx_seen)
+		st->rx_mark = now;
+	st->rx_seen = 1;
+	st->rx_has = counted;
+	if (counted)
+		st->rx_key = k;
+	return 0;
+}
+
+/* ---- entry points: tracepoints (tp_btf, raw_tp) ------------------------------------ */
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(tp_veth_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_veth_xmit(skb, dev, true);
+}
+
+SEC("raw_tp/net_dev_start_xmit")
+int BPF_PROG(raw_veth_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_veth_xmit(skb, dev, true);
+}
+
+SEC("tp_btf/netif_rx")
+int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+SEC("raw_tp/netif_rx")
+int BPF_PROG(raw_netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+SEC("tp_btf/softirq_raise")
+int BPF_PROG(tp_softirq_raise, unsigned int vec)
+{
+	return on_softirq_raise(vec);
+}
+
+SEC("raw_tp/softirq_raise")
+int BPF_PROG(raw_softirq_raise, unsigned int vec)
+{
+	return on_softirq_raise(vec);
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(tp_softirq_entry, unsigned int vec)
+{
+	return on_softirq_entry(vec);
+}
+
+SEC("raw_tp/softirq_entry")
+int BPF_PROG(raw_softirq_entry, unsigned int vec)
+{
+	return on_softirq_entry(vec);
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(tp_softirq_exit, unsigned int vec)
+{
+	return on_softirq_exit(vec);
+}
+
+SEC("raw_tp/softirq_exit")
+int BPF_PROG(raw_softirq_exit, unsigned int vec)
+{
+	return on_softirq_exit(vec);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(tp_netif_receive, struct sk_buff *skb)
+{
+	return on_netif_receive(skb);
+}
+
+SEC("raw_tp/netif_receive_skb")
+int BPF_PROG(raw_netif_receive, struct sk_buff *skb)
+{
+	return on_netif_receive(skb);
+}
+
+/* ---- entry points: fentry ----------------------------------------------------------- */
+
+SEC("fentry/veth_xmit")
+int BPF_PROG(fentry_veth_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_veth_xmit(skb, dev, false);
+}
+
+SEC("fentry/netif_rx")
+int BPF_PROG(fentry_netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+/* Since 5.18 veth enqueues through __netif_rx, which does not go through netif_rx. */
+SEC("fentry/__netif_rx")
+int BPF_PROG(fentry___netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+SEC("fentry/__raise_softirq_irqoff")
+int BPF_PROG(fentry_softirq_raise, unsigned int nr)
+{
+	return on_softirq_raise(nr);
+}
+
+/* ---- entry points: kprobes (the design card's baseline) ---------------------------- */
+
+SEC("kprobe/veth_xmit")
+int BPF_KPROBE(kprobe_veth_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_veth_xmit(skb, dev, false);
+}
+
+SEC("kprobe/netif_rx")
+int BPF_KPROBE(kprobe_netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+SEC("kprobe/__netif_rx")
+int BPF_KPROBE(kprobe___netif_rx, struct sk_buff *skb)
+{
+	return on_netif_rx(skb);
+}
+
+SEC("kprobe/__raise_softirq_irqoff")
+int BPF_KPROBE(kprobe_softirq_raise, unsigned int nr)
+{
+	return on_softirq_raise(nr);
+}

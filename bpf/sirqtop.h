@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared between the BPF programs and user space: keys, records, constants only. */
+#ifndef __SIRQTOP_H
+#define __SIRQTOP_H
+
+/* log2 histogram: bucket 0 holds [0, 2), bucket b holds [2^b, 2^(b+1)) ns; the last one is open. */
+#define SIRQ_HIST_BUCKETS 32
+/* NR_SOFTIRQS: HI TIMER NET_TX NET_RX BLOCK IRQ_POLL TASKLET SCHED HRTIMER RCU */
+#define SIRQ_NR_VECTORS 10
+#define SIRQ_VEC_NET_TX 2
+#define SIRQ_VEC_NET_RX 3
+#define SIRQ_NAME_LEN 16
+/* Defaults; user space may resize before load. */
+#define SIRQ_MAX_IFACES 2048
+#define SIRQ_MAX_INFLIGHT 65536
+#define SIRQ_MAX_NETNS_FILTER 256
+
+/* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */
+enum sirq_counter {
+	SIRQ_CTR_RINGBUF_DROPPED = 0, /* ring-buffer reserve failed */
+	SIRQ_CTR_INFLIGHT_INSERTS,    /* in-flight skb entries created */
+	SIRQ_CTR_INFLIGHT_MATCHED,    /* in-flight entries consumed by a receive */
+	SIRQ_CTR_IFACE_FULL,          /* interface table full: event not counted */
+	SIRQ_CTR_RAISE_UNATTRIBUTED,  /* NET_RX raises not following a counted enqueue */
+	SIRQ_CTR_NR,
+};
+
+/* Interfaces are keyed by (netns inode, ifindex): every pod has its own eth0. */
+struct sirq_iface_key {
+	__u32 netns;
+	__u32 ifindex;
+};
+
+struct sirq_hist {
+	__u64 count;
+	__u64 sum;
+	__u64 max;
+	__u64 buckets[SIRQ_HIST_BUCKETS];
+};
+
+/* Per-CPU counters of one interface. */
+struct sirq_iface_counters {
+	__u64 tx_packets;    /* veth transmits from this device */
+	__u64 tx_bytes;
+	__u64 rx_enqueued;   /* backlog enqueues with this device as receiver */
+	__u64 rx_packets;    /* netif_receive_skb on this device */
+	__u64 net_rx_raises; /* NET_RX raises caused by its enqueues */
+	__u64 softirq_ns;    /* NET_RX time spent receiving its packets */
+};
+
+/* Shared (atomically updated) latency histograms of one interface. */
+struct sirq_iface_hists {
+	struct sirq_hist veth_hop;     /* on the transmitting veth: xmit -> receive on the peer */
+	struct sirq_hist backlog_wait; /* on the receiving device: enqueue -> receive */
+};
+
+/* Per-CPU, per-vector softirq statistics (array index = vector). */
+struct sirq_softirq_stats {
+	__u64 raises;
+	__u64 runs;
+	__u64 run_ns;
+	__u64 ksoftirqd_runs;
+	struct sirq_hist run;
+	struct sirq_hist raise_to_run;
+};
+
+enum sirq_event_type {
+	SIRQ_EV_IFACE = 1, /* first sight of an interface: its name and kind */
+};
+
+struct sirq_iface_event {
+	__u32 type;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 _pad;
+	char name[SIRQ_NAME_LEN];
+	char kind[SIRQ_NAME_LEN];
+};
+
+#endif /* __SIRQTOP_H */

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Parse the serial console logs of the sirqtop QEMU matrix and check them.
+
+usage: qemu/check.py [--markdown FILE] [--expect-backends b1,b2,...] LOG...
+
+Each LOG is the console of one boot (qemu/init.sh writes @@SIRQTOP markers).
+Prints a kernel x backend table, the reasons of every failing cell with the
+guest's output, optionally writes a markdown table, and exits 1 if any cell
+(or boot) failed.
+"""
+import argparse
+import json
+import re
+import sys
+from datetime import datetime, timezone
+
+HOOKS = ("veth_xmit", "netif_rx", "softirq_raise")
+# README: "auto" prefers tracepoint, then fentry, then kprobe. All three hooks
+# have a tracepoint on the kernels of the matrix.
+AUTO_EXPECTED = "tracepoint"
+SLACK = 30  # packets the kernel may add (nothing else is expected: static neighbours, no IPv6)
+HOP_MISS = 5  # veth_hop samples that may be lost
+
+
+def parse_log(path):
+    text = open(path, errors="replace").read().replace("\r", "")
+    meta, blocks = {}, {}
+    cur, buf = None, []
+    for line in text.split("\n"):
+        # markers can follow other output on the same line (no newline before them)
+        m = re.search(r"@@SIRQTOP:BEGIN (\S+) (\S+)@@$", line)
+        if m and cur is None:
+            cur, buf = (m.group(1), m.group(2)), []
+            continue
+        if cur is not None:
+            if line.endswith("@@SIRQTOP:END %s %s@@" % cur):
+                head = line[: -len("@@SIRQTOP:END %s %s@@" % cur)]
+                if head:
+                    buf.append(head)
+                blocks[cur] = "\n".join(buf)
+                cur = None
+            else:
+                buf.append(line)
+            continue
+        m = re.search(r"@@SIRQTOP:META ([^=\s]+)=(.*)$", line)
+        if m:
+            meta[m.group(1)] = m.group(2)
+    if cur is not None:  # truncated block (guest killed)
+        blocks[cur] = "\n".join(buf) + "\n<truncated: no END marker>"
+    return {
+        "path": path,
+        "text": text,
+        "meta": meta,
+        "blocks": blocks,
+        "started": "@@SIRQTOP:START@@" in text,
+        "done": "@@SIRQTOP:DONE@@" in text,
+    }
+
+
+def kv(s):
+    return dict(p.split("=", 1) for p in (s or "").split() if "=" in p)
+
+
+def num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def in_range(v, lo, hi):
+    return num(v) is not None and lo <= v <= hi
+
+
+def check_cell(boot, backend, n):
+    """Return (ok, counts, reasons, details) for one kernel x backend."""
+    meta, blocks = boot["meta"], boot["blocks"]
+    res = kv(meta.get("result_" + backend))
+    counts = {"attach_s": res.get("attach_s")}
+    reasons, details = [], []
+    for k in ("error_" + backend,):
+        if k in meta:
+            reasons.append(meta[k])
+    stderr = blocks.get(("stderr", backend), "").strip()
+    if stderr:
+        details.append("sirqtop stderr:\n" + stderr)
+    if not res:
+        reasons.append("backend never ran (guest stopped before it)")
+        return False, counts, reasons, details
+    if res.get("rc") != "0":
+        reasons.append("sirqtop exited with status %s (ready line: %s)" % (res.get("rc"), res.get("ready")))
+    raw = blocks.get(("json", backend), "").strip()
+    if not raw:
+        reasons.append("no JSON output")
+        return False, counts, reasons, details
+    try:
+        doc = json.loads(raw)
+    except ValueError as e:
+        reasons.append("JSON does not parse: %s" % e)
+        details.append("raw output:\n" + raw[:4000])
+        return False, counts, reasons, details
+
+    if doc.get("schema_version") != 1:
+        reasons.append("schema_version %r != 1" % doc.get("schema_version"))
+    kernel = doc.get("kernel") or {}
+    if kernel.get("release") != meta.get("uname"):
+        reasons.append("kernel.release %r != uname -r %r" % (kernel.get("release"), meta.get("uname")))
+    backends = kernel.get("backends") or {}
+    want = AUTO_EXPECTED if backend == "auto" else backend
+    for hook in HOOKS:
+        if backends.get(hook) != want:
+            reasons.append("kernel.backends.%s = %r, expected %r" % (hook, backends.get(hook), want))
+    counts["backends"] = backends
+    counts["fallbacks"] = kernel.get("fallbacks")
+    loss = doc.get("loss") or {}
+    counts["loss"] = loss
+
+    ns1, ns2 = meta.get("ns1_inode"), meta.get("ns2_inode")
+    ns1 = int(ns1) if ns1 else None
+    ns2 = int(ns2) if ns2 else None
+    filt = (doc.get("capture") or {}).get("netns_filter")
+    if sorted(filt or []) != sorted([ns1, ns2]):
+        reasons.append("capture.netns_filter %r != inodes of ns1, ns2 %r" % (filt, [ns1, ns2]))
+
+    ifaces = doc.get("interfaces") or []
+    outside = [i for i in ifaces if i.get("netns_inode") not in (ns1, ns2) or i.get("name") in ("vC", "vD")]
+    if outside:
+        reasons.append("interfaces outside the --netns filter: %s" % ", ".join(
+            "%s@%s" % (i.get("name"), i.get("netns_inode")) for i in outside))
+
+    def find(name, ns):
+        for i in ifaces:
+            if i.get("name") == name and i.get("netns_inode") == ns:
+                return i
+        return None
+
+    va, vb = find("vA", ns1), find("vB", ns2)
+    if va is None:
+        reasons.append("interface vA (ns1) missing from the output")
+    if vb is None:
+        reasons.append("interface vB (ns2) missing from the output")
+    if va is not None:
+        tx = va.get("tx_packets")
+        hop = ((va.get("latency") or {}).get("veth_hop") or {}).get("count")
+        counts.update(tx=tx, hop=hop)
+        if not in_range(tx, n, n + SLACK):
+            reasons.append("vA.tx_packets = %r, expected %d..%d" % (tx, n, n + SLACK))
+        if not in_range(hop, n - HOP_MISS, n + SLACK):
+            reasons.append("vA.latency.veth_hop.count = %r, expected %d..%d" % (hop, n - HOP_MISS, n + SLACK))
+        peer = va.get("peer") or {}
+        if peer.get("name") != "vB":
+            reasons.append("vA.peer.name = %r, expected 'vB'" % peer.get("name"))
+        if va.get("kind") != "veth":
+            reasons.append("vA.kind = %r, expected 'veth'" % va.get("kind"))
+        if va.get("netns_name") not in ("ns1", None):
+            reasons.append("vA.netns_name = %r, expected 'ns1'" % va.get("netns_name"))
+    if vb is not None:
+        enq, rx = vb.get("rx_enqueued"), vb.get("rx_packets")
+        raises, sns = vb.get("net_rx_raises"), vb.get("softirq_ns")
+        counts.update(enq=enq, rx=rx, raises=raises, softirq_ns=sns)
+        if not in_range(enq, n, n + SLACK):
+            reasons.append("vB.rx_enqueued = %r, expected %d..%d" % (enq, n, n + SLACK))
+        if not in_range(rx, n, n + SLACK):
+            reasons.append("vB.rx_packets = %r, expected %d..%d" % (rx, n, n + SLACK))
+        if num(raises) is None or raises < 1:
+            reasons.append("vB.net_rx_raises = %r, expected >= 1" % raises)
+        if num(sns) is None or sns <= 0:
+            reasons.append("vB.softirq_ns = %r, expected > 0" % sns)
+    # ground truth from the kernel's own counters, to tell harness from tool problems
+    counts["sysfs_tx"], counts["sysfs_rx"] = res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx")
+    if res.get("sysfs_vA_tx") not in (None, str(n)) or res.get("sysfs_vB_rx") not in (None, str(n)):
+        details.append("note: sysfs counters vA tx=%s vB rx=%s (sent %d)" % (
+            res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx"), n))
+    if reasons:
+        details.append("JSON:\n" + raw[:6000])
+    return not reasons, counts, reasons, details
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "%.1f" % v
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--markdown")
+    ap.add_argument("--backends", default="kprobe,fentry,tracepoint,auto")
+    ap.add_argument("-n", type=int, default=500)
+    ap.add_argument("--boot-status", action="append", default=[],
+                    help="LOG=STATUS: exit status of QEMU for that log")
+    ap.add_argument("--sirqtop-version", default="")
+    ap.add_argument("logs", nargs="+")
+    a = ap.parse_args()
+    backends = [b for b in a.backends.split(",") if b]
+    boot_status = dict(s.rsplit("=", 1) for s in a.boot_status)
+
+    rows, failures, all_ok = [], [], True
+    for path in a.logs:
+        boot = parse_log(path)
+        meta = boot["meta"]
+        kernel = meta.get("uname") or path
+        boot_problems = []
+        st = boot_status.get(path)
+        if st == "124":
+            boot_problems.append("QEMU hit the hard timeout (killed)")
+        elif st not in (None, "0"):
+            boot_problems.append("QEMU exited with status %s" % st)
+        if not boot["started"]:
+            boot_problems.append("guest never reached /init")
+        elif not boot["done"]:
+            boot_problems.append("guest did not reach the end of /init")
+        if "error" in meta:
+            boot_problems.append("guest: " + meta["error"])
+        if re.search(r"Kernel panic|BUG: |Oops|WARNING: CPU", boot["text"]):
+            boot_problems.append("kernel panic/BUG/WARNING in the console log")
+        st_tx, st_rx = kv(meta.get("selftest")).get("vA_tx"), kv(meta.get("selftest")).get("vB_rx")
+        if meta.get("selftest") and (st_tx != str(a.n) or st_rx != str(a.n)):
+            boot_problems.append("scenario self-test without sirqtop: %s" % meta.get("selftest"))
+        if meta.get("sirqtop") == "absent":
+            boot_problems.append("no sirqtop binary in the initramfs (self-test only)")
+        if boot_problems:
+            all_ok = False
+            failures.append((kernel, "(boot)", boot_problems,
+                             ["console log (%s), last 150 lines:\n" % path +
+                              "\n".join(boot["text"].split("\n")[-150:])]))
+        for b in backends:
+            ok, counts, reasons, details = check_cell(boot, b, a.n)
+            all_ok &= ok
+            rows.append((kernel, b, ok, counts))
+            if not ok:
+                failures.append((kernel, b, reasons, details))
+
+    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "raises", "softirq_ns", "attach_s")
+    table = [cols] + [
+        (k, b, "PASS" if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
+         fmt(c.get("hop")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("attach_s")))
+        for k, b, ok, c in rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+    print()
+    for r in table:
+        print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
+    print()
+    for kernel, b, reasons, details in failures:
+        print("=" * 78)
+        print("FAIL %s %s" % (kernel, b))
+        for r in reasons:
+            print("  - " + r)
+        for d in details:
+            print("  " + d.replace("\n", "\n  "))
+    print("matrix: %s (%d cells, %d failed)" % (
+        "PASS" if all_ok else "FAIL", len(rows), sum(1 for r in rows if not r[2])))
+
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("<!-- generated by qemu/matrix.sh (qemu/check.py); do not edit -->\n")
+            f.write("Tested %s with sirqtop %s: Debian cloud kernels under QEMU (TCG, 2 vCPUs). "
+                    "Scenario: %d UDP datagrams of 64 bytes from ns1/vA to ns2/vB; "
+                    "counts are sirqtop's (vA tx, vB rx_enqueued, vB rx, vA veth_hop samples, "
+                    "vB NET_RX raises).\n\n" % (
+                        datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                        a.sirqtop_version or "?", a.n))
+            f.write("| kernel | backend | hooks (veth_xmit / netif_rx / softirq_raise) | result | tx | enq | rx | hop | raises |\n")
+            f.write("|---|---|---|---|---:|---:|---:|---:|---:|\n")
+            for k, b, ok, c in rows:
+                be = c.get("backends") or {}
+                hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                    k, b, hooks, "pass" if ok else "**fail**", fmt(c.get("tx")), fmt(c.get("enq")),
+                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises"))))
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

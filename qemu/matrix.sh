@@ -1,0 +1,118 @@
+#!/bin/bash
+# Run sirqtop's ground-truth scenario inside real Debian kernels under QEMU,
+# once per probe backend, and check the JSON it produces.
+#
+#   qemu/matrix.sh                      # bookworm 6.1 + trixie 6.12, all backends
+#   SIRQTOP_QEMU_SUITES="bookworm trixie bullseye" qemu/matrix.sh
+#
+# Steps: cargo build --release (unless SIRQTOP_BIN is given), download and
+# cache the kernels (qemu/fetch-kernel.sh, under .cache/kernels), build the
+# initramfs (qemu/build-initramfs.sh), boot each kernel once with TCG
+# (qemu/boot.sh) running all backends in sequence (qemu/init.sh), then check
+# the console logs (qemu/check.py) and print a kernel x backend table.
+# Exit status: 0 when every cell passes.
+#
+# env:
+#   SIRQTOP_BIN             sirqtop binary to test (default: build target/release/sirqtop)
+#   SIRQTOP_QEMU_SUITES     Debian suites whose cloud kernel is tested (default "bookworm trixie")
+#   SIRQTOP_QEMU_BACKENDS   comma-separated (default kprobe,fentry,tracepoint,auto)
+#   SIRQTOP_QEMU_N          datagrams per run (default 500)
+#   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 4s)
+#   SIRQTOP_QEMU_TIMEOUT    hard limit per boot in seconds (default 480)
+#   SIRQTOP_QEMU_RESULTS    where logs go (default .cache/qemu-matrix)
+#   SIRQTOP_QEMU_MARKDOWN   markdown table to write (default qemu/TESTED_KERNELS.md
+#                           when the default suites and backends run, else none)
+#   SIRQTOP_KERNEL_CACHE, DEBIAN_MIRROR: see qemu/fetch-kernel.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+default_suites="bookworm trixie"
+default_backends="kprobe,fentry,tracepoint,auto"
+suites=${SIRQTOP_QEMU_SUITES:-$default_suites}
+backends=${SIRQTOP_QEMU_BACKENDS:-$default_backends}
+n=${SIRQTOP_QEMU_N:-500}
+duration=${SIRQTOP_QEMU_DURATION:-4s}
+export SIRQTOP_QEMU_TIMEOUT=${SIRQTOP_QEMU_TIMEOUT:-480}
+results=${SIRQTOP_QEMU_RESULTS:-$repo/.cache/qemu-matrix}
+cache=${SIRQTOP_KERNEL_CACHE:-$repo/.cache/kernels}
+export SIRQTOP_KERNEL_CACHE=$cache
+if [ -z "${SIRQTOP_QEMU_MARKDOWN+x}" ]; then
+    if [ "$suites" = "$default_suites" ] && [ "$backends" = "$default_backends" ]; then
+        SIRQTOP_QEMU_MARKDOWN=$here/TESTED_KERNELS.md
+    else
+        SIRQTOP_QEMU_MARKDOWN=
+    fi
+fi
+
+log() { echo "matrix: $*" >&2; }
+start=$(date +%s)
+
+# --- tools (CI starts from a fresh machine) ---------------------------------
+missing=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+bb=$(command -v busybox || true)
+if [ -z "$bb" ] || ldd "$bb" >/dev/null 2>&1; then missing+=(busybox-static); fi
+[ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+        { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
+fi
+
+# --- sirqtop -----------------------------------------------------------------
+if [ -n "${SIRQTOP_BIN:-}" ]; then
+    bin=$SIRQTOP_BIN
+else
+    log "cargo build --release"
+    ${CARGO:-cargo} build --release --bin sirqtop >&2
+    bin=$repo/target/release/sirqtop
+fi
+[ -x "$bin" ] || { log "no sirqtop binary at $bin"; exit 1; }
+version=$("$bin" --version 2>/dev/null | head -n1 || true)
+log "testing $bin ($version)"
+
+# --- kernels and initramfs ---------------------------------------------------
+rm -rf "$results"
+mkdir -p "$results"
+"$here/build-initramfs.sh" base "$results/base.cpio.gz" "$bin"
+
+logs=()
+status_args=()
+for suite in $suites; do
+    kdir=$("$here/fetch-kernel.sh" "$suite")
+    release=$(cat "$kdir/release")
+    "$here/build-initramfs.sh" kernel "$results/$release.cpio.gz" "$kdir"
+    cat "$results/base.cpio.gz" "$results/$release.cpio.gz" > "$results/$release.initrd"
+    l=$results/$release.log
+    log "booting $release (backends $backends)"
+    t0=$(date +%s)
+    set +e
+    "$here/boot.sh" "$kdir" "$results/$release.initrd" "$l" \
+        "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.size=64" "sirqtop.duration=$duration"
+    rc=$?
+    set -e
+    log "$release: QEMU exit $rc after $(( $(date +%s) - t0 ))s, console log $l"
+    rm -f "$results/$release.initrd"
+    logs+=("$l")
+    status_args+=(--boot-status "$l=$rc")
+done
+
+# --- check -------------------------------------------------------------------
+set +e
+python3 "$here/check.py" -n "$n" --backends "$backends" --sirqtop-version "$version" \
+    ${SIRQTOP_QEMU_MARKDOWN:+--markdown "$SIRQTOP_QEMU_MARKDOWN"} \
+    "${status_args[@]}" "${logs[@]}"
+rc=$?
+set -e
+[ -n "$SIRQTOP_QEMU_MARKDOWN" ] && log "wrote $SIRQTOP_QEMU_MARKDOWN"
+log "total $(( $(date +%s) - start ))s"
+exit $rc

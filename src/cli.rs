@@ -1,0 +1,178 @@
+//! Command line: flags, value parsers, and dispatch to the capture or the dashboard.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::collector::Config;
+use crate::netns::NetnsSelector;
+use crate::output::json::{Capture, Sink};
+use crate::probe::ProbeMode;
+
+const EXAMPLES: &str = "\
+Examples:
+  sudo sirqtop                                         live dashboard, whole node
+  sudo sirqtop --json --duration 5s                    5 s capture of the whole node as JSON
+  sudo sirqtop --json -d 10s --netns pod-a -o a.json   one namespace, written atomically to a.json
+  sudo sirqtop --json --probe kprobe                   force the kprobe backend
+  sudo sirqtop --netns pid:4242 --netns /run/netns/b   dashboard scoped to two namespaces";
+
+/// What container networking costs this node: softirqs, CPU and per-hop latency per
+/// interface and network namespace (eBPF).
+#[derive(Debug, Parser)]
+#[command(name = "sirqtop", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// One-shot capture printed as JSON (schema v1) instead of the live dashboard.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Length of a --json capture (e.g. 500ms, 5s, 2m). Ctrl-C ends it early.
+    #[arg(short, long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Write the JSON capture to FILE (atomically: temp file + rename) instead of stdout.
+    #[arg(short, long, value_name = "FILE", requires = "json")]
+    pub output: Option<PathBuf>,
+
+    /// Only count interfaces in this network namespace: an `ip netns` name, a path
+    /// (/proc/PID/ns/net, /run/netns/X, /var/run/docker/netns/X), pid:PID, or an inode.
+    /// Repeatable. Filtering happens in the kernel.
+    #[arg(short, long, value_name = "NS")]
+    pub netns: Vec<NetnsSelector>,
+
+    /// Probe backend for the veth transmit, backlog enqueue and softirq raise hooks.
+    /// auto picks per hook the cheapest that works: tracepoint, then fentry, then kprobe.
+    #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = parse_probe)]
+    pub probe: ProbeMode,
+
+    /// Dashboard refresh interval (250ms..10s).
+    #[arg(short, long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Turn on kernel BPF run-time statistics to report sirqtop's own cost per program
+    /// (overhead.programs). Off by default: the kernel's accounting itself costs throughput.
+    #[arg(long)]
+    pub bpf_stats: bool,
+}
+
+/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bad = || format!("invalid duration '{s}' (use e.g. 500ms, 5s, 2m)");
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86_400.0 {
+        return Err(format!("invalid duration '{s}' (must be more than 0 and at most 7 days)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_probe(s: &str) -> Result<ProbeMode, String> {
+    s.parse()
+}
+
+impl Cli {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut netns_filter = Vec::new();
+        for sel in &self.netns {
+            let ino = sel.resolve()?;
+            if !netns_filter.contains(&ino) {
+                netns_filter.push(ino);
+            }
+        }
+        Ok(Config { probe: self.probe, netns_filter, bpf_stats: self.bpf_stats })
+    }
+}
+
+/// Runs what the command line asks for; the caller prints errors as one line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if cli.json {
+        return json_capture(&cli);
+    }
+    let cfg = cli.config()?;
+    let _ = cfg;
+    anyhow::bail!("the dashboard is not built yet: use --json")
+}
+
+fn json_capture(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = cli.config()?;
+    // Open the destination first: an unwritable path fails before anything is attached.
+    let sink = Sink::open(cli.output.as_deref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    let (meta, snap) = crate::capture::run(&cfg, cli.duration, &stop, |m| {
+        let hooks: Vec<String> = m
+            .probes
+            .attached
+            .iter()
+            .map(|(h, (_, mech))| format!("{h}={mech}"))
+            .collect();
+        eprintln!("sirqtop: ready ({}), capturing for {:?}", hooks.join(" "), cli.duration);
+        for f in &m.probes.fallbacks {
+            eprintln!("sirqtop: fallback: {f}");
+        }
+    })?;
+    sink.write(&Capture::new(&meta, &snap))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("abc"), Err("invalid duration 'abc' (use e.g. 500ms, 5s, 2m)".into()));
+        assert_eq!(parse_duration("5x"), Err("invalid duration '5x' (use e.g. 500ms, 5s, 2m)".into()));
+        assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let c = Cli::try_parse_from([
+            "sirqtop", "--json", "-d", "3s", "--netns", "pod-a", "--netns", "pid:1", "--probe", "kprobe",
+        ])
+        .unwrap();
+        assert!(c.json);
+        assert_eq!(c.duration, Duration::from_secs(3));
+        assert_eq!(c.netns.len(), 2);
+        assert_eq!(c.probe, ProbeMode::Force(crate::model::Backend::Kprobe));
+        assert!(Cli::try_parse_from(["sirqtop", "--probe", "ebpf"]).is_err());
+        assert!(Cli::try_parse_from(["sirqtop", "-o", "x.json"]).is_err(), "--output needs --json");
+    }
+}
+
+/// Prints help/version as clap does, and a bad flag or value as one line; then exits.
+pub fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("sirqtop: {first} (see --help)");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! sirqtop: what container networking costs a Linux node, per interface and network namespace.
+//!
+//! Data flows one way: kernel (bpf/) -> [`collector`] -> [`model::Snapshot`] -> faces
+//! ([`output`] JSON, [`tui`] dashboard).
+pub mod bpf;
+pub mod capture;
+pub mod cli;
+pub mod collector;
+pub mod error;
+pub mod model;
+pub mod netns;
+pub mod output;
+pub mod probe;
+// pub mod tui; (wired when src/tui/mod.rs lands)
+
+pub use error::{Error, Result};

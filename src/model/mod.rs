@@ -1,0 +1,479 @@
+//! Snapshots of what the kernel side counted: pure data, merged and differenced here,
+//! read by every face (JSON, TUI, diff).
+
+pub mod hist;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use hist::Histogram;
+
+/// Softirq vector names, in kernel order (index = vector number).
+pub const VECTOR_NAMES: [&str; 10] =
+    ["HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU"];
+pub const NET_RX: usize = 3;
+pub const NET_TX: usize = 2;
+
+/// An interface is (netns inode, ifindex): every pod has its own `eth0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IfaceKey {
+    pub netns: u32,
+    pub ifindex: u32,
+}
+
+/// Probe mechanisms a hook can be attached with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Tracepoint,
+    Fentry,
+    Kprobe,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Tracepoint => "tracepoint",
+            Backend::Fentry => "fentry",
+            Backend::Kprobe => "kprobe",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Logical hooks (DESIGN.md hook table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Hook {
+    VethXmit,
+    NetifRx,
+    SoftirqRaise,
+    SoftirqRun,
+    NetifReceive,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 5] =
+        [Hook::VethXmit, Hook::NetifRx, Hook::SoftirqRaise, Hook::SoftirqRun, Hook::NetifReceive];
+
+    /// The name used in JSON (`kernel.backends`) and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::VethXmit => "veth_xmit",
+            Hook::NetifRx => "netif_rx",
+            Hook::SoftirqRaise => "softirq_raise",
+            Hook::SoftirqRun => "softirq_run",
+            Hook::NetifReceive => "netif_receive_skb",
+        }
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How each hook ended up attached, and why better backends were skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// Hook -> (backend, mechanism detail such as "tp_btf", "raw_tp", "kprobe"). Absent = not attached.
+    pub attached: BTreeMap<Hook, (Backend, String)>,
+    /// One line per skipped candidate: "veth_xmit: fentry: <reason>".
+    pub fallbacks: Vec<String>,
+}
+
+impl ProbeReport {
+    pub fn backend(&self, hook: Hook) -> Option<Backend> {
+        self.attached.get(&hook).map(|(b, _)| *b)
+    }
+    pub fn has(&self, hook: Hook) -> bool {
+        self.attached.contains_key(&hook)
+    }
+}
+
+/// Which metrics the attached hooks can produce; a missing one is reported as null, not 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Availability {
+    pub tx: bool,
+    pub enqueue: bool,
+    pub receive: bool,
+    /// NET_RX raises attributed to interfaces (needs the raise and enqueue hooks).
+    pub raises: bool,
+    /// Per-CPU raise counts (the raise hook alone).
+    pub cpu_raises: bool,
+    pub softirq_time: bool,
+    pub veth_hop: bool,
+    pub backlog_wait: bool,
+    pub softirq_runs: bool,
+}
+
+impl Availability {
+    pub fn from_report(r: &ProbeReport) -> Self {
+        let (x, e, ra, run, rcv) = (
+            r.has(Hook::VethXmit),
+            r.has(Hook::NetifRx),
+            r.has(Hook::SoftirqRaise),
+            r.has(Hook::SoftirqRun),
+            r.has(Hook::NetifReceive),
+        );
+        Availability {
+            tx: x,
+            enqueue: e,
+            receive: rcv,
+            raises: ra && e,
+            cpu_raises: ra,
+            softirq_time: run && rcv,
+            veth_hop: x && rcv,
+            backlog_wait: e && rcv,
+            softirq_runs: run,
+        }
+    }
+    pub fn all() -> Self {
+        Availability {
+            tx: true,
+            enqueue: true,
+            receive: true,
+            raises: true,
+            cpu_raises: true,
+            softirq_time: true,
+            veth_hop: true,
+            backlog_wait: true,
+            softirq_runs: true,
+        }
+    }
+}
+
+/// Per-interface counters (summed over CPUs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IfaceCounters {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_enqueued: u64,
+    pub rx_packets: u64,
+    pub net_rx_raises: u64,
+    pub softirq_ns: u64,
+}
+
+impl IfaceCounters {
+    pub fn merge(&mut self, o: &IfaceCounters) {
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.rx_enqueued += o.rx_enqueued;
+        self.rx_packets += o.rx_packets;
+        self.net_rx_raises += o.net_rx_raises;
+        self.softirq_ns += o.softirq_ns;
+    }
+    pub fn delta(&self, e: &IfaceCounters) -> IfaceCounters {
+        IfaceCounters {
+            tx_packets: self.tx_packets.saturating_sub(e.tx_packets),
+            tx_bytes: self.tx_bytes.saturating_sub(e.tx_bytes),
+            rx_enqueued: self.rx_enqueued.saturating_sub(e.rx_enqueued),
+            rx_packets: self.rx_packets.saturating_sub(e.rx_packets),
+            net_rx_raises: self.net_rx_raises.saturating_sub(e.net_rx_raises),
+            softirq_ns: self.softirq_ns.saturating_sub(e.softirq_ns),
+        }
+    }
+    pub fn is_zero(&self) -> bool {
+        *self == IfaceCounters::default()
+    }
+}
+
+/// The other end of a veth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRef {
+    pub netns: u32,
+    pub ifindex: u32,
+    pub name: Option<String>,
+    /// Label of the peer's namespace (ip-netns name, "host", container, comm[pid]).
+    pub netns_label: Option<String>,
+}
+
+/// One interface's identity and numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interface {
+    pub key: IfaceKey,
+    pub name: String,
+    pub kind: Option<String>,
+    /// `ip netns` name of its namespace, if it has one.
+    pub netns_name: Option<String>,
+    /// What an operator recognises the namespace by ("host", ip-netns name, container, comm[pid]).
+    pub netns_label: String,
+    pub peer: Option<PeerRef>,
+    pub counters: IfaceCounters,
+    pub veth_hop: Histogram,
+    pub backlog_wait: Histogram,
+    /// The interface (or its namespace) no longer exists; numbers are kept.
+    pub gone: bool,
+}
+
+impl Interface {
+    pub fn new(key: IfaceKey) -> Self {
+        Interface {
+            key,
+            name: format!("if{}", key.ifindex),
+            kind: None,
+            netns_name: None,
+            netns_label: format!("netns:{}", key.netns),
+            peer: None,
+            counters: IfaceCounters::default(),
+            veth_hop: Histogram::default(),
+            backlog_wait: Histogram::default(),
+            gone: false,
+        }
+    }
+
+    /// NET_RX time per received packet, None when nothing was received.
+    pub fn softirq_ns_per_packet(&self) -> Option<f64> {
+        (self.counters.rx_packets > 0)
+            .then(|| self.counters.softirq_ns as f64 / self.counters.rx_packets as f64)
+    }
+
+    pub fn is_active(&self) -> bool {
+        !self.counters.is_zero() || !self.veth_hop.is_empty() || !self.backlog_wait.is_empty()
+    }
+
+    /// The same interface's activity since `earlier` (identity from `self`).
+    pub fn delta(&self, earlier: &Interface) -> Interface {
+        Interface {
+            counters: self.counters.delta(&earlier.counters),
+            veth_hop: self.veth_hop.delta(&earlier.veth_hop),
+            backlog_wait: self.backlog_wait.delta(&earlier.backlog_wait),
+            ..self.clone()
+        }
+    }
+}
+
+/// One softirq vector on one CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VectorStats {
+    pub raises: u64,
+    pub runs: u64,
+    pub run_ns: u64,
+    pub ksoftirqd_runs: u64,
+    pub run: Histogram,
+    pub raise_to_run: Histogram,
+}
+
+impl VectorStats {
+    pub fn merge(&mut self, o: &VectorStats) {
+        self.raises += o.raises;
+        self.runs += o.runs;
+        self.run_ns += o.run_ns;
+        self.ksoftirqd_runs += o.ksoftirqd_runs;
+        self.run.merge(&o.run);
+        self.raise_to_run.merge(&o.raise_to_run);
+    }
+    pub fn delta(&self, e: &VectorStats) -> VectorStats {
+        VectorStats {
+            raises: self.raises.saturating_sub(e.raises),
+            runs: self.runs.saturating_sub(e.runs),
+            run_ns: self.run_ns.saturating_sub(e.run_ns),
+            ksoftirqd_runs: self.ksoftirqd_runs.saturating_sub(e.ksoftirqd_runs),
+            run: self.run.delta(&e.run),
+            raise_to_run: self.raise_to_run.delta(&e.raise_to_run),
+        }
+    }
+    pub fn is_zero(&self) -> bool {
+        self.raises == 0 && self.runs == 0
+    }
+}
+
+/// Per-CPU softirq statistics, indexed by vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuStats {
+    pub cpu: u32,
+    pub vectors: [VectorStats; 10],
+}
+
+impl CpuStats {
+    pub fn new(cpu: u32) -> Self {
+        CpuStats { cpu, vectors: [VectorStats::default(); 10] }
+    }
+    pub fn delta(&self, e: &CpuStats) -> CpuStats {
+        let mut d = CpuStats::new(self.cpu);
+        for (i, v) in d.vectors.iter_mut().enumerate() {
+            *v = self.vectors[i].delta(&e.vectors[i]);
+        }
+        d
+    }
+}
+
+/// What the tool itself lost; never silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Loss {
+    /// Ring-buffer records that could not be reserved.
+    pub ringbuf_dropped: u64,
+    /// In-flight skb entries pushed out of the LRU map (or overwritten) before their receive.
+    pub inflight_evicted: u64,
+    /// Events not counted because the interface table was full.
+    pub iface_table_full: u64,
+    /// NET_RX raises that followed no counted enqueue (NIC interrupts, re-raises, filtered netns).
+    pub raises_unattributed: u64,
+}
+
+/// One attached BPF program's own cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramCost {
+    pub name: String,
+    pub hook: Hook,
+    pub backend: Backend,
+    /// From kernel BPF stats; None when stats were not enabled.
+    pub run_count: Option<u64>,
+    pub run_time_ns: Option<u64>,
+}
+
+/// Everything counted since the probes were attached, at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Nanoseconds since the probes were attached.
+    pub elapsed_ns: u64,
+    pub interfaces: Vec<Interface>,
+    pub cpus: Vec<CpuStats>,
+    pub loss: Loss,
+    pub programs: Vec<ProgramCost>,
+}
+
+impl Snapshot {
+    pub fn interface(&self, key: IfaceKey) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.key == key)
+    }
+
+    /// Activity between `earlier` and `self`: counters, histograms and CPU stats are
+    /// differences; interfaces new since `earlier` are taken whole.
+    pub fn delta(&self, earlier: &Snapshot) -> Snapshot {
+        let prev: std::collections::HashMap<IfaceKey, &Interface> =
+            earlier.interfaces.iter().map(|i| (i.key, i)).collect();
+        let interfaces = self
+            .interfaces
+            .iter()
+            .map(|i| match prev.get(&i.key) {
+                Some(p) => i.delta(p),
+                None => i.clone(),
+            })
+            .collect();
+        let cpus = self
+            .cpus
+            .iter()
+            .map(|c| match earlier.cpus.iter().find(|e| e.cpu == c.cpu) {
+                Some(e) => c.delta(e),
+                None => c.clone(),
+            })
+            .collect();
+        Snapshot {
+            elapsed_ns: self.elapsed_ns.saturating_sub(earlier.elapsed_ns),
+            interfaces,
+            cpus,
+            loss: Loss {
+                ringbuf_dropped: self.loss.ringbuf_dropped.saturating_sub(earlier.loss.ringbuf_dropped),
+                inflight_evicted: self.loss.inflight_evicted.saturating_sub(earlier.loss.inflight_evicted),
+                iface_table_full: self.loss.iface_table_full.saturating_sub(earlier.loss.iface_table_full),
+                raises_unattributed: self
+                    .loss
+                    .raises_unattributed
+                    .saturating_sub(earlier.loss.raises_unattributed),
+            },
+            programs: self
+                .programs
+                .iter()
+                .map(|p| {
+                    let e = earlier.programs.iter().find(|e| e.name == p.name);
+                    ProgramCost {
+                        run_count: sub_opt(p.run_count, e.and_then(|e| e.run_count)),
+                        run_time_ns: sub_opt(p.run_time_ns, e.and_then(|e| e.run_time_ns)),
+                        ..p.clone()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Sum of one vector over all CPUs.
+    pub fn vector_total(&self, vec: usize) -> VectorStats {
+        let mut t = VectorStats::default();
+        for c in &self.cpus {
+            t.merge(&c.vectors[vec]);
+        }
+        t
+    }
+}
+
+fn sub_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.saturating_sub(b)),
+        (a, _) => a,
+    }
+}
+
+/// Facts about a capture that do not change while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureMeta {
+    pub kernel_release: String,
+    pub probes: ProbeReport,
+    pub availability: Availability,
+    /// Wall-clock time the probes were attached.
+    pub started_at: std::time::SystemTime,
+    pub netns_filter: Vec<u32>,
+    pub ncpus: u32,
+    pub bpf_stats: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(netns: u32, ifindex: u32, tx: u64) -> Interface {
+        let mut i = Interface::new(IfaceKey { netns, ifindex });
+        i.counters.tx_packets = tx;
+        i.veth_hop.record(1000);
+        i
+    }
+
+    #[test]
+    fn snapshot_delta_differences_matching_keys() {
+        let a = Snapshot {
+            elapsed_ns: 1_000,
+            interfaces: vec![iface(1, 2, 10)],
+            cpus: vec![],
+            loss: Loss::default(),
+            programs: vec![],
+        };
+        let mut b = a.clone();
+        b.elapsed_ns = 3_000;
+        b.interfaces[0].counters.tx_packets = 25;
+        b.interfaces[0].veth_hop.record(5000);
+        b.interfaces.push(iface(9, 2, 7));
+        let d = b.delta(&a);
+        assert_eq!(d.elapsed_ns, 2_000);
+        let one = d.interface(IfaceKey { netns: 1, ifindex: 2 }).unwrap();
+        assert_eq!(one.counters.tx_packets, 15);
+        assert_eq!(one.veth_hop.count, 1);
+        let new = d.interface(IfaceKey { netns: 9, ifindex: 2 }).unwrap();
+        assert_eq!(new.counters.tx_packets, 7);
+    }
+
+    #[test]
+    fn availability_follows_hooks() {
+        let mut r = ProbeReport::default();
+        r.attached.insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
+        r.attached.insert(Hook::NetifReceive, (Backend::Tracepoint, "tp_btf".into()));
+        let a = Availability::from_report(&r);
+        assert!(a.tx && a.receive && a.veth_hop);
+        assert!(!a.enqueue && !a.raises && !a.backlog_wait && !a.softirq_time);
+    }
+
+    #[test]
+    fn per_packet_cost_needs_packets() {
+        let mut i = Interface::new(IfaceKey { netns: 1, ifindex: 1 });
+        assert_eq!(i.softirq_ns_per_packet(), None);
+        i.counters.rx_packets = 4;
+        i.counters.softirq_ns = 10_000;
+        assert_eq!(i.softirq_ns_per_packet(), Some(2500.0));
+    }
+}

@@ -1,0 +1,1109 @@
+//! Network namespaces: `--netns` selectors -> namespace inode, enumeration of every
+//! reachable namespace with a human label (ip-netns name, owning process, container), and a
+//! per-namespace link dump over rtnetlink that pairs veth ends across namespaces.
+//!
+//! Interfaces are keyed by (netns inode, ifindex) everywhere in sirqtop; the inode is what
+//! the BPF side sees as `dev_net(dev)->ns.inum`.
+//!
+//! Link dumps run inside each namespace: a short-lived helper thread `setns`es into it and
+//! opens a NETLINK_ROUTE socket there. The calling thread's namespace is never changed.
+
+mod cgroup;
+mod netlink;
+
+pub use cgroup::{parse_cgroup, parse_cgroup_path};
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use netlink::{NlError, NlSocket, RawLink};
+
+/// Inode number of a network namespace (`/proc/PID/ns/net` st_ino, `net->ns.inum`).
+pub type NetnsInode = u32;
+
+/// Where `ip netns` keeps its bind mounts (iproute2 uses /var/run/netns, normally the same).
+const IP_NETNS_DIRS: &[&str] = &["/run/netns", "/var/run/netns"];
+/// Where docker keeps its sandbox namespaces.
+const DOCKER_NETNS_DIR: &str = "/var/run/docker/netns";
+/// `_IO(0xb7, 0x3)` from <linux/nsfs.h>; Linux >= 4.11.
+const NS_GET_NSTYPE: libc::Ioctl = 0xb703;
+/// CLONE_NEWTIME from <linux/sched.h>; not exported by every libc release.
+const CLONE_NEWTIME: libc::c_int = 0x80;
+/// How many times a link dump is retried when the kernel flags it as interrupted.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// What the user passed to `--netns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetnsSelector {
+    /// An `ip netns` name: /run/netns/NAME.
+    Name(String),
+    /// A namespace file: /proc/PID/ns/net, /run/netns/X, /var/run/docker/netns/X, ...
+    Path(PathBuf),
+    /// The namespace of a process: /proc/PID/ns/net.
+    Pid(u32),
+    /// A namespace inode, which must currently exist.
+    Inode(u32),
+}
+
+/// Errors of this module. Messages are one line and quote what the user typed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("empty network namespace selector (expected NAME, PATH, pid:PID or INODE)")]
+    EmptySelector,
+    #[error("invalid pid in '{0}' (expected pid:NUMBER)")]
+    InvalidPid(String),
+    #[error("invalid namespace inode '{0}' (too large)")]
+    InvalidInode(String),
+    #[error("invalid network namespace name '{0}'")]
+    InvalidName(String),
+    #[error("unknown network namespace name '{0}' (not in /run/netns; see `ip netns list`)")]
+    UnknownName(String),
+    #[error("no process with pid {0}")]
+    NoSuchPid(u32),
+    #[error("cannot read the network namespace of pid {pid}: {source}")]
+    PidNetns { pid: u32, source: io::Error },
+    #[error("no such file '{}' (expected a network namespace file such as /proc/PID/ns/net or /run/netns/NAME)", .0.display())]
+    NoSuchPath(PathBuf),
+    #[error("'{}' is not a network namespace file{}", .path.display(), in_parens(.detail))]
+    NotNetnsFile {
+        path: PathBuf,
+        detail: Option<String>,
+    },
+    #[error("cannot access '{}': {source}", .path.display())]
+    Access { path: PathBuf, source: io::Error },
+    #[error("no network namespace with inode {0}")]
+    NoSuchInode(u32),
+    #[error("cannot read {what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("network namespace helper thread failed: {0}")]
+    Helper(String),
+}
+
+fn in_parens(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
+}
+
+impl FromStr for NetnsSelector {
+    type Err = NetnsError;
+
+    /// `pid:123` -> Pid; all digits -> Inode; contains '/' -> Path; otherwise Name.
+    fn from_str(s: &str) -> Result<Self, NetnsError> {
+        if s.is_empty() {
+            return Err(NetnsError::EmptySelector);
+        }
+        if let Some(pid) = s.strip_prefix("pid:") {
+            // `u32::from_str` would accept "+5"; only plain digits are a pid.
+            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(NetnsError::InvalidPid(s.to_string()));
+            }
+            return pid
+                .parse()
+                .map(NetnsSelector::Pid)
+                .map_err(|_| NetnsError::InvalidPid(s.to_string()));
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(NetnsSelector::Inode)
+                .map_err(|_| NetnsError::InvalidInode(s.to_string()));
+        }
+        if s.contains('/') {
+            return Ok(NetnsSelector::Path(PathBuf::from(s)));
+        }
+        // "." and ".." would name /run/netns itself or its parent.
+        if s == "." || s == ".." || s.contains('\0') {
+            return Err(NetnsError::InvalidName(s.to_string()));
+        }
+        Ok(NetnsSelector::Name(s.to_string()))
+    }
+}
+
+/// The inverse of `from_str`, for messages and round trips.
+impl fmt::Display for NetnsSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetnsSelector::Name(n) => write!(f, "{n}"),
+            NetnsSelector::Path(p) => write!(f, "{}", p.display()),
+            NetnsSelector::Pid(p) => write!(f, "pid:{p}"),
+            NetnsSelector::Inode(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl NetnsSelector {
+    /// Resolves to the namespace inode (st_ino of the nsfs file).
+    pub fn resolve(&self) -> Result<NetnsInode, NetnsError> {
+        match self {
+            NetnsSelector::Name(name) => resolve_name(name),
+            NetnsSelector::Path(path) => probe_netns_file(path).map_err(|e| e.into_error(path)),
+            NetnsSelector::Pid(pid) => pid_netns_inode(*pid),
+            NetnsSelector::Inode(ino) => {
+                if scan_namespaces()?.contains_key(ino) {
+                    Ok(*ino)
+                } else {
+                    Err(NetnsError::NoSuchInode(*ino))
+                }
+            }
+        }
+    }
+}
+
+/// A container that a namespace's process belongs to, from its cgroup path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerRef {
+    /// "docker", "containerd", "cri-o", "podman", "kubepods" (kubelet cgroupfs driver:
+    /// runtime unknown), or the top-level cgroup name for other cgroupfs layouts.
+    pub runtime: String,
+    /// Full container id (64 hex digits).
+    pub id: String,
+    /// Kubernetes pod UID (dashes), when the cgroup is under kubepods.
+    pub pod_uid: Option<String>,
+}
+
+/// One network namespace and what identifies it to a human.
+#[derive(Debug, Clone)]
+pub struct NetnsInfo {
+    pub inode: NetnsInode,
+    /// Name under /run/netns (bind mounts, matched by inode).
+    pub ip_netns_name: Option<String>,
+    /// A path that opens it: /run/netns/X, /var/run/docker/netns/X, another nsfs mount, or
+    /// /proc/PID/ns/net (in that order of preference).
+    pub path: Option<PathBuf>,
+    /// Same inode as /proc/1/ns/net (see [`host_inode`]).
+    pub is_host: bool,
+    /// Lowest pid whose /proc/PID/ns/net is this namespace.
+    pub pid: Option<u32>,
+    /// That process's comm.
+    pub comm: Option<String>,
+    /// Parsed from that process's /proc/PID/cgroup.
+    pub container: Option<ContainerRef>,
+}
+
+impl NetnsInfo {
+    /// A namespace known only by its inode.
+    pub fn new(inode: NetnsInode) -> Self {
+        NetnsInfo {
+            inode,
+            ip_netns_name: None,
+            path: None,
+            is_host: false,
+            pid: None,
+            comm: None,
+            container: None,
+        }
+    }
+
+    /// "host"; else the ip-netns name; else "RUNTIME:ID12"; else "comm[pid]"; else
+    /// "netns:INODE".
+    pub fn label(&self) -> String {
+        if self.is_host {
+            return "host".to_string();
+        }
+        if let Some(name) = &self.ip_netns_name {
+            return name.clone();
+        }
+        if let Some(c) = &self.container {
+            let short: String = c.id.chars().take(12).collect();
+            return format!("{}:{short}", c.runtime);
+        }
+        if let (Some(comm), Some(pid)) = (&self.comm, self.pid) {
+            return format!("{comm}[{pid}]");
+        }
+        format!("netns:{}", self.inode)
+    }
+}
+
+/// One network interface, keyed by (netns, ifindex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub netns: NetnsInode,
+    pub ifindex: u32,
+    pub name: String,
+    /// IFLA_INFO_KIND ("veth", "bridge", "macvlan", ...); "loopback" for lo; None for
+    /// physical devices.
+    pub kind: Option<String>,
+    /// The other end of a veth: (netns inode, ifindex). None for other kinds, and for a veth
+    /// whose peer is in a namespace that no path reaches.
+    pub peer: Option<(NetnsInode, u32)>,
+}
+
+/// Every reachable namespace and its links.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub namespaces: HashMap<NetnsInode, NetnsInfo>,
+    pub links: HashMap<(NetnsInode, u32), LinkInfo>,
+}
+
+impl Topology {
+    pub fn link(&self, netns: NetnsInode, ifindex: u32) -> Option<&LinkInfo> {
+        self.links.get(&(netns, ifindex))
+    }
+
+    /// The other end of a veth.
+    pub fn peer_of(&self, netns: NetnsInode, ifindex: u32) -> Option<&LinkInfo> {
+        let (peer_ns, peer_ifindex) = self.link(netns, ifindex)?.peer?;
+        self.link(peer_ns, peer_ifindex)
+    }
+
+    /// The namespace's label, or "netns:INODE" for one not in the topology.
+    pub fn label(&self, netns: NetnsInode) -> String {
+        self.namespaces
+            .get(&netns)
+            .map(NetnsInfo::label)
+            .unwrap_or_else(|| format!("netns:{netns}"))
+    }
+
+    /// The links of one namespace, by ifindex.
+    pub fn links_in(&self, netns: NetnsInode) -> Vec<&LinkInfo> {
+        let mut v: Vec<&LinkInfo> = self.links.values().filter(|l| l.netns == netns).collect();
+        v.sort_by_key(|l| l.ifindex);
+        v
+    }
+}
+
+/// The host namespace inode (/proc/1/ns/net). When pid 1 is shielded from us (a sandbox
+/// supervisor running as pid 1 can be), falls back to kthreadd's: kernel threads always live
+/// in the initial network namespace.
+pub fn host_inode() -> Result<NetnsInode, NetnsError> {
+    let err = match proc_inode("/proc/1/ns/net") {
+        Ok(ino) => return Ok(ino),
+        Err(e) => e,
+    };
+    let is_kthreadd = std::fs::read_to_string("/proc/2/comm")
+        .map(|c| c.trim_end() == "kthreadd")
+        .unwrap_or(false);
+    if is_kthreadd {
+        if let Ok(ino) = ns_inode_of(Path::new("/proc/2/ns/net")) {
+            return Ok(ino);
+        }
+    }
+    Err(err)
+}
+
+/// The inode of our own namespace (/proc/self/ns/net).
+pub fn self_inode() -> Result<NetnsInode, NetnsError> {
+    proc_inode("/proc/self/ns/net")
+}
+
+fn proc_inode(path: &str) -> Result<NetnsInode, NetnsError> {
+    ns_inode_of(Path::new(path)).map_err(|source| NetnsError::Io {
+        what: path.to_string(),
+        source,
+    })
+}
+
+/// st_ino of a namespace file (following the /proc symlink).
+fn ns_inode_of(path: &Path) -> io::Result<NetnsInode> {
+    let ino = std::fs::metadata(path)?.ino();
+    // nsfs inode numbers are the kernel's 32-bit `ns.inum`.
+    NetnsInode::try_from(ino).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+fn pid_netns_inode(pid: u32) -> Result<NetnsInode, NetnsError> {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    if let Err(source) = std::fs::metadata(&dir) {
+        return Err(if source.kind() == io::ErrorKind::NotFound {
+            NetnsError::NoSuchPid(pid)
+        } else {
+            NetnsError::PidNetns { pid, source }
+        });
+    }
+    ns_inode_of(&dir.join("ns/net")).map_err(|source| NetnsError::PidNetns { pid, source })
+}
+
+/// The distinct `ip netns` directories (/var/run is normally a symlink to /run).
+fn ip_netns_dirs() -> Vec<PathBuf> {
+    let mut seen = Vec::new();
+    let mut dirs = Vec::new();
+    for dir in IP_NETNS_DIRS {
+        let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
+        if !seen.contains(&canon) {
+            seen.push(canon);
+            dirs.push(PathBuf::from(dir));
+        }
+    }
+    dirs
+}
+
+fn resolve_name(name: &str) -> Result<NetnsInode, NetnsError> {
+    for dir in ip_netns_dirs() {
+        let path = dir.join(name);
+        match probe_netns_file(&path) {
+            Ok(ino) => return Ok(ino),
+            Err(Probe::NotFound) => continue,
+            // A leftover file without its bind mount, or unreadable: say which file.
+            Err(e) => return Err(e.into_error(&path)),
+        }
+    }
+    Err(NetnsError::UnknownName(name.to_string()))
+}
+
+/// Why a path is not an openable network namespace.
+#[derive(Debug)]
+enum Probe {
+    NotFound,
+    NotNetns(Option<String>),
+    Io(io::Error),
+}
+
+impl Probe {
+    fn from_io(e: io::Error) -> Self {
+        // ENOTDIR ("/etc/passwd/x") is as absent as ENOENT.
+        if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) {
+            Probe::NotFound
+        } else {
+            Probe::Io(e)
+        }
+    }
+
+    fn into_error(self, path: &Path) -> NetnsError {
+        match self {
+            Probe::NotFound => NetnsError::NoSuchPath(path.to_path_buf()),
+            Probe::NotNetns(detail) => NetnsError::NotNetnsFile {
+                path: path.to_path_buf(),
+                detail,
+            },
+            Probe::Io(source) => NetnsError::Access {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// Checks that `path` is an nsfs network namespace file and returns its inode.
+fn probe_netns_file(path: &Path) -> Result<NetnsInode, Probe> {
+    open_netns_file(path).map(|(ino, _)| ino)
+}
+
+/// Opens a network namespace file; returns its inode and the open file (for setns or
+/// NETNSA_FD).
+fn open_netns_file(path: &Path) -> Result<(NetnsInode, File), Probe> {
+    let meta = std::fs::metadata(path).map_err(Probe::from_io)?;
+    // nsfs files are regular files; refusing anything else up front means a device node or
+    // FIFO is never opened (opening has side effects for some devices).
+    if !meta.is_file() {
+        let ft = meta.file_type();
+        let what = if ft.is_dir() {
+            "it is a directory"
+        } else if ft.is_fifo() {
+            "it is a FIFO"
+        } else if ft.is_socket() {
+            "it is a socket"
+        } else {
+            "it is a device"
+        };
+        return Err(Probe::NotNetns(Some(what.to_string())));
+    }
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(Probe::from_io)?;
+    check_netns_fd(&file)?;
+    let ino = file.metadata().map_err(Probe::Io)?.ino();
+    let ino = NetnsInode::try_from(ino).map_err(|_| Probe::NotNetns(None))?;
+    Ok((ino, file))
+}
+
+/// NS_GET_NSTYPE must say CLONE_NEWNET. Kernels before 4.11 lack the ioctl; there the best
+/// check is that the file lives on nsfs (same st_dev as our own /proc/self/ns/net).
+fn check_netns_fd(file: &File) -> Result<(), Probe> {
+    // SAFETY: the descriptor is valid while `file` lives; NS_GET_NSTYPE takes no argument
+    // and only returns an int (other file systems reject the unknown request with ENOTTY).
+    let nstype = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE) };
+    if nstype >= 0 {
+        return if nstype == libc::CLONE_NEWNET {
+            Ok(())
+        } else {
+            Err(Probe::NotNetns(Some(format!(
+                "it is a {} namespace",
+                nstype_name(nstype)
+            ))))
+        };
+    }
+    let dev = file.metadata().map_err(Probe::Io)?.dev();
+    let nsfs_dev = std::fs::metadata("/proc/self/ns/net").map(|m| m.dev()).ok();
+    if nsfs_dev == Some(dev) {
+        Ok(())
+    } else {
+        Err(Probe::NotNetns(None))
+    }
+}
+
+fn nstype_name(nstype: libc::c_int) -> &'static str {
+    match nstype {
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        CLONE_NEWTIME => "time",
+        _ => "non-network",
+    }
+}
+
+/// Directory entries sorted by name, so that the first of several names wins consistently.
+fn sorted_entries(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Mount points of network namespace bind mounts (`nsfs`, root `net:[INODE]`) in a
+/// /proc/self/mountinfo text; catches namespaces mounted outside the well-known dirs
+/// (CNI, podman, rootless runtimes).
+fn parse_mountinfo_netns(content: &str) -> Vec<PathBuf> {
+    content
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            let fstype = *fields.get(sep + 1)?;
+            let root = *fields.get(3)?;
+            let mount_point = *fields.get(4)?;
+            // Before nsfs (Linux < 3.19) these mounts showed as "proc".
+            let is_ns_fs = fstype == "nsfs" || fstype == "proc";
+            (is_ns_fs && root.starts_with("net:["))
+                .then(|| PathBuf::from(unescape_octal(mount_point)))
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's `\ooo` escaping of space, tab, newline and backslash.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let digits = &b[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(v) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn entry_for(
+    map: &mut HashMap<NetnsInode, NetnsInfo>,
+    inode: NetnsInode,
+    host: Option<NetnsInode>,
+) -> &mut NetnsInfo {
+    map.entry(inode).or_insert_with(|| NetnsInfo {
+        is_host: host == Some(inode),
+        ..NetnsInfo::new(inode)
+    })
+}
+
+/// Every network namespace reachable from /run/netns, /var/run/docker/netns, other nsfs
+/// mounts and /proc/*/ns/net, deduplicated by inode and labelled, without link dumps.
+/// Entries that vanish or cannot be read while scanning are skipped.
+pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
+    let host = host_inode().ok();
+    let mut map = HashMap::new();
+
+    for dir in ip_netns_dirs() {
+        for (name, path) in sorted_entries(&dir) {
+            if let Ok(ino) = probe_netns_file(&path) {
+                let info = entry_for(&mut map, ino, host);
+                if info.ip_netns_name.is_none() {
+                    info.ip_netns_name = Some(name);
+                    info.path = Some(path);
+                }
+            }
+        }
+    }
+    for (_, path) in sorted_entries(Path::new(DOCKER_NETNS_DIR)) {
+        if let Ok(ino) = probe_netns_file(&path) {
+            entry_for(&mut map, ino, host).path.get_or_insert(path);
+        }
+    }
+    if let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for path in parse_mountinfo_netns(&mountinfo) {
+            if let Ok(ino) = probe_netns_file(&path) {
+                entry_for(&mut map, ino, host).path.get_or_insert(path);
+            }
+        }
+    }
+
+    let proc = std::fs::read_dir("/proc").map_err(|source| NetnsError::Io {
+        what: "/proc".to_string(),
+        source,
+    })?;
+    let mut pids: Vec<u32> = proc
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let ns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        // Processes exit and permissions vary: skip what cannot be read.
+        let Ok(ino) = ns_inode_of(&ns_path) else {
+            continue;
+        };
+        let info = entry_for(&mut map, ino, host);
+        if info.pid.is_none() {
+            info.pid = Some(pid);
+            info.path.get_or_insert(ns_path);
+        }
+    }
+    for info in map.values_mut() {
+        let Some(pid) = info.pid else { continue };
+        info.comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string());
+        info.container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|s| parse_cgroup(&s));
+    }
+    Ok(map)
+}
+
+/// Enumerates every reachable network namespace (see [`scan_namespaces`]) and dumps the
+/// links of each one over rtnetlink from inside it. veth peers in other namespaces are
+/// resolved through IFLA_LINK_NETNSID and RTM_GETNSID. A namespace that cannot be entered
+/// is kept, with no links.
+pub fn discover() -> Result<Topology, NetnsError> {
+    let namespaces = scan_namespaces()?;
+    let mut targets: Vec<Target> = namespaces
+        .values()
+        .filter_map(|i| {
+            Some(Target {
+                inode: i.inode,
+                path: i.path.clone()?,
+                is_host: i.is_host,
+            })
+        })
+        .collect();
+    // Host first: most veth peers are there, so nsid lookups hit it early.
+    targets.sort_by_key(|t| (!t.is_host, t.inode));
+    let dump = std::thread::Builder::new()
+        .name("sirqtop-netns".to_string())
+        .spawn(move || dump_namespaces(&targets))
+        .map_err(|e| NetnsError::Helper(e.to_string()))?
+        .join()
+        .map_err(|_| NetnsError::Helper("panicked".to_string()))?;
+
+    let mut links = HashMap::new();
+    for (netns, raws) in &dump.links {
+        for raw in raws {
+            links.insert((*netns, raw.ifindex), link_info(*netns, raw, &dump.nsids));
+        }
+    }
+    Ok(Topology { namespaces, links })
+}
+
+/// A namespace to enter, by a path that opens it.
+#[derive(Debug, Clone)]
+struct Target {
+    inode: NetnsInode,
+    path: PathBuf,
+    is_host: bool,
+}
+
+/// Raw results of the helper thread.
+#[derive(Debug, Default)]
+struct Dump {
+    links: HashMap<NetnsInode, Vec<RawLink>>,
+    /// (namespace, nsid as that namespace numbers it) -> the namespace the nsid names.
+    nsids: HashMap<(NetnsInode, i32), NetnsInode>,
+}
+
+fn link_info(
+    netns: NetnsInode,
+    raw: &RawLink,
+    nsids: &HashMap<(NetnsInode, i32), NetnsInode>,
+) -> LinkInfo {
+    let kind = raw
+        .kind
+        .clone()
+        .or_else(|| raw.is_loopback().then(|| "loopback".to_string()));
+    let peer = if kind.as_deref() == Some("veth") {
+        veth_peer(netns, raw, nsids)
+    } else {
+        None
+    };
+    LinkInfo {
+        netns,
+        ifindex: raw.ifindex,
+        name: raw.name.clone(),
+        kind,
+        peer,
+    }
+}
+
+/// The peer of a veth from its IFLA_LINK / IFLA_LINK_NETNSID. Older kernels (before
+/// "rtnetlink: always put IFLA_LINK for links with a link-netnsid") omit IFLA_LINK when the
+/// peer's ifindex equals the device's own, which is possible only across namespaces; the
+/// kernel reports ifindex 0 when the peer is being destroyed.
+fn veth_peer(
+    netns: NetnsInode,
+    raw: &RawLink,
+    nsids: &HashMap<(NetnsInode, i32), NetnsInode>,
+) -> Option<(NetnsInode, u32)> {
+    match raw.link_netnsid {
+        Some(nsid) => {
+            let peer_ns = *nsids.get(&(netns, nsid))?;
+            let ifindex = raw.link.unwrap_or(raw.ifindex);
+            (ifindex != 0).then_some((peer_ns, ifindex))
+        }
+        None => raw
+            .link
+            .filter(|&l| l != 0 && l != raw.ifindex)
+            .map(|l| (netns, l)),
+    }
+}
+
+/// The namespace the calling thread is in now (it changes as the helper hops).
+fn thread_netns() -> Option<NetnsInode> {
+    ns_inode_of(Path::new("/proc/thread-self/ns/net")).ok()
+}
+
+/// Moves the calling (helper) thread into the target namespace and opens a socket there.
+/// Fails if the path now opens a different namespace (a reused pid, a remounted name).
+fn enter(target: &Target) -> Option<NlSocket> {
+    if thread_netns() != Some(target.inode) {
+        let (ino, file) = open_netns_file(&target.path).ok()?;
+        if ino != target.inode {
+            return None;
+        }
+        // SAFETY: `file` is an open network namespace descriptor (checked above); setns only
+        // affects the calling thread, which is the discovery helper thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return None;
+        }
+    }
+    NlSocket::open().ok()
+}
+
+fn dump_links(sock: &mut NlSocket) -> Option<Vec<RawLink>> {
+    for _ in 0..DUMP_ATTEMPTS {
+        match sock.dump_links() {
+            Ok(links) => return Some(links),
+            Err(NlError::Interrupted) => continue,
+            Err(NlError::Io(_)) => return None,
+        }
+    }
+    None
+}
+
+/// Runs in the helper thread: pass 1 dumps links everywhere, pass 2 maps the nsids that
+/// veths report to namespaces. Pass 2 needs pass 1's results of all namespaces to try the
+/// most plausible candidate first.
+fn dump_namespaces(targets: &[Target]) -> Dump {
+    let mut dump = Dump::default();
+    for t in targets {
+        if let Some(links) = enter(t).as_mut().and_then(dump_links) {
+            dump.links.insert(t.inode, links);
+        }
+    }
+    for t in targets {
+        let Some(links) = dump.links.get(&t.inode) else {
+            continue;
+        };
+        let wanted: BTreeSet<i32> = links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter_map(|l| l.link_netnsid)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let Some(mut sock) = enter(t) else { continue };
+        for (nsid, peer_ns) in resolve_nsids(&mut sock, t, &wanted, targets, &dump.links) {
+            dump.nsids.insert((t.inode, nsid), peer_ns);
+        }
+    }
+    dump
+}
+
+/// Asks the kernel, from inside `here`, which nsid it uses for candidate namespaces until
+/// every wanted nsid is found or the candidates run out. Each candidate is asked at most
+/// once.
+fn resolve_nsids(
+    sock: &mut NlSocket,
+    here: &Target,
+    wanted: &BTreeSet<i32>,
+    targets: &[Target],
+    links: &HashMap<NetnsInode, Vec<RawLink>>,
+) -> HashMap<i32, NetnsInode> {
+    let mut found: HashMap<i32, NetnsInode> = HashMap::new();
+    let mut asked: BTreeSet<NetnsInode> = BTreeSet::new();
+    let here_links = links.get(&here.inode).map(Vec::as_slice).unwrap_or(&[]);
+    for &nsid in wanted {
+        if found.contains_key(&nsid) {
+            continue;
+        }
+        let order = candidate_order(here.inode, nsid, here_links, targets, links);
+        for cand in order {
+            if !asked.insert(cand.inode) {
+                continue;
+            }
+            let Ok((ino, file)) = open_netns_file(&cand.path) else {
+                continue;
+            };
+            if ino != cand.inode {
+                continue;
+            }
+            if let Ok(Some(id)) = sock.nsid_of(file.as_fd()) {
+                found.entry(id).or_insert(cand.inode);
+                if id == nsid {
+                    break;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Candidates for an nsid: namespaces holding a veth that points back at one of ours with
+/// that nsid first, then the rest (host first, as `targets` is ordered).
+fn candidate_order<'a>(
+    here: NetnsInode,
+    nsid: i32,
+    here_links: &[RawLink],
+    targets: &'a [Target],
+    links: &HashMap<NetnsInode, Vec<RawLink>>,
+) -> Vec<&'a Target> {
+    // (our ifindex, the peer's ifindex) of veths whose peer is behind this nsid.
+    let ends: Vec<(u32, u32)> = here_links
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("veth") && l.link_netnsid == Some(nsid))
+        .map(|l| (l.ifindex, l.link.unwrap_or(l.ifindex)))
+        .collect();
+    let plausible = |t: &Target| {
+        links.get(&t.inode).is_some_and(|ls| {
+            ls.iter().any(|l| {
+                l.kind.as_deref() == Some("veth")
+                    && l.link_netnsid.is_some()
+                    && ends.contains(&(l.link.unwrap_or(l.ifindex), l.ifindex))
+            })
+        })
+    };
+    let others = targets.iter().filter(|t| t.inode != here);
+    let (mut first, rest): (Vec<&Target>, Vec<&Target>) = others.partition(|t| plausible(t));
+    first.extend(rest);
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(s: &str) -> Result<NetnsSelector, NetnsError> {
+        s.parse()
+    }
+
+    #[test]
+    fn selector_parsing() {
+        assert_eq!(sel("pid:123").unwrap(), NetnsSelector::Pid(123));
+        assert_eq!(sel("pid:0").unwrap(), NetnsSelector::Pid(0));
+        assert_eq!(sel("4026531840").unwrap(), NetnsSelector::Inode(4026531840));
+        assert_eq!(
+            sel("/proc/42/ns/net").unwrap(),
+            NetnsSelector::Path("/proc/42/ns/net".into())
+        );
+        assert_eq!(
+            sel("./netns-file").unwrap(),
+            NetnsSelector::Path("./netns-file".into())
+        );
+        assert_eq!(sel("pod-a").unwrap(), NetnsSelector::Name("pod-a".into()));
+        // Not all digits, no slash: a name.
+        assert_eq!(sel("123abc").unwrap(), NetnsSelector::Name("123abc".into()));
+        assert_eq!(sel("pid").unwrap(), NetnsSelector::Name("pid".into()));
+    }
+
+    #[test]
+    fn selector_parse_errors() {
+        for (input, msg) in [
+            ("", "empty network namespace selector"),
+            ("pid:", "invalid pid in 'pid:'"),
+            ("pid:abc", "invalid pid in 'pid:abc' (expected pid:NUMBER)"),
+            ("pid:+5", "invalid pid in 'pid:+5'"),
+            ("pid:-1", "invalid pid in 'pid:-1'"),
+            ("pid:99999999999", "invalid pid in 'pid:99999999999'"),
+            ("99999999999", "invalid namespace inode '99999999999'"),
+            ("..", "invalid network namespace name '..'"),
+            (".", "invalid network namespace name '.'"),
+        ] {
+            let err = sel(input).expect_err(input);
+            let text = err.to_string();
+            assert!(text.starts_with(msg), "{input:?}: {text}");
+            assert!(!text.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn selector_display_round_trips() {
+        for s in ["pod-a", "/run/netns/x", "pid:7", "4026531840"] {
+            assert_eq!(sel(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            NetnsError::UnknownName("pod-a".into()).to_string(),
+            "unknown network namespace name 'pod-a' (not in /run/netns; see `ip netns list`)"
+        );
+        assert_eq!(
+            NetnsError::NoSuchPid(4242).to_string(),
+            "no process with pid 4242"
+        );
+        assert_eq!(
+            NetnsError::NotNetnsFile {
+                path: "/tmp/x".into(),
+                detail: None
+            }
+            .to_string(),
+            "'/tmp/x' is not a network namespace file"
+        );
+        assert_eq!(
+            NetnsError::NotNetnsFile {
+                path: "/proc/1/ns/mnt".into(),
+                detail: Some("it is a mount namespace".into())
+            }
+            .to_string(),
+            "'/proc/1/ns/mnt' is not a network namespace file (it is a mount namespace)"
+        );
+        assert_eq!(
+            NetnsError::NoSuchInode(4026532000).to_string(),
+            "no network namespace with inode 4026532000"
+        );
+    }
+
+    /// These only read /proc/self, which every process may.
+    #[test]
+    fn resolve_paths_against_proc_self() {
+        let own = self_inode().expect("own netns");
+        let by_path = NetnsSelector::Path("/proc/self/ns/net".into())
+            .resolve()
+            .expect("resolve /proc/self/ns/net");
+        assert_eq!(by_path, own);
+        let pid = std::process::id();
+        assert_eq!(NetnsSelector::Pid(pid).resolve().expect("own pid"), own);
+
+        let err = NetnsSelector::Path("/proc/self/ns/uts".into())
+            .resolve()
+            .expect_err("uts is not net");
+        assert_eq!(
+            err.to_string(),
+            "'/proc/self/ns/uts' is not a network namespace file (it is a uts namespace)"
+        );
+        let err = NetnsSelector::Path("/proc/self".into())
+            .resolve()
+            .expect_err("directory");
+        assert!(matches!(err, NetnsError::NotNetnsFile { .. }), "{err}");
+        let file = tempfile::NamedTempFile::new().expect("tempfile");
+        let err = NetnsSelector::Path(file.path().into())
+            .resolve()
+            .expect_err("regular file");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "'{}' is not a network namespace file",
+                file.path().display()
+            )
+        );
+        let err = NetnsSelector::Path("/nonexistent/sirqtop/ns".into())
+            .resolve()
+            .expect_err("missing");
+        assert!(matches!(err, NetnsError::NoSuchPath(_)), "{err}");
+        // Above PID_MAX_LIMIT (2^22): never a process.
+        let err = NetnsSelector::Pid(999_999_999)
+            .resolve()
+            .expect_err("no pid");
+        assert_eq!(err.to_string(), "no process with pid 999999999");
+    }
+
+    fn info(inode: NetnsInode) -> NetnsInfo {
+        NetnsInfo::new(inode)
+    }
+
+    #[test]
+    fn label_precedence() {
+        let container = ContainerRef {
+            runtime: "docker".into(),
+            id: "abcdef1234567890abcdef1234567890abcdef1234567890abcdef1234567890".into(),
+            pod_uid: None,
+        };
+        let mut i = info(4026532000);
+        assert_eq!(i.label(), "netns:4026532000");
+        i.comm = Some("sleep".into());
+        assert_eq!(i.label(), "netns:4026532000", "comm without pid");
+        i.pid = Some(42);
+        assert_eq!(i.label(), "sleep[42]");
+        i.container = Some(container);
+        assert_eq!(i.label(), "docker:abcdef123456");
+        i.ip_netns_name = Some("pod-a".into());
+        assert_eq!(i.label(), "pod-a");
+        i.is_host = true;
+        assert_eq!(i.label(), "host");
+    }
+
+    fn raw(ifindex: u32, link: Option<u32>, nsid: Option<i32>) -> RawLink {
+        RawLink {
+            ifindex,
+            name: format!("veth{ifindex}"),
+            kind: Some("veth".into()),
+            ifi_type: 1,
+            flags: 0,
+            link,
+            link_netnsid: nsid,
+        }
+    }
+
+    #[test]
+    fn veth_peer_rules() {
+        let nsids = HashMap::from([((10, 0), 20)]);
+        // Peer in another namespace.
+        assert_eq!(
+            veth_peer(10, &raw(5, Some(7), Some(0)), &nsids),
+            Some((20, 7))
+        );
+        // IFLA_LINK omitted (older kernels): same ifindex as ours, in the other namespace.
+        assert_eq!(veth_peer(10, &raw(5, None, Some(0)), &nsids), Some((20, 5)));
+        // Unknown nsid: peer unknown.
+        assert_eq!(veth_peer(10, &raw(5, Some(7), Some(3)), &nsids), None);
+        // Same namespace.
+        assert_eq!(veth_peer(10, &raw(5, Some(6), None), &nsids), Some((10, 6)));
+        // Peer being destroyed, or no IFLA_LINK at all within one namespace.
+        assert_eq!(veth_peer(10, &raw(5, Some(0), None), &nsids), None);
+        assert_eq!(veth_peer(10, &raw(5, None, None), &nsids), None);
+    }
+
+    #[test]
+    fn link_info_kinds() {
+        let nsids = HashMap::new();
+        let lo = RawLink {
+            ifindex: 1,
+            name: "lo".into(),
+            kind: None,
+            ifi_type: netlink::ARPHRD_LOOPBACK,
+            flags: netlink::IFF_LOOPBACK,
+            link: None,
+            link_netnsid: None,
+        };
+        assert_eq!(link_info(1, &lo, &nsids).kind.as_deref(), Some("loopback"));
+        let eth = RawLink {
+            ifindex: 2,
+            name: "eth0".into(),
+            ifi_type: 1,
+            flags: 0,
+            ..lo.clone()
+        };
+        assert_eq!(link_info(1, &eth, &nsids).kind, None);
+        // A macvlan's IFLA_LINK is its lower device, not a peer.
+        let mv = RawLink {
+            kind: Some("macvlan".into()),
+            link: Some(2),
+            ..eth.clone()
+        };
+        assert_eq!(link_info(1, &mv, &nsids).peer, None);
+    }
+
+    #[test]
+    fn topology_lookups() {
+        let mut t = Topology::default();
+        let mut host = info(1);
+        host.is_host = true;
+        t.namespaces.insert(1, host);
+        let a = LinkInfo {
+            netns: 1,
+            ifindex: 5,
+            name: "veth-h".into(),
+            kind: Some("veth".into()),
+            peer: Some((2, 3)),
+        };
+        let b = LinkInfo {
+            netns: 2,
+            ifindex: 3,
+            name: "eth0".into(),
+            kind: Some("veth".into()),
+            peer: Some((1, 5)),
+        };
+        t.links.insert((1, 5), a.clone());
+        t.links.insert((2, 3), b.clone());
+        assert_eq!(t.peer_of(1, 5), Some(&b));
+        assert_eq!(t.peer_of(2, 3), Some(&a));
+        assert_eq!(t.peer_of(1, 9), None);
+        assert_eq!(t.label(1), "host");
+        assert_eq!(t.label(2), "netns:2");
+        assert_eq!(t.links_in(2), vec![&b]);
+    }
+
+    #[test]
+    fn candidate_order_prefers_matching_veth() {
+        let targets: Vec<Target> = [1, 2, 3, 4]
+            .iter()
+            .map(|&i| Target {
+                inode: i,
+                path: PathBuf::from(format!("/x/{i}")),
+                is_host: i == 1,
+            })
+            .collect();
+        // In ns 2: veth ifindex 3 -> peer ifindex 9 behind nsid 0.
+        let here = vec![raw(3, Some(9), Some(0))];
+        let links = HashMap::from([
+            (1, vec![raw(9, Some(4), Some(1))]), // host: ifindex 9 but points at 4, not 3
+            (2, here.clone()),
+            (3, vec![raw(9, Some(3), Some(0))]), // the real peer
+            (4, vec![]),
+        ]);
+        let order: Vec<NetnsInode> = candidate_order(2, 0, &here, &targets, &links)
+            .iter()
+            .map(|t| t.inode)
+            .collect();
+        assert_eq!(order, vec![3, 1, 4]);
+    }
+
+    #[test]
+    fn mountinfo_netns_mounts() {
+        let content = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+612 29 0:4 net:[4026532659] /run/netns/pod-a rw shared:251 - nsfs nsfs rw
+613 29 0:4 net:[4026532700] /run/docker/netns/1a2b3c rw - nsfs nsfs rw
+614 29 0:4 mnt:[4026532701] /run/some/mnt rw - nsfs nsfs rw
+615 29 0:4 net:[4026532702] /var/lib/my\\040dir/ns rw shared:3 master:1 - nsfs nsfs rw
+616 29 0:22 / /proc rw,nosuid - proc proc rw
+";
+        assert_eq!(
+            parse_mountinfo_netns(content),
+            vec![
+                PathBuf::from("/run/netns/pod-a"),
+                PathBuf::from("/run/docker/netns/1a2b3c"),
+                PathBuf::from("/var/lib/my dir/ns"),
+            ]
+        );
+        assert_eq!(unescape_octal("a\\134b\\011c\\"), "a\\b\tc\\");
+        assert_eq!(unescape_octal("\\04"), "\\04");
+    }
+}

@@ -1,0 +1,524 @@
+//! The JSON capture document, schema v1 (a public contract: see README "JSON schema").
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Availability, CaptureMeta, Histogram, Hook, Interface, Snapshot, VectorStats, VECTOR_NAMES,
+};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub kernel: Kernel,
+    pub capture: CaptureInfo,
+    pub interfaces: Vec<JsonInterface>,
+    pub cpus: Vec<JsonCpu>,
+    pub loss: JsonLoss,
+    pub overhead: Overhead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kernel {
+    pub release: String,
+    /// Logical hook -> "kprobe" | "fentry" | "tracepoint"; a hook that could not be
+    /// attached is absent and its metrics are null.
+    pub backends: BTreeMap<String, String>,
+    /// Logical hook -> exact mechanism ("tp_btf", "raw_tp", "fentry", "kprobe").
+    #[serde(default)]
+    pub mechanisms: BTreeMap<String, String>,
+    /// Why a better backend was not used, one line per skipped candidate.
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureInfo {
+    pub started_at: String,
+    pub duration_ns: u64,
+    pub netns_filter: Vec<u32>,
+    #[serde(default)]
+    pub ncpus: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonPeer {
+    pub netns_inode: u32,
+    pub ifindex: u32,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonInterface {
+    pub netns_inode: u32,
+    pub netns_name: Option<String>,
+    #[serde(default)]
+    pub netns_label: Option<String>,
+    pub ifindex: u32,
+    pub name: String,
+    pub kind: Option<String>,
+    pub peer: Option<JsonPeer>,
+    #[serde(default)]
+    pub gone: bool,
+    pub tx_packets: Option<u64>,
+    pub tx_bytes: Option<u64>,
+    pub rx_enqueued: Option<u64>,
+    pub rx_packets: Option<u64>,
+    pub net_rx_raises: Option<u64>,
+    pub softirq_ns: Option<u64>,
+    pub softirq_ns_per_packet: Option<f64>,
+    pub latency: Latency,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latency {
+    pub veth_hop: Option<JsonHist>,
+    pub backlog_wait: Option<JsonHist>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonHist {
+    pub unit: String,
+    pub count: u64,
+    pub sum: u64,
+    pub p50: Option<u64>,
+    pub p90: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: u64,
+    /// Non-empty log2 buckets: `count` values fell in (previous bucket's le, le].
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub le: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonCpu {
+    pub cpu: u32,
+    pub softirqs: BTreeMap<String, JsonVector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonVector {
+    pub raises: Option<u64>,
+    pub runs: Option<u64>,
+    pub run_ns: Option<u64>,
+    pub ksoftirqd_runs: Option<u64>,
+    pub run_hist: Option<JsonHist>,
+    pub raise_to_run_hist: Option<JsonHist>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonLoss {
+    pub ringbuf_dropped: u64,
+    pub inflight_evicted: u64,
+    #[serde(default)]
+    pub iface_table_full: u64,
+    #[serde(default)]
+    pub raises_unattributed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overhead {
+    /// Whether kernel BPF run-time stats were on (`--bpf-stats`); if not, run_count and
+    /// run_time_ns are null.
+    #[serde(default)]
+    pub stats_enabled: bool,
+    pub programs: Vec<JsonProgram>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonProgram {
+    pub name: String,
+    pub hook: String,
+    pub backend: String,
+    pub run_count: Option<u64>,
+    pub run_time_ns: Option<u64>,
+}
+
+impl JsonHist {
+    pub fn from_hist(h: &Histogram) -> JsonHist {
+        JsonHist {
+            unit: "ns".into(),
+            count: h.count,
+            sum: h.sum,
+            p50: h.quantile(0.50),
+            p90: h.quantile(0.90),
+            p99: h.quantile(0.99),
+            max: h.max,
+            buckets: h.nonzero_buckets().map(|(le, count)| Bucket { le, count }).collect(),
+        }
+    }
+
+    /// Back to a histogram (for diffs of two captures).
+    pub fn to_hist(&self) -> Histogram {
+        let mut h = Histogram::from_parts(self.count, self.sum, self.max, Default::default());
+        for b in &self.buckets {
+            h.buckets[crate::model::hist::bucket_of(b.le)] += b.count;
+        }
+        h
+    }
+}
+
+fn opt<T>(available: bool, v: T) -> Option<T> {
+    available.then_some(v)
+}
+
+fn interface(i: &Interface, a: &Availability) -> JsonInterface {
+    JsonInterface {
+        netns_inode: i.key.netns,
+        netns_name: i.netns_name.clone(),
+        netns_label: Some(i.netns_label.clone()),
+        ifindex: i.key.ifindex,
+        name: i.name.clone(),
+        kind: i.kind.clone(),
+        peer: i.peer.as_ref().map(|p| JsonPeer {
+            netns_inode: p.netns,
+            ifindex: p.ifindex,
+            name: p.name.clone(),
+        }),
+        gone: i.gone,
+        tx_packets: opt(a.tx, i.counters.tx_packets),
+        tx_bytes: opt(a.tx, i.counters.tx_bytes),
+        rx_enqueued: opt(a.enqueue, i.counters.rx_enqueued),
+        rx_packets: opt(a.receive, i.counters.rx_packets),
+        net_rx_raises: opt(a.raises, i.counters.net_rx_raises),
+        softirq_ns: opt(a.softirq_time, i.counters.softirq_ns),
+        softirq_ns_per_packet: if a.softirq_time { i.softirq_ns_per_packet() } else { None },
+        latency: Latency {
+            veth_hop: opt(a.veth_hop, JsonHist::from_hist(&i.veth_hop)),
+            backlog_wait: opt(a.backlog_wait, JsonHist::from_hist(&i.backlog_wait)),
+        },
+    }
+}
+
+fn vector(v: &VectorStats, a: &Availability) -> JsonVector {
+    JsonVector {
+        raises: opt(a.cpu_raises, v.raises),
+        runs: opt(a.softirq_runs, v.runs),
+        run_ns: opt(a.softirq_runs, v.run_ns),
+        ksoftirqd_runs: opt(a.softirq_runs, v.ksoftirqd_runs),
+        run_hist: opt(a.softirq_runs, JsonHist::from_hist(&v.run)),
+        raise_to_run_hist: opt(a.cpu_raises && a.softirq_runs, JsonHist::from_hist(&v.raise_to_run)),
+    }
+}
+
+impl Capture {
+    pub fn new(meta: &CaptureMeta, snap: &Snapshot) -> Capture {
+        let a = &meta.availability;
+        let mut backends = BTreeMap::new();
+        let mut mechanisms = BTreeMap::new();
+        for (hook, (backend, mech)) in &meta.probes.attached {
+            backends.insert(hook.as_str().to_string(), backend.as_str().to_string());
+            mechanisms.insert(hook.as_str().to_string(), mech.clone());
+        }
+        let mut interfaces: Vec<JsonInterface> =
+            snap.interfaces.iter().filter(|i| i.is_active()).map(|i| interface(i, a)).collect();
+        interfaces.sort_by_key(|i| (i.netns_inode, i.ifindex));
+        Capture {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool { name: "sirqtop".into(), version: env!("CARGO_PKG_VERSION").into() },
+            kernel: Kernel {
+                release: meta.kernel_release.clone(),
+                backends,
+                mechanisms,
+                fallbacks: meta.probes.fallbacks.clone(),
+            },
+            capture: CaptureInfo {
+                started_at: rfc3339(meta.started_at),
+                duration_ns: snap.elapsed_ns,
+                netns_filter: meta.netns_filter.clone(),
+                ncpus: meta.ncpus,
+            },
+            interfaces,
+            cpus: snap
+                .cpus
+                .iter()
+                .map(|c| JsonCpu {
+                    cpu: c.cpu,
+                    softirqs: VECTOR_NAMES
+                        .iter()
+                        .zip(c.vectors.iter())
+                        .map(|(n, v)| (n.to_string(), vector(v, a)))
+                        .collect(),
+                })
+                .collect(),
+            loss: JsonLoss {
+                ringbuf_dropped: snap.loss.ringbuf_dropped,
+                inflight_evicted: snap.loss.inflight_evicted,
+                iface_table_full: snap.loss.iface_table_full,
+                raises_unattributed: snap.loss.raises_unattributed,
+            },
+            overhead: Overhead {
+                stats_enabled: snap.programs.iter().any(|p| p.run_count.is_some()),
+                programs: snap
+                    .programs
+                    .iter()
+                    .map(|p| JsonProgram {
+                        name: p.name.clone(),
+                        hook: p.hook.as_str().into(),
+                        backend: p.backend.as_str().into(),
+                        run_count: p.run_count,
+                        run_time_ns: p.run_time_ns,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    /// Reads a capture file, refusing other schema versions with a one-line error.
+    pub fn from_json(text: &str) -> std::result::Result<Capture, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not a sirqtop JSON capture: {e}"))?;
+        match v.get("schema_version").and_then(|s| s.as_u64()) {
+            Some(n) if n == SCHEMA_VERSION as u64 => {}
+            Some(n) => {
+                return Err(format!(
+                    "unsupported schema_version {n} (this sirqtop reads {SCHEMA_VERSION})"
+                ))
+            }
+            None => return Err("not a sirqtop JSON capture: no schema_version".into()),
+        }
+        serde_json::from_value(v).map_err(|e| format!("malformed sirqtop capture: {e}"))
+    }
+
+    pub fn hook_backend(&self, hook: Hook) -> Option<&str> {
+        self.kernel.backends.get(hook.as_str()).map(|s| s.as_str())
+    }
+}
+
+/// Where the document goes. A file is written atomically: a temp file in the same
+/// directory, renamed over the target only once complete.
+pub enum Sink {
+    Stdout,
+    File { path: PathBuf, tmp: tempfile::NamedTempFile },
+}
+
+impl Sink {
+    /// Opens the destination now, so an unwritable path fails before any capture.
+    pub fn open(path: Option<&Path>) -> Result<Sink> {
+        let Some(path) = path else { return Ok(Sink::Stdout) };
+        let err = |source| Error::Output { path: path.to_path_buf(), source };
+        if path.is_dir() {
+            return Err(err(std::io::Error::other("is a directory")));
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".sirqtop-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(err)?;
+        Ok(Sink::File { path: path.to_path_buf(), tmp })
+    }
+
+    pub fn write(self, cap: &Capture) -> Result<()> {
+        match self {
+            Sink::Stdout => {
+                let out = std::io::stdout();
+                let mut lock = out.lock();
+                serde_json::to_writer_pretty(&mut lock, cap)?;
+                writeln!(lock)?;
+                lock.flush()?;
+                Ok(())
+            }
+            Sink::File { path, mut tmp } => {
+                let err = |source| Error::Output { path: path.clone(), source };
+                serde_json::to_writer_pretty(tmp.as_file_mut(), cap).map_err(std::io::Error::from).map_err(err)?;
+                tmp.as_file_mut().write_all(b"\n").map_err(err)?;
+                tmp.as_file_mut().sync_all().map_err(err)?;
+                tmp.persist(&path).map_err(|e| err(e.error))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamp with microseconds, e.g. `2026-11-25T00:05:47.123456Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        Backend, CpuStats, IfaceKey, Loss, PeerRef, ProbeReport, ProgramCost,
+    };
+    use std::time::Duration;
+
+    fn meta(avail: Availability) -> CaptureMeta {
+        let mut probes = ProbeReport::default();
+        probes.attached.insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
+        probes.fallbacks.push("veth_xmit: kprobe: kernel has no kprobes".into());
+        CaptureMeta {
+            kernel_release: "6.18.44".into(),
+            probes,
+            availability: avail,
+            started_at: UNIX_EPOCH + Duration::from_secs(1_764_028_800),
+            netns_filter: vec![4026532001],
+            ncpus: 2,
+            bpf_stats: false,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut a = Interface::new(IfaceKey { netns: 4026532001, ifindex: 2 });
+        a.name = "vA".into();
+        a.kind = Some("veth".into());
+        a.netns_name = Some("pod-a".into());
+        a.peer = Some(PeerRef { netns: 4026532002, ifindex: 3, name: Some("vB".into()), netns_label: None });
+        a.counters.tx_packets = 1000;
+        a.counters.tx_bytes = 92_000;
+        for _ in 0..1000 {
+            a.veth_hop.record(3000);
+        }
+        let mut b = Interface::new(IfaceKey { netns: 4026532002, ifindex: 3 });
+        b.counters.rx_packets = 1000;
+        b.counters.softirq_ns = 2_000_000;
+        let idle = Interface::new(IfaceKey { netns: 1, ifindex: 1 });
+        let mut cpu = CpuStats::new(0);
+        cpu.vectors[3].raises = 10;
+        cpu.vectors[3].runs = 9;
+        cpu.vectors[3].run.record(5000);
+        Snapshot {
+            elapsed_ns: 5_000_000_000,
+            interfaces: vec![b, a, idle],
+            cpus: vec![cpu],
+            loss: Loss { ringbuf_dropped: 0, inflight_evicted: 3, iface_table_full: 0, raises_unattributed: 1 },
+            programs: vec![ProgramCost {
+                name: "tp_veth_xmit".into(),
+                hook: Hook::VethXmit,
+                backend: Backend::Tracepoint,
+                run_count: None,
+                run_time_ns: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn document_has_schema_fields_and_skips_idle_interfaces() {
+        let cap = Capture::new(&meta(Availability::all()), &snapshot());
+        let v: serde_json::Value = serde_json::to_value(&cap).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["tool"]["name"], "sirqtop");
+        assert_eq!(v["kernel"]["backends"]["veth_xmit"], "tracepoint");
+        assert_eq!(v["capture"]["started_at"], "2025-11-25T00:00:00.000000Z");
+        assert_eq!(v["capture"]["netns_filter"][0], 4026532001u64);
+        let ifs = v["interfaces"].as_array().unwrap();
+        assert_eq!(ifs.len(), 2, "idle interface left out");
+        assert_eq!(ifs[0]["name"], "vA");
+        assert_eq!(ifs[0]["peer"]["name"], "vB");
+        assert_eq!(ifs[0]["tx_packets"], 1000);
+        let hop = &ifs[0]["latency"]["veth_hop"];
+        assert_eq!(hop["count"], 1000);
+        assert_eq!(hop["unit"], "ns");
+        assert_eq!(hop["buckets"][0]["le"], 4095);
+        assert_eq!(hop["buckets"][0]["count"], 1000);
+        assert!((2048..=3000).contains(&hop["p50"].as_u64().unwrap()));
+        assert_eq!(ifs[1]["softirq_ns_per_packet"], 2000.0);
+        assert_eq!(v["cpus"][0]["softirqs"]["NET_RX"]["raises"], 10);
+        assert_eq!(v["cpus"][0]["softirqs"]["NET_RX"]["run_hist"]["count"], 1);
+        assert_eq!(v["loss"]["inflight_evicted"], 3);
+        assert!(v["overhead"]["programs"][0]["run_count"].is_null());
+    }
+
+    #[test]
+    fn missing_hooks_are_null_not_zero() {
+        let mut a = Availability::all();
+        a.tx = false;
+        a.veth_hop = false;
+        a.raises = false;
+        a.cpu_raises = false;
+        let cap = Capture::new(&meta(a), &snapshot());
+        let v: serde_json::Value = serde_json::to_value(&cap).unwrap();
+        let vA = &v["interfaces"][0];
+        assert!(vA["tx_packets"].is_null());
+        assert!(vA["tx_bytes"].is_null());
+        assert!(vA["net_rx_raises"].is_null());
+        assert!(vA["latency"]["veth_hop"].is_null());
+        assert!(!vA["latency"]["backlog_wait"].is_null());
+        assert!(v["cpus"][0]["softirqs"]["NET_RX"]["raises"].is_null());
+        assert_eq!(v["cpus"][0]["softirqs"]["NET_RX"]["runs"], 9);
+    }
+
+    #[test]
+    fn round_trips_through_text() {
+        let cap = Capture::new(&meta(Availability::all()), &snapshot());
+        let text = serde_json::to_string_pretty(&cap).unwrap();
+        let back = Capture::from_json(&text).unwrap();
+        assert_eq!(back, cap);
+        let hop = back.interfaces[0].latency.veth_hop.as_ref().unwrap().to_hist();
+        assert_eq!(hop.count, 1000);
+        assert_eq!(hop.buckets[crate::model::hist::bucket_of(3000)], 1000);
+    }
+
+    #[test]
+    fn other_schema_versions_are_refused() {
+        let e = Capture::from_json(r#"{"schema_version": 2}"#).unwrap_err();
+        assert_eq!(e, "unsupported schema_version 2 (this sirqtop reads 1)");
+        assert!(Capture::from_json("nope").unwrap_err().starts_with("not a sirqtop JSON capture"));
+        assert!(Capture::from_json("{}").unwrap_err().contains("no schema_version"));
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let t = UNIX_EPOCH + Duration::from_micros(951_782_400_000_001); // 2000-02-29
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000001Z");
+    }
+
+    #[test]
+    fn file_sink_is_atomic_and_checks_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cap.json");
+        let sink = Sink::open(Some(&path)).unwrap();
+        assert!(!path.exists(), "nothing at the target before the write");
+        sink.write(&Capture::new(&meta(Availability::all()), &snapshot())).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(Capture::from_json(&text).is_ok());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp file renamed, not left behind");
+        let bad = Sink::open(Some(Path::new("/nonexistent-dir/x.json")));
+        let msg = bad.err().unwrap().to_string();
+        assert!(msg.starts_with("cannot write /nonexistent-dir/x.json"), "{msg}");
+    }
+}

@@ -1,0 +1,2 @@
+//! Faces that read snapshots: the JSON capture (and, later, diffs and exporters).
+pub mod json;

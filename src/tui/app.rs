@@ -1,0 +1,663 @@
+//! Dashboard state: what was measured (rows, history, CPU deltas) and how the operator looks
+//! at it (view, sort, filters, selection). No terminal here: views read this, keys change it.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::time::Duration;
+
+use crate::model::{CaptureMeta, CpuStats, Histogram, IfaceKey, Interface, Loss, Snapshot};
+
+/// Samples of history kept per interface (at 1 s refresh: five minutes).
+pub const HISTORY_LEN: usize = 300;
+/// How long a row stays (greyed) after its interface is gone or no longer reported.
+pub const GONE_KEEP_NS: u64 = 30_000_000_000;
+/// Refresh intervals `+`/`-` step through.
+pub const INTERVAL_STEPS_MS: [u64; 7] = [250, 500, 1000, 2000, 3000, 5000, 10_000];
+
+/// Order in which `v` cycles the CPU table's vector filter (then back to all).
+const VECTOR_CYCLE: [usize; 10] = [3, 2, 0, 1, 4, 5, 6, 7, 8, 9];
+
+/// What the body of the screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Interfaces,
+    /// One interface in depth (histograms, sparklines, peer).
+    Detail(IfaceKey),
+    Cpus,
+}
+
+/// Columns of the interfaces table, in display order; every one is sortable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Netns,
+    Name,
+    Kind,
+    Peer,
+    TxPps,
+    RxPps,
+    Raises,
+    SoftirqPct,
+    NsPerPkt,
+    HopP50,
+    HopP99,
+    BacklogP99,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 12] = [
+        SortColumn::Netns,
+        SortColumn::Name,
+        SortColumn::Kind,
+        SortColumn::Peer,
+        SortColumn::TxPps,
+        SortColumn::RxPps,
+        SortColumn::Raises,
+        SortColumn::SoftirqPct,
+        SortColumn::NsPerPkt,
+        SortColumn::HopP50,
+        SortColumn::HopP99,
+        SortColumn::BacklogP99,
+    ];
+
+    /// Column title as shown in the table header.
+    pub fn title(self) -> &'static str {
+        match self {
+            SortColumn::Netns => "NETNS",
+            SortColumn::Name => "IFACE",
+            SortColumn::Kind => "KIND",
+            SortColumn::Peer => "PEER",
+            SortColumn::TxPps => "TX PPS",
+            SortColumn::RxPps => "RX PPS",
+            SortColumn::Raises => "RAISE/S",
+            SortColumn::SoftirqPct => "SIRQ CPU",
+            SortColumn::NsPerPkt => "SIRQ/PKT",
+            SortColumn::HopP50 => "HOP P50",
+            SortColumn::HopP99 => "HOP P99",
+            SortColumn::BacklogP99 => "BKLG P99",
+        }
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, SortColumn::Netns | SortColumn::Name | SortColumn::Kind | SortColumn::Peer)
+    }
+
+    pub fn next(self) -> SortColumn {
+        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
+    }
+}
+
+/// One history point of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sample {
+    pub tx_pps: f64,
+    pub rx_pps: f64,
+    pub softirq_pct: f64,
+}
+
+/// An interface's numbers over the last interval.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Rates {
+    pub tx_pps: f64,
+    pub rx_pps: f64,
+    pub enqueue_pps: f64,
+    pub raises_ps: f64,
+    /// NET_RX time attributed to the interface, % of one CPU.
+    pub softirq_pct: f64,
+    pub ns_per_pkt: Option<f64>,
+    pub hop_p50: Option<u64>,
+    pub hop_p99: Option<u64>,
+    pub backlog_p99: Option<u64>,
+}
+
+impl Rates {
+    /// Rates of an interval's activity `d` that lasted `interval_ns`.
+    pub fn of(d: &Interface, interval_ns: u64) -> Rates {
+        let ns = interval_ns.max(1) as f64;
+        let per_s = |v: u64| v as f64 * 1e9 / ns;
+        Rates {
+            tx_pps: per_s(d.counters.tx_packets),
+            rx_pps: per_s(d.counters.rx_packets),
+            enqueue_pps: per_s(d.counters.rx_enqueued),
+            raises_ps: per_s(d.counters.net_rx_raises),
+            softirq_pct: d.counters.softirq_ns as f64 / ns * 100.0,
+            ns_per_pkt: d.softirq_ns_per_packet(),
+            hop_p50: d.veth_hop.quantile(0.5),
+            hop_p99: d.veth_hop.quantile(0.99),
+            backlog_p99: d.backlog_wait.quantile(0.99),
+        }
+    }
+}
+
+/// One (netns, ifindex) as the dashboard knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IfaceRow {
+    /// Identity and cumulative numbers, from the newest snapshot that listed it.
+    pub iface: Interface,
+    /// Activity in the last interval (zero once the interface stopped being reported).
+    pub last: Interface,
+    pub rates: Rates,
+    /// Snapshot clock (ns since attach) at which it was first seen gone or missing.
+    pub gone_since_ns: Option<u64>,
+    pub history: VecDeque<Sample>,
+}
+
+impl IfaceRow {
+    fn new(iface: Interface) -> Self {
+        IfaceRow {
+            last: iface.clone(),
+            iface,
+            rates: Rates::default(),
+            gone_since_ns: None,
+            history: VecDeque::with_capacity(HISTORY_LEN),
+        }
+    }
+
+    pub fn key(&self) -> IfaceKey {
+        self.iface.key
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone_since_ns.is_some()
+    }
+
+    /// The veth peer as `name@netns-label`, empty when there is none.
+    pub fn peer_text(&self) -> String {
+        match &self.iface.peer {
+            None => String::new(),
+            Some(p) => {
+                let name = p.name.clone().unwrap_or_else(|| format!("if{}", p.ifindex));
+                let ns = p.netns_label.clone().unwrap_or_else(|| format!("netns:{}", p.netns));
+                format!("{name}@{ns}")
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        self.iface.kind.as_deref().unwrap_or("")
+    }
+
+    /// Case-insensitive substring match on name, netns label, kind and peer.
+    pub fn matches(&self, needle_lower: &str) -> bool {
+        if needle_lower.is_empty() {
+            return true;
+        }
+        [self.iface.name.as_str(), self.iface.netns_label.as_str(), self.kind(), &self.peer_text()]
+            .iter()
+            .any(|h| h.to_lowercase().contains(needle_lower))
+    }
+
+    fn push_sample(&mut self, s: Sample) {
+        if self.history.len() >= HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(s);
+    }
+
+    fn text_key(&self, col: SortColumn) -> String {
+        match col {
+            SortColumn::Netns => self.iface.netns_label.to_lowercase(),
+            SortColumn::Name => self.iface.name.to_lowercase(),
+            SortColumn::Kind => self.kind().to_lowercase(),
+            SortColumn::Peer => self.peer_text().to_lowercase(),
+            _ => String::new(),
+        }
+    }
+
+    fn num_key(&self, col: SortColumn) -> Option<f64> {
+        let r = &self.rates;
+        match col {
+            SortColumn::TxPps => Some(r.tx_pps),
+            SortColumn::RxPps => Some(r.rx_pps),
+            SortColumn::Raises => Some(r.raises_ps),
+            SortColumn::SoftirqPct => Some(r.softirq_pct),
+            SortColumn::NsPerPkt => r.ns_per_pkt,
+            SortColumn::HopP50 => r.hop_p50.map(|v| v as f64),
+            SortColumn::HopP99 => r.hop_p99.map(|v| v as f64),
+            SortColumn::BacklogP99 => r.backlog_p99.map(|v| v as f64),
+            _ => None,
+        }
+    }
+}
+
+/// Everything measured, as the display shows it. Frozen copies of it implement pause.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Data {
+    /// Snapshot clock of the newest snapshot: ns since the probes were attached.
+    pub clock_ns: u64,
+    /// Length of the last interval (ns) the rates are computed over.
+    pub interval_ns: u64,
+    /// Snapshots applied so far.
+    pub updates: u64,
+    pub rows: BTreeMap<IfaceKey, IfaceRow>,
+    /// Rows dropped after being gone for [`GONE_KEEP_NS`]; not re-added while reported gone.
+    pub expired: BTreeSet<IfaceKey>,
+    /// Per-CPU softirq activity in the last interval.
+    pub cpus: Vec<CpuStats>,
+    /// Losses since attach.
+    pub loss: Loss,
+    /// Losses in the last interval.
+    pub loss_last: Loss,
+    /// Sum of the BPF programs' run time over the interval, % of one CPU; None when BPF
+    /// stats are off.
+    pub bpf_cost_pct: Option<f64>,
+    pub programs: usize,
+}
+
+impl Data {
+    fn apply(&mut self, cur: &Snapshot, delta: &Snapshot, bpf_stats: bool) {
+        let now = cur.elapsed_ns;
+        let dt = delta.elapsed_ns.max(1);
+        self.clock_ns = now;
+        self.interval_ns = dt;
+        self.updates += 1;
+
+        let mut seen = HashSet::new();
+        for (c, d) in cur.interfaces.iter().zip(delta.interfaces.iter()) {
+            let key = c.key;
+            seen.insert(key);
+            if c.gone && self.expired.contains(&key) {
+                continue;
+            }
+            if !c.gone {
+                self.expired.remove(&key);
+            }
+            let row = self.rows.entry(key).or_insert_with(|| IfaceRow::new(c.clone()));
+            row.iface = c.clone();
+            row.last = d.clone();
+            row.rates = Rates::of(d, dt);
+            row.gone_since_ns = if c.gone { Some(row.gone_since_ns.unwrap_or(now)) } else { None };
+            let s = Sample {
+                tx_pps: row.rates.tx_pps,
+                rx_pps: row.rates.rx_pps,
+                softirq_pct: row.rates.softirq_pct,
+            };
+            row.push_sample(s);
+        }
+        for row in self.rows.values_mut() {
+            if seen.contains(&row.iface.key) {
+                continue;
+            }
+            let mut idle = row.iface.clone();
+            idle.counters = Default::default();
+            idle.veth_hop = Histogram::default();
+            idle.backlog_wait = Histogram::default();
+            row.last = idle;
+            row.rates = Rates::default();
+            row.gone_since_ns = Some(row.gone_since_ns.unwrap_or(now));
+            row.push_sample(Sample::default());
+        }
+        let expired: Vec<IfaceKey> = self
+            .rows
+            .values()
+            .filter(|r| r.gone_since_ns.is_some_and(|t| now.saturating_sub(t) >= GONE_KEEP_NS))
+            .map(|r| r.iface.key)
+            .collect();
+        for k in expired {
+            self.rows.remove(&k);
+            self.expired.insert(k);
+        }
+
+        let mut cpus = delta.cpus.clone();
+        cpus.sort_by_key(|c| c.cpu);
+        self.cpus = cpus;
+        self.loss = cur.loss;
+        self.loss_last = delta.loss;
+        self.programs = delta.programs.len();
+        let times: Vec<u64> = delta.programs.iter().filter_map(|p| p.run_time_ns).collect();
+        self.bpf_cost_pct = (bpf_stats && !times.is_empty())
+            .then(|| times.iter().sum::<u64>() as f64 / dt as f64 * 100.0);
+    }
+}
+
+/// What the event loop must do after an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Quit,
+    /// Tell the collector to snapshot at this interval.
+    SetInterval(Duration),
+}
+
+/// Everything a key can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    ToggleHelp,
+    TogglePause,
+    /// `+`: refresh less often.
+    LongerInterval,
+    /// `-`: refresh more often.
+    ShorterInterval,
+    NextSort,
+    ReverseSort,
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    FilterConfirm,
+    FilterCancel,
+    ClearFilters,
+    NextNetns,
+    ToggleCpus,
+    OpenDetail,
+    Back,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    NextVector,
+    ToggleHistScope,
+}
+
+/// The dashboard: measured data plus how it is being looked at.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub meta: CaptureMeta,
+    pub interval: Duration,
+    pub view: View,
+    pub help: bool,
+    pub sort: SortColumn,
+    /// Reverse the column's natural order (text ascending, numbers descending).
+    pub sort_reversed: bool,
+    pub filter: String,
+    pub filter_editing: bool,
+    /// View-only namespace filter (`n`).
+    pub netns_view: Option<u32>,
+    /// Selected interface (follows the row through re-sorting).
+    pub selected: Option<IfaceKey>,
+    /// First row shown in the CPU table.
+    pub cpu_scroll: usize,
+    /// CPU table restricted to one vector (`v`), None = all.
+    pub vector_filter: Option<usize>,
+    /// Detail histograms since attach instead of the last interval (`t`).
+    pub hist_since_start: bool,
+    /// Rows per page for PageUp/PageDown (set by the loop from the terminal height).
+    pub page: usize,
+    live: Data,
+    frozen: Option<Box<Data>>,
+    prev: Option<Snapshot>,
+}
+
+impl App {
+    pub fn new(meta: CaptureMeta, interval: Duration) -> Self {
+        App {
+            meta,
+            interval,
+            view: View::Interfaces,
+            help: false,
+            sort: SortColumn::SoftirqPct,
+            sort_reversed: false,
+            filter: String::new(),
+            filter_editing: false,
+            netns_view: None,
+            selected: None,
+            cpu_scroll: 0,
+            vector_filter: None,
+            hist_since_start: false,
+            page: 20,
+            live: Data::default(),
+            frozen: None,
+            prev: None,
+        }
+    }
+
+    /// Takes a new cumulative snapshot; rates are over the time since the previous one.
+    /// While paused, data keeps being collected but the display stays frozen.
+    pub fn update(&mut self, cur: Snapshot) {
+        let delta = match &self.prev {
+            Some(p) => {
+                if cur.elapsed_ns <= p.elapsed_ns {
+                    // Same or older moment: nothing to rate over.
+                    return;
+                }
+                cur.delta(p)
+            }
+            None => cur.clone(),
+        };
+        if delta.elapsed_ns == 0 {
+            return;
+        }
+        self.live.apply(&cur, &delta, self.meta.bpf_stats);
+        self.prev = Some(cur);
+    }
+
+    /// The data being displayed (frozen while paused).
+    pub fn data(&self) -> &Data {
+        self.frozen.as_deref().unwrap_or(&self.live)
+    }
+
+    /// The data being collected, paused or not.
+    pub fn live(&self) -> &Data {
+        &self.live
+    }
+
+    pub fn paused(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    pub fn has_data(&self) -> bool {
+        self.data().updates > 0
+    }
+
+    /// Label of a namespace as the rows know it.
+    pub fn netns_label(&self, netns: u32) -> String {
+        let d = self.data();
+        if let Some(r) = d.rows.values().find(|r| r.iface.key.netns == netns) {
+            return r.iface.netns_label.clone();
+        }
+        for r in d.rows.values() {
+            if let Some(p) = &r.iface.peer {
+                if p.netns == netns {
+                    if let Some(l) = &p.netns_label {
+                        return l.clone();
+                    }
+                }
+            }
+        }
+        format!("netns:{netns}")
+    }
+
+    /// Namespaces present in the displayed data, ordered by label.
+    pub fn netns_choices(&self) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = Vec::new();
+        for r in self.data().rows.values() {
+            if !v.iter().any(|(n, _)| *n == r.iface.key.netns) {
+                v.push((r.iface.key.netns, r.iface.netns_label.clone()));
+            }
+        }
+        v.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Rows that pass the filters, in display order (gone rows last).
+    pub fn visible_rows(&self) -> Vec<&IfaceRow> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&IfaceRow> = self
+            .data()
+            .rows
+            .values()
+            .filter(|r| self.netns_view.is_none_or(|n| r.iface.key.netns == n))
+            .filter(|r| r.matches(&needle))
+            .collect();
+        let col = self.sort;
+        let reversed = self.sort_reversed;
+        rows.sort_by(|a, b| {
+            let by_gone = a.is_gone().cmp(&b.is_gone());
+            if by_gone != Ordering::Equal {
+                return by_gone;
+            }
+            let ord = if col.is_text() {
+                a.text_key(col).cmp(&b.text_key(col))
+            } else {
+                // Natural order for numbers: biggest first; absent values last.
+                cmp_opt(b.num_key(col), a.num_key(col))
+            };
+            let ord = if reversed { ord.reverse() } else { ord };
+            ord.then(a.iface.key.cmp(&b.iface.key))
+        });
+        rows
+    }
+
+    /// Position of the selection among `rows` (the first row when the selection is not there).
+    pub fn selected_index(&self, rows: &[&IfaceRow]) -> Option<usize> {
+        if rows.is_empty() {
+            return None;
+        }
+        Some(self.selected.and_then(|k| rows.iter().position(|r| r.key() == k)).unwrap_or(0))
+    }
+
+    /// The row the detail view is about, if it is still known.
+    pub fn detail_row(&self) -> Option<&IfaceRow> {
+        match self.view {
+            View::Detail(k) => self.data().rows.get(&k),
+            _ => None,
+        }
+    }
+
+    /// Active CPU × vector pairs of the last interval (after the vector filter).
+    pub fn cpu_rows(&self) -> Vec<(u32, usize, crate::model::VectorStats)> {
+        let mut out = Vec::new();
+        for c in &self.data().cpus {
+            for (v, s) in c.vectors.iter().enumerate() {
+                if self.vector_filter.is_some_and(|f| f != v) {
+                    continue;
+                }
+                if s.raises > 0 || s.runs > 0 {
+                    out.push((c.cpu, v, *s));
+                }
+            }
+        }
+        out
+    }
+
+    /// Applies one action; tells the loop whether to quit or re-time the collector.
+    pub fn apply(&mut self, action: Action) -> Effect {
+        match action {
+            Action::None => {}
+            Action::Quit => return Effect::Quit,
+            Action::ToggleHelp => self.help = !self.help,
+            Action::TogglePause => {
+                self.frozen = match self.frozen.take() {
+                    Some(_) => None,
+                    None => Some(Box::new(self.live.clone())),
+                };
+            }
+            Action::LongerInterval | Action::ShorterInterval => {
+                let cur = self.interval.as_millis() as u64;
+                let next = if action == Action::LongerInterval {
+                    INTERVAL_STEPS_MS.iter().copied().find(|&s| s > cur).unwrap_or(cur)
+                } else {
+                    INTERVAL_STEPS_MS.iter().rev().copied().find(|&s| s < cur).unwrap_or(cur)
+                };
+                if next != cur {
+                    self.interval = Duration::from_millis(next);
+                    return Effect::SetInterval(self.interval);
+                }
+            }
+            Action::NextSort => {
+                self.sort = self.sort.next();
+                self.sort_reversed = false;
+            }
+            Action::ReverseSort => self.sort_reversed = !self.sort_reversed,
+            Action::StartFilter => {
+                self.filter_editing = true;
+                if self.view != View::Interfaces {
+                    self.view = View::Interfaces;
+                }
+            }
+            Action::FilterChar(c) => self.filter.push(c),
+            Action::FilterBackspace => {
+                self.filter.pop();
+            }
+            Action::FilterConfirm => self.filter_editing = false,
+            Action::FilterCancel => {
+                self.filter.clear();
+                self.filter_editing = false;
+            }
+            Action::ClearFilters => {
+                self.filter.clear();
+                self.netns_view = None;
+            }
+            Action::NextNetns => {
+                let choices = self.netns_choices();
+                self.netns_view = match self.netns_view {
+                    None => choices.first().map(|c| c.0),
+                    Some(cur) => {
+                        let i = choices.iter().position(|c| c.0 == cur);
+                        i.and_then(|i| choices.get(i + 1)).map(|c| c.0)
+                    }
+                };
+            }
+            Action::ToggleCpus => {
+                self.view = if self.view == View::Cpus { View::Interfaces } else { View::Cpus };
+            }
+            Action::OpenDetail => {
+                if self.view == View::Interfaces {
+                    let rows = self.visible_rows();
+                    if let Some(i) = self.selected_index(&rows) {
+                        let k = rows[i].key();
+                        self.selected = Some(k);
+                        self.view = View::Detail(k);
+                    }
+                }
+            }
+            Action::Back => {
+                if self.help {
+                    self.help = false;
+                } else {
+                    self.view = View::Interfaces;
+                }
+            }
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-(self.page.max(1) as i64)),
+            Action::PageDown => self.move_selection(self.page.max(1) as i64),
+            Action::Home => self.move_selection(i64::MIN / 2),
+            Action::End => self.move_selection(i64::MAX / 2),
+            Action::NextVector => {
+                // all -> NET_RX -> NET_TX -> the others in kernel order -> all
+                let i = self.vector_filter.and_then(|v| VECTOR_CYCLE.iter().position(|&c| c == v));
+                self.vector_filter = match i {
+                    None => Some(VECTOR_CYCLE[0]),
+                    Some(i) => VECTOR_CYCLE.get(i + 1).copied(),
+                };
+                self.cpu_scroll = 0;
+            }
+            Action::ToggleHistScope => self.hist_since_start = !self.hist_since_start,
+        }
+        Effect::None
+    }
+
+    fn move_selection(&mut self, by: i64) {
+        if self.view == View::Cpus {
+            let n = self.cpu_rows().len() as i64;
+            let cur = self.cpu_scroll as i64;
+            self.cpu_scroll = (cur.saturating_add(by)).clamp(0, (n - 1).max(0)) as usize;
+            return;
+        }
+        let rows = self.visible_rows();
+        let Some(i) = self.selected_index(&rows) else {
+            return;
+        };
+        let n = rows.len() as i64;
+        let j = (i as i64).saturating_add(by).clamp(0, n - 1) as usize;
+        let k = rows[j].key();
+        self.selected = Some(k);
+        if let View::Detail(_) = self.view {
+            self.view = View::Detail(k);
+        }
+    }
+}
+
+/// Orders optional numbers with None below every value.
+fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}

@@ -1,0 +1,117 @@
+//! Four header lines: what runs where, and what it costs / loses.
+
+use std::time::Duration;
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::alarm;
+use crate::model::Hook;
+use crate::tui::app::App;
+use crate::tui::format;
+
+pub fn render(app: &App, f: &mut Frame, area: Rect) {
+    let lines = vec![identity_line(app), hooks_line(app), fallbacks_line(app), cost_line(app)];
+    f.render_widget(Paragraph::new(lines), area);
+}
+
+fn dim() -> Style {
+    Style::default().fg(Color::DarkGray)
+}
+
+fn identity_line(app: &App) -> Line<'static> {
+    let d = app.data();
+    let m = &app.meta;
+    let netns = if m.netns_filter.is_empty() {
+        "all".to_string()
+    } else {
+        m.netns_filter.iter().map(|n| app.netns_label(*n)).collect::<Vec<_>>().join(",")
+    };
+    let mut spans = vec![
+        Span::styled("sirqtop", Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::styled("  kernel ", dim()),
+        Span::raw(m.kernel_release.clone()),
+        Span::styled("  cpus ", dim()),
+        Span::raw(m.ncpus.to_string()),
+        Span::styled("  refresh ", dim()),
+        Span::raw(format::interval(app.interval)),
+        Span::styled("  up ", dim()),
+        Span::raw(format::elapsed(Duration::from_nanos(d.clock_ns))),
+        Span::styled("  netns ", dim()),
+        Span::raw(netns),
+    ];
+    if let Some(n) = app.netns_view {
+        spans.push(Span::styled("  showing ", dim()));
+        spans.push(Span::styled(app.netns_label(n), Style::default().fg(Color::Yellow)));
+    }
+    if app.paused() {
+        spans.push(Span::styled(
+            "  PAUSED (still collecting)",
+            Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn hooks_line(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::styled("hooks ", dim())];
+    for (i, h) in Hook::ALL.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", dim()));
+        }
+        spans.push(Span::raw(format!("{h} ")));
+        match app.meta.probes.attached.get(h) {
+            Some((b, detail)) => {
+                let text = if detail.is_empty() || detail == b.as_str() {
+                    b.as_str().to_string()
+                } else {
+                    format!("{b}({detail})")
+                };
+                spans.push(Span::styled(text, Style::default().fg(Color::Green)));
+            }
+            None => spans.push(Span::styled("not attached", Style::default().fg(Color::Red))),
+        }
+    }
+    Line::from(spans)
+}
+
+fn fallbacks_line(app: &App) -> Line<'static> {
+    let fb = &app.meta.probes.fallbacks;
+    if fb.is_empty() {
+        return Line::from(vec![Span::styled("fallbacks ", dim()), Span::raw("none")]);
+    }
+    let more = if fb.len() > 1 { format!("  (+{} more: ? shows all)", fb.len() - 1) } else { String::new() };
+    Line::from(vec![
+        Span::styled("fallbacks ", dim()),
+        Span::styled(fb[0].clone(), Style::default().fg(Color::Yellow)),
+        Span::styled(more, dim()),
+    ])
+}
+
+fn cost_line(app: &App) -> Line<'static> {
+    let d = app.data();
+    let l = d.loss;
+    let mut spans = vec![
+        Span::styled("lost events ", dim()),
+        Span::styled(format::count(l.ringbuf_dropped), alarm(l.ringbuf_dropped > 0)),
+        Span::styled("  in-flight evicted ", dim()),
+        Span::styled(format::count(l.inflight_evicted), alarm(l.inflight_evicted > 0)),
+        Span::styled("  iface table full ", dim()),
+        Span::styled(format::count(l.iface_table_full), alarm(l.iface_table_full > 0)),
+        Span::styled("  unattributed raises ", dim()),
+        Span::raw(format::count(l.raises_unattributed)),
+        Span::styled("  sirqtop BPF cost ", dim()),
+    ];
+    match d.bpf_cost_pct {
+        Some(p) => spans.push(Span::raw(format!(
+            "{} of one CPU ({} progs)",
+            format::percent(p),
+            d.programs
+        ))),
+        None => spans.push(Span::styled("stats off (--bpf-stats)", dim())),
+    }
+    Line::from(spans)
+}
