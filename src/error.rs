@@ -34,6 +34,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn os_message(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
-        None => e.to_string(),
+        // tempfile appends ` at path "..."`: the path is already in our message.
+        None => e.to_string().split(" at path ").next().unwrap_or_default().to_string(),
     }
 }

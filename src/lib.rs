@@ -11,6 +11,6 @@ pub mod model;
 pub mod netns;
 pub mod output;
 pub mod probe;
-// pub mod tui; (wired when src/tui/mod.rs lands)
+pub mod tui;
 
 pub use error::{Error, Result};

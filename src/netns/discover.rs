@@ -1,0 +1,491 @@
+//! Namespace enumeration (`scan_namespaces`) and the per-namespace link dump
+//! (`discover`), run in a helper thread that hops between namespaces.
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use super::netlink::{NlError, NlSocket, RawLink};
+use super::{
+    host_inode, ip_netns_dirs, ns_inode_of, open_netns_file, parse_cgroup, probe_netns_file,
+    LinkInfo, NetnsError, NetnsInfo, NetnsInode, Topology,
+};
+
+/// Where docker keeps its sandbox namespaces.
+const DOCKER_NETNS_DIR: &str = "/var/run/docker/netns";
+/// How many times a link dump is retried when the kernel flags it as interrupted.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// Directory entries sorted by name, so that the first of several names wins consistently.
+fn sorted_entries(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Mount points of network namespace bind mounts (`nsfs`, root `net:[INODE]`) in a
+/// /proc/self/mountinfo text; catches namespaces mounted outside the well-known dirs
+/// (CNI, podman, rootless runtimes).
+fn parse_mountinfo_netns(content: &str) -> Vec<PathBuf> {
+    content
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            let fstype = *fields.get(sep + 1)?;
+            let root = *fields.get(3)?;
+            let mount_point = *fields.get(4)?;
+            // Before nsfs (Linux < 3.19) these mounts showed as "proc".
+            let is_ns_fs = fstype == "nsfs" || fstype == "proc";
+            (is_ns_fs && root.starts_with("net:["))
+                .then(|| PathBuf::from(unescape_octal(mount_point)))
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's `\ooo` escaping of space, tab, newline and backslash.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let digits = &b[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(v) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn entry_for(
+    map: &mut HashMap<NetnsInode, NetnsInfo>,
+    inode: NetnsInode,
+    host: Option<NetnsInode>,
+) -> &mut NetnsInfo {
+    map.entry(inode).or_insert_with(|| NetnsInfo {
+        is_host: host == Some(inode),
+        ..NetnsInfo::new(inode)
+    })
+}
+
+/// Every network namespace reachable from /run/netns, /var/run/docker/netns, other nsfs
+/// mounts and /proc/*/ns/net, deduplicated by inode and labelled, without link dumps.
+/// Entries that vanish or cannot be read while scanning are skipped.
+pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
+    let host = host_inode().ok();
+    let mut map = HashMap::new();
+
+    for dir in ip_netns_dirs() {
+        for (name, path) in sorted_entries(&dir) {
+            if let Ok(ino) = probe_netns_file(&path) {
+                let info = entry_for(&mut map, ino, host);
+                if info.ip_netns_name.is_none() {
+                    info.ip_netns_name = Some(name);
+                    info.path = Some(path);
+                }
+            }
+        }
+    }
+    for (_, path) in sorted_entries(Path::new(DOCKER_NETNS_DIR)) {
+        if let Ok(ino) = probe_netns_file(&path) {
+            entry_for(&mut map, ino, host).path.get_or_insert(path);
+        }
+    }
+    if let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for path in parse_mountinfo_netns(&mountinfo) {
+            if let Ok(ino) = probe_netns_file(&path) {
+                entry_for(&mut map, ino, host).path.get_or_insert(path);
+            }
+        }
+    }
+
+    let proc = std::fs::read_dir("/proc").map_err(|source| NetnsError::Io {
+        what: "/proc".to_string(),
+        source,
+    })?;
+    let mut pids: Vec<u32> = proc
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let ns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        // Processes exit and permissions vary: skip what cannot be read.
+        let Ok(ino) = ns_inode_of(&ns_path) else {
+            continue;
+        };
+        let info = entry_for(&mut map, ino, host);
+        if info.pid.is_none() {
+            info.pid = Some(pid);
+            info.path.get_or_insert(ns_path);
+        }
+    }
+    for info in map.values_mut() {
+        let Some(pid) = info.pid else { continue };
+        info.comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string());
+        info.container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|s| parse_cgroup(&s));
+    }
+    Ok(map)
+}
+
+/// Enumerates every reachable network namespace (see [`scan_namespaces`]) and dumps the
+/// links of each one over rtnetlink from inside it. veth peers in other namespaces are
+/// resolved through IFLA_LINK_NETNSID and RTM_GETNSID. A namespace that cannot be entered
+/// is kept, with no links.
+pub fn discover() -> Result<Topology, NetnsError> {
+    let namespaces = scan_namespaces()?;
+    let mut targets: Vec<Target> = namespaces
+        .values()
+        .filter_map(|i| {
+            Some(Target {
+                inode: i.inode,
+                path: i.path.clone()?,
+                is_host: i.is_host,
+            })
+        })
+        .collect();
+    // Host first: most veth peers are there, so nsid lookups hit it early.
+    targets.sort_by_key(|t| (!t.is_host, t.inode));
+    let dump = std::thread::Builder::new()
+        .name("sirqtop-netns".to_string())
+        .spawn(move || dump_namespaces(&targets))
+        .map_err(|e| NetnsError::Helper(e.to_string()))?
+        .join()
+        .map_err(|_| NetnsError::Helper("panicked".to_string()))?;
+
+    let mut links = HashMap::new();
+    for (netns, raws) in &dump.links {
+        for raw in raws {
+            links.insert((*netns, raw.ifindex), link_info(*netns, raw, &dump.nsids));
+        }
+    }
+    Ok(Topology { namespaces, links })
+}
+
+/// A namespace to enter, by a path that opens it.
+#[derive(Debug, Clone)]
+struct Target {
+    inode: NetnsInode,
+    path: PathBuf,
+    is_host: bool,
+}
+
+/// Raw results of the helper thread.
+#[derive(Debug, Default)]
+struct Dump {
+    links: HashMap<NetnsInode, Vec<RawLink>>,
+    /// (namespace, nsid as that namespace numbers it) -> the namespace the nsid names.
+    nsids: HashMap<(NetnsInode, i32), NetnsInode>,
+}
+
+fn link_info(
+    netns: NetnsInode,
+    raw: &RawLink,
+    nsids: &HashMap<(NetnsInode, i32), NetnsInode>,
+) -> LinkInfo {
+    let kind = raw
+        .kind
+        .clone()
+        .or_else(|| raw.is_loopback().then(|| "loopback".to_string()));
+    let peer = if kind.as_deref() == Some("veth") {
+        veth_peer(netns, raw, nsids)
+    } else {
+        None
+    };
+    LinkInfo {
+        netns,
+        ifindex: raw.ifindex,
+        name: raw.name.clone(),
+        kind,
+        peer,
+    }
+}
+
+/// The peer of a veth from its IFLA_LINK / IFLA_LINK_NETNSID. Older kernels (before
+/// "rtnetlink: always put IFLA_LINK for links with a link-netnsid") omit IFLA_LINK when the
+/// peer's ifindex equals the device's own, which is possible only across namespaces; the
+/// kernel reports ifindex 0 when the peer is being destroyed.
+fn veth_peer(
+    netns: NetnsInode,
+    raw: &RawLink,
+    nsids: &HashMap<(NetnsInode, i32), NetnsInode>,
+) -> Option<(NetnsInode, u32)> {
+    match raw.link_netnsid {
+        Some(nsid) => {
+            let peer_ns = *nsids.get(&(netns, nsid))?;
+            let ifindex = raw.link.unwrap_or(raw.ifindex);
+            (ifindex != 0).then_some((peer_ns, ifindex))
+        }
+        None => raw
+            .link
+            .filter(|&l| l != 0 && l != raw.ifindex)
+            .map(|l| (netns, l)),
+    }
+}
+
+/// The namespace the calling thread is in now (it changes as the helper hops).
+fn thread_netns() -> Option<NetnsInode> {
+    ns_inode_of(Path::new("/proc/thread-self/ns/net")).ok()
+}
+
+/// Moves the calling (helper) thread into the target namespace and opens a socket there.
+/// Fails if the path now opens a different namespace (a reused pid, a remounted name).
+fn enter(target: &Target) -> Option<NlSocket> {
+    if thread_netns() != Some(target.inode) {
+        let (ino, file) = open_netns_file(&target.path).ok()?;
+        if ino != target.inode {
+            return None;
+        }
+        // SAFETY: `file` is an open network namespace descriptor (checked above); setns only
+        // affects the calling thread, which is the discovery helper thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return None;
+        }
+    }
+    NlSocket::open().ok()
+}
+
+fn dump_links(sock: &mut NlSocket) -> Option<Vec<RawLink>> {
+    for _ in 0..DUMP_ATTEMPTS {
+        match sock.dump_links() {
+            Ok(links) => return Some(links),
+            Err(NlError::Interrupted) => continue,
+            Err(NlError::Io(_)) => return None,
+        }
+    }
+    None
+}
+
+/// Runs in the helper thread: pass 1 dumps links everywhere, pass 2 maps the nsids that
+/// veths report to namespaces. Pass 2 needs pass 1's results of all namespaces to try the
+/// most plausible candidate first.
+fn dump_namespaces(targets: &[Target]) -> Dump {
+    let mut dump = Dump::default();
+    for t in targets {
+        if let Some(links) = enter(t).as_mut().and_then(dump_links) {
+            dump.links.insert(t.inode, links);
+        }
+    }
+    for t in targets {
+        let Some(links) = dump.links.get(&t.inode) else {
+            continue;
+        };
+        let wanted: BTreeSet<i32> = links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter_map(|l| l.link_netnsid)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let Some(mut sock) = enter(t) else { continue };
+        for (nsid, peer_ns) in resolve_nsids(&mut sock, t, &wanted, targets, &dump.links) {
+            dump.nsids.insert((t.inode, nsid), peer_ns);
+        }
+    }
+    dump
+}
+
+/// Asks the kernel, from inside `here`, which nsid it uses for candidate namespaces until
+/// every wanted nsid is found or the candidates run out. Each candidate is asked at most
+/// once.
+fn resolve_nsids(
+    sock: &mut NlSocket,
+    here: &Target,
+    wanted: &BTreeSet<i32>,
+    targets: &[Target],
+    links: &HashMap<NetnsInode, Vec<RawLink>>,
+) -> HashMap<i32, NetnsInode> {
+    let mut found: HashMap<i32, NetnsInode> = HashMap::new();
+    let mut asked: BTreeSet<NetnsInode> = BTreeSet::new();
+    let here_links = links.get(&here.inode).map(Vec::as_slice).unwrap_or(&[]);
+    for &nsid in wanted {
+        if found.contains_key(&nsid) {
+            continue;
+        }
+        let order = candidate_order(here.inode, nsid, here_links, targets, links);
+        for cand in order {
+            if !asked.insert(cand.inode) {
+                continue;
+            }
+            let Ok((ino, file)) = open_netns_file(&cand.path) else {
+                continue;
+            };
+            if ino != cand.inode {
+                continue;
+            }
+            if let Ok(Some(id)) = sock.nsid_of(file.as_fd()) {
+                found.entry(id).or_insert(cand.inode);
+                if id == nsid {
+                    break;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Candidates for an nsid: namespaces holding a veth that points back at one of ours with
+/// that nsid first, then the rest (host first, as `targets` is ordered).
+fn candidate_order<'a>(
+    here: NetnsInode,
+    nsid: i32,
+    here_links: &[RawLink],
+    targets: &'a [Target],
+    links: &HashMap<NetnsInode, Vec<RawLink>>,
+) -> Vec<&'a Target> {
+    // (our ifindex, the peer's ifindex) of veths whose peer is behind this nsid.
+    let ends: Vec<(u32, u32)> = here_links
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("veth") && l.link_netnsid == Some(nsid))
+        .map(|l| (l.ifindex, l.link.unwrap_or(l.ifindex)))
+        .collect();
+    let plausible = |t: &Target| {
+        links.get(&t.inode).is_some_and(|ls| {
+            ls.iter().any(|l| {
+                l.kind.as_deref() == Some("veth")
+                    && l.link_netnsid.is_some()
+                    && ends.contains(&(l.link.unwrap_or(l.ifindex), l.ifindex))
+            })
+        })
+    };
+    let others = targets.iter().filter(|t| t.inode != here);
+    let (mut first, rest): (Vec<&Target>, Vec<&Target>) = others.partition(|t| plausible(t));
+    first.extend(rest);
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(ifindex: u32, link: Option<u32>, nsid: Option<i32>) -> RawLink {
+        RawLink {
+            ifindex,
+            name: format!("veth{ifindex}"),
+            kind: Some("veth".into()),
+            ifi_type: 1,
+            flags: 0,
+            link,
+            link_netnsid: nsid,
+        }
+    }
+
+    #[test]
+    fn veth_peer_rules() {
+        let nsids = HashMap::from([((10, 0), 20)]);
+        // Peer in another namespace.
+        assert_eq!(
+            veth_peer(10, &raw(5, Some(7), Some(0)), &nsids),
+            Some((20, 7))
+        );
+        // IFLA_LINK omitted (older kernels): same ifindex as ours, in the other namespace.
+        assert_eq!(veth_peer(10, &raw(5, None, Some(0)), &nsids), Some((20, 5)));
+        // Unknown nsid: peer unknown.
+        assert_eq!(veth_peer(10, &raw(5, Some(7), Some(3)), &nsids), None);
+        // Same namespace.
+        assert_eq!(veth_peer(10, &raw(5, Some(6), None), &nsids), Some((10, 6)));
+        // Peer being destroyed, or no IFLA_LINK at all within one namespace.
+        assert_eq!(veth_peer(10, &raw(5, Some(0), None), &nsids), None);
+        assert_eq!(veth_peer(10, &raw(5, None, None), &nsids), None);
+    }
+
+    #[test]
+    fn link_info_kinds() {
+        let nsids = HashMap::new();
+        let lo = RawLink {
+            ifindex: 1,
+            name: "lo".into(),
+            kind: None,
+            ifi_type: netlink::ARPHRD_LOOPBACK,
+            flags: netlink::IFF_LOOPBACK,
+            link: None,
+            link_netnsid: None,
+        };
+        assert_eq!(link_info(1, &lo, &nsids).kind.as_deref(), Some("loopback"));
+        let eth = RawLink {
+            ifindex: 2,
+            name: "eth0".into(),
+            ifi_type: 1,
+            flags: 0,
+            ..lo.clone()
+        };
+        assert_eq!(link_info(1, &eth, &nsids).kind, None);
+        // A macvlan's IFLA_LINK is its lower device, not a peer.
+        let mv = RawLink {
+            kind: Some("macvlan".into()),
+            link: Some(2),
+            ..eth.clone()
+        };
+        assert_eq!(link_info(1, &mv, &nsids).peer, None);
+    }
+
+    #[test]
+    fn candidate_order_prefers_matching_veth() {
+        let targets: Vec<Target> = [1, 2, 3, 4]
+            .iter()
+            .map(|&i| Target {
+                inode: i,
+                path: PathBuf::from(format!("/x/{i}")),
+                is_host: i == 1,
+            })
+            .collect();
+        // In ns 2: veth ifindex 3 -> peer ifindex 9 behind nsid 0.
+        let here = vec![raw(3, Some(9), Some(0))];
+        let links = HashMap::from([
+            (1, vec![raw(9, Some(4), Some(1))]), // host: ifindex 9 but points at 4, not 3
+            (2, here.clone()),
+            (3, vec![raw(9, Some(3), Some(0))]), // the real peer
+            (4, vec![]),
+        ]);
+        let order: Vec<NetnsInode> = candidate_order(2, 0, &here, &targets, &links)
+            .iter()
+            .map(|t| t.inode)
+            .collect();
+        assert_eq!(order, vec![3, 1, 4]);
+    }
+
+    #[test]
+    fn mountinfo_netns_mounts() {
+        let content = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+612 29 0:4 net:[4026532659] /run/netns/pod-a rw shared:251 - nsfs nsfs rw
+613 29 0:4 net:[4026532700] /run/docker/netns/1a2b3c rw - nsfs nsfs rw
+614 29 0:4 mnt:[4026532701] /run/some/mnt rw - nsfs nsfs rw
+615 29 0:4 net:[4026532702] /var/lib/my\\040dir/ns rw shared:3 master:1 - nsfs nsfs rw
+616 29 0:22 / /proc rw,nosuid - proc proc rw
+";
+        assert_eq!(
+            parse_mountinfo_netns(content),
+            vec![
+                PathBuf::from("/run/netns/pod-a"),
+                PathBuf::from("/run/docker/netns/1a2b3c"),
+                PathBuf::from("/var/lib/my dir/ns"),
+            ]
+        );
+        assert_eq!(unescape_octal("a\\134b\\011c\\"), "a\\b\tc\\");
+        assert_eq!(unescape_octal("\\04"), "\\04");
+    }
+}
