@@ -4,11 +4,8 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const SRC: &str = "bpf/sirqtop.bpf.c";
-
 fn main() {
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"))
-        .join("sirqtop.skel.rs");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("CARGO_CFG_TARGET_ARCH is set by cargo");
     // BPF_KPROBE needs the pt_regs layout of the target architecture.
     let target_arch = match arch.as_str() {
@@ -19,17 +16,20 @@ fn main() {
         "s390x" => "s390",
         other => other,
     };
-    SkeletonBuilder::new()
-        .source(SRC)
-        .clang_args([
-            "-Ibpf".to_string(),
-            format!("-D__TARGET_ARCH_{target_arch}"),
-            "-Wall".to_string(),
-            "-Wno-unused-function".to_string(),
-        ])
-        .build_and_generate(&out)
-        .expect("compile BPF program and generate skeleton");
-    for f in ["bpf/sirqtop.bpf.c", "bpf/sirqtop.h", "bpf/vmlinux.h"] {
+    // sirqtop itself, and the benchmark's floor (empty programs on the same hooks).
+    for (src, skel) in [("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"), ("bpf/floor.bpf.c", "floor.skel.rs")] {
+        SkeletonBuilder::new()
+            .source(src)
+            .clang_args([
+                "-Ibpf".to_string(),
+                format!("-D__TARGET_ARCH_{target_arch}"),
+                "-Wall".to_string(),
+                "-Wno-unused-function".to_string(),
+            ])
+            .build_and_generate(out_dir.join(skel))
+            .unwrap_or_else(|e| panic!("compile {src} and generate its skeleton: {e}"));
+    }
+    for f in ["bpf/sirqtop.bpf.c", "bpf/floor.bpf.c", "bpf/sirqtop.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
 }

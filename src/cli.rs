@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::collector::Config;
 use crate::netns::NetnsSelector;
@@ -26,6 +26,9 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "sirqtop", version, about, after_help = EXAMPLES)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// One-shot capture printed as JSON (schema v1) instead of the live dashboard.
     #[arg(long)]
     pub json: bool,
@@ -57,6 +60,27 @@ pub struct Cli {
     /// (overhead.programs). Off by default: the kernel's accounting itself costs throughput.
     #[arg(long)]
     pub bpf_stats: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare two --json captures side by side, matched by interface.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The capture taken before the change.
+    pub before: PathBuf,
+    /// The capture taken after the change.
+    pub after: PathBuf,
+    /// Treat interface BEFORE in the first capture as AFTER in the second (name or
+    /// netns-label/name). Repeatable.
+    #[arg(long = "match", value_name = "BEFORE=AFTER")]
+    pub matches: Vec<String>,
+    /// Print the diff as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
@@ -98,6 +122,10 @@ impl Cli {
 
 /// Runs what the command line asks for; the caller prints errors as one line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Diff(args)) = &cli.command {
+        crate::output::diff::run(args)?;
+        return Ok(());
+    }
     if cli.json {
         return json_capture(&cli);
     }

@@ -379,6 +379,7 @@ fn candidate_order<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::netlink::{ARPHRD_LOOPBACK, IFF_LOOPBACK};
     use super::*;
 
     fn raw(ifindex: u32, link: Option<u32>, nsid: Option<i32>) -> RawLink {
@@ -419,8 +420,8 @@ mod tests {
             ifindex: 1,
             name: "lo".into(),
             kind: None,
-            ifi_type: netlink::ARPHRD_LOOPBACK,
-            flags: netlink::IFF_LOOPBACK,
+            ifi_type: ARPHRD_LOOPBACK,
+            flags: IFF_LOOPBACK,
             link: None,
             link_netnsid: None,
         };

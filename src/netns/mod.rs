@@ -15,16 +15,14 @@ mod netlink;
 pub use cgroup::{parse_cgroup, parse_cgroup_path};
 pub use discover::{discover, scan_namespaces};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-
-use netlink::{NlError, NlSocket, RawLink};
 
 /// Inode number of a network namespace (`/proc/PID/ns/net` st_ino, `net->ns.inum`).
 pub type NetnsInode = u32;
@@ -635,5 +633,4 @@ mod tests {
         assert_eq!(t.label(2), "netns:2");
         assert_eq!(t.links_in(2), vec![&b]);
     }
-
 }
