@@ -17,6 +17,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool filter_netns = false;
 /* A NET_RX raise within this window after an enqueue on the same CPU is caused by it. */
 const volatile __u64 raise_window_ns = 1000000;
+/* Counters only: no in-flight skb tracking, so no hop or backlog latency (cheapest). */
+const volatile bool lite = false;
 /* Address of veth_link_ops (from kallsyms) makes the veth check one compare; 0 = compare kind. */
 const volatile __u64 veth_ops_addr = 0;
 
@@ -254,6 +256,8 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 		return 0;
 	c->tx_packets++;
 	c->tx_bytes += BPF_CORE_READ(skb, len);
+	if (lite)
+		return 0;
 	f.xmit_ts = bpf_ktime_get_ns();
 	f.tx = k;
 	if (bpf_map_update_elem(&inflight, &ptr, &f, BPF_ANY) == 0)
@@ -283,10 +287,10 @@ static __always_inline int on_netif_rx(struct sk_buff *skb)
 		return 0;
 	c->rx_enqueued++;
 	now = bpf_ktime_get_ns();
-	f = bpf_map_lookup_elem(&inflight, &ptr);
+	f = lite ? NULL : bpf_map_lookup_elem(&inflight, &ptr);
 	if (f) {
 		f->enq_ts = now;
-	} else {
+	} else if (!lite) {
 		struct inflight nf = { .enq_ts = now };
 
 		if (bpf_map_update_elem(&inflight, &ptr, &nf, BPF_ANY) == 0)
@@ -420,7 +424,7 @@ static __always_inline int on_netif_receive(struct sk_buff *skb)
 	__u64 enq_ts = 0;
 	bool counted;
 
-	f = bpf_map_lookup_elem(&inflight, &ptr);
+	f = lite ? NULL : bpf_map_lookup_elem(&inflight, &ptr);
 	if (f) {
 		/* The transmitting veth passed the filter when the entry was made. */
 		if (f->xmit_ts && now > f->xmit_ts) {

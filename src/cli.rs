@@ -60,6 +60,11 @@ pub struct Cli {
     /// (overhead.programs). Off by default: the kernel's accounting itself costs throughput.
     #[arg(long)]
     pub bpf_stats: bool,
+
+    /// Counters only, for always-on use: no per-packet latency tracking, so veth_hop and
+    /// backlog_wait are null. Cheapest mode.
+    #[arg(long)]
+    pub lite: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +121,7 @@ impl Cli {
                 netns_filter.push(ino);
             }
         }
-        Ok(Config { probe: self.probe, netns_filter, bpf_stats: self.bpf_stats })
+        Ok(Config { probe: self.probe, netns_filter, bpf_stats: self.bpf_stats, lite: self.lite })
     }
 }
 

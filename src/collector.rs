@@ -30,6 +30,8 @@ pub struct Config {
     pub netns_filter: Vec<u32>,
     /// Enable kernel BPF run-time statistics for sirqtop's own cost (costs throughput).
     pub bpf_stats: bool,
+    /// Counters only: no per-packet latency tracking (for always-on use).
+    pub lite: bool,
 }
 
 /// Names and kinds the kernel side reported when it first saw an interface.
@@ -204,6 +206,10 @@ impl Collector {
                         })
                         .collect();
                     c.meta.availability = Availability::from_report(&report);
+                    if cfg.lite {
+                        c.meta.availability.veth_hop = false;
+                        c.meta.availability.backlog_wait = false;
+                    }
                     c.meta.probes = report;
                     c.meta.kernel_release = features.release.clone();
                     return Ok(c);
@@ -323,6 +329,7 @@ impl Collector {
     ) -> std::result::Result<SirqtopSkel<'static>, AttachFailure> {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.filter_netns = !cfg.netns_filter.is_empty();
+            ro.lite = cfg.lite;
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();

@@ -43,7 +43,7 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
     let _sink2 = udp_sink(&other.ns_b, &other.addr_b, 5001);
 
-    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: false };
+    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: false, lite: false };
     let mut c = Collector::start(&cfg).expect("attach");
     const N: u64 = 2000;
     // The other pair's traffic runs at the same time and must not show up.
@@ -124,7 +124,7 @@ fn tcp_stream_is_counted_on_both_ends() {
     lab.warm_up();
     let (ns_a, ns_b) = (lab.inode_a(), lab.inode_b());
     let (ix_a, ix_b) = (VethLab::ifindex(&lab.ns_a, &lab.if_a), VethLab::ifindex(&lab.ns_b, &lab.if_b));
-    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: true };
+    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: true, lite: false };
     let mut c = Collector::start(&cfg).expect("attach");
     const BYTES: usize = 8 << 20;
     let got = tcp_stream(&lab.ns_b, &lab.addr_b, &lab.ns_a, 5201, BYTES);
@@ -315,4 +315,31 @@ fn forced_backends_work_or_say_why() {
     for h in ["veth_xmit", "netif_rx", "softirq_raise"] {
         assert_eq!(cap.kernel.backends.get(h).map(String::as_str), Some("tracepoint"), "{h}");
     }
+}
+
+#[test]
+fn lite_mode_counts_but_reports_no_latency() {
+    require_root!();
+    let _g = common::serial();
+    let lab = VethLab::new("l", "10.201.7");
+    lab.warm_up();
+    let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
+    let cfg = Config { netns_filter: vec![lab.inode_a(), lab.inode_b()], lite: true, ..Config::default() };
+    let mut c = Collector::start(&cfg).expect("attach");
+    send_udp(&lab.ns_a, &lab.addr_b, 5001, 800, 64);
+    settle();
+    let s = c.snapshot().unwrap();
+    let meta = c.meta().clone();
+    drop(c);
+    let a = iface(&s, lab.inode_a(), VethLab::ifindex(&lab.ns_a, &lab.if_a));
+    let b = iface(&s, lab.inode_b(), VethLab::ifindex(&lab.ns_b, &lab.if_b));
+    within(a.counters.tx_packets, 800, "A.tx");
+    within(b.counters.rx_packets, 800, "B.rx");
+    within(b.counters.rx_enqueued, 800, "B.enq");
+    assert!(b.counters.net_rx_raises >= 1);
+    assert_eq!(a.veth_hop.count, 0);
+    let cap = Capture::new(&meta, &s);
+    let ja = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
+    assert!(ja.latency.veth_hop.is_none() && ja.latency.backlog_wait.is_none());
+    assert_eq!(ja.tx_packets, Some(a.counters.tx_packets));
 }

@@ -60,19 +60,25 @@ fn title(row: &IfaceRow) -> Line<'static> {
 }
 
 fn render_rows(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
-    let mut rows = vec![iface_row(app, row)];
+    let mut shown = vec![row];
     let mut note = None;
     if let Some(p) = &row.iface.peer {
         let key = crate::model::IfaceKey { netns: p.netns, ifindex: p.ifindex };
         match app.data().rows.get(&key) {
-            Some(pr) => rows.push(iface_row(app, pr)),
+            Some(pr) => shown.push(pr),
             None => note = Some(format!("peer {}: no activity seen", row.peer_text())),
         }
     } else {
         note = Some("no veth peer".to_string());
     }
     let [t, n] = Layout::vertical([Constraint::Length(3), Constraint::Length(1)]).areas(area);
-    let table = Table::new(rows, iface_widths()).header(iface_header(app)).column_spacing(1);
+    let widths = iface_widths(app, &shown, area.width);
+    let rows = shown.iter().map(|r| iface_row(app, r));
+    let table = Table::new(rows, widths)
+        .header(iface_header(app))
+        .column_spacing(1)
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
+        .highlight_symbol("  ");
     f.render_widget(table, t);
     if let Some(note) = note {
         f.render_widget(

@@ -35,7 +35,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
 
-    let table = Table::new(rows.iter().map(|r| iface_row(app, r)), iface_widths())
+    let widths = iface_widths(app, &rows, area.width.saturating_sub(2));
+    let table = Table::new(rows.iter().map(|r| iface_row(app, r)), widths)
         .header(iface_header(app))
         .block(block)
         .column_spacing(1)

@@ -14,22 +14,38 @@ use ratatui::widgets::{Cell, Row};
 use super::app::{App, IfaceRow, SortColumn};
 use super::format::{self, EMPTY, UNAVAILABLE};
 
-/// Column widths of the interfaces table, in `SortColumn::ALL` order.
-pub fn iface_widths() -> [Constraint; 12] {
-    [
-        Constraint::Fill(3),
-        Constraint::Fill(2),
-        Constraint::Length(7),
-        Constraint::Fill(4),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-    ]
+/// Widths of the numeric columns (TX PPS .. BKLG P99).
+const NUM_WIDTHS: [u16; 8] = [7, 7, 7, 8, 8, 8, 8, 8];
+/// Most cells a text column (netns, name, kind, peer) takes, and the least it shrinks to.
+const TEXT_CAPS: [u16; 4] = [26, 20, 7, 34];
+const TEXT_FLOOR: u16 = 6;
+
+/// Column widths of the interfaces table, in `SortColumn::ALL` order: text columns as wide
+/// as their content (bounded), shrunk from the widest when `avail` cells are not enough.
+pub fn iface_widths(app: &App, rows: &[&IfaceRow], avail: u16) -> Vec<Constraint> {
+    let mut text: [u16; 4] = [0; 4];
+    for (i, col) in SortColumn::ALL[..4].iter().enumerate() {
+        text[i] = col.title().len() as u16;
+    }
+    for r in rows {
+        let t = iface_texts(app, r);
+        for i in 0..4 {
+            let w = Line::from(t[i].as_str()).width() as u16;
+            text[i] = text[i].max(w.min(TEXT_CAPS[i]));
+        }
+    }
+    // highlight symbol (2) + 11 column gaps
+    let fixed: u16 = NUM_WIDTHS.iter().sum::<u16>() + 2 + 11;
+    while fixed + text.iter().sum::<u16>() > avail {
+        let Some((i, w)) = text.iter().copied().enumerate().max_by_key(|(_, w)| *w) else {
+            break;
+        };
+        if w <= TEXT_FLOOR {
+            break;
+        }
+        text[i] = w - 1;
+    }
+    text.iter().chain(NUM_WIDTHS.iter()).map(|w| Constraint::Length(*w)).collect()
 }
 
 /// The header row of the interfaces table; the sort column is highlighted.
