@@ -17,7 +17,10 @@ fn main() {
         other => other,
     };
     // sirqtop itself, and the benchmark's floor (empty programs on the same hooks).
-    for (src, skel) in [("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"), ("bpf/floor.bpf.c", "floor.skel.rs")] {
+    for (src, skel) in [
+        ("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"),
+        ("bpf/floor.bpf.c", "floor.skel.rs"),
+    ] {
         SkeletonBuilder::new()
             .source(src)
             .clang_args([
@@ -29,7 +32,12 @@ fn main() {
             .build_and_generate(out_dir.join(skel))
             .unwrap_or_else(|e| panic!("compile {src} and generate its skeleton: {e}"));
     }
-    for f in ["bpf/sirqtop.bpf.c", "bpf/floor.bpf.c", "bpf/sirqtop.h", "bpf/vmlinux.h"] {
+    for f in [
+        "bpf/sirqtop.bpf.c",
+        "bpf/floor.bpf.c",
+        "bpf/sirqtop.h",
+        "bpf/vmlinux.h",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
 }

@@ -1,12 +1,24 @@
 //! The generated BPF skeleton and its shared types.
-#![allow(clippy::all, clippy::pedantic, missing_docs, non_camel_case_types, non_snake_case)]
+#![allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case
+)]
 #![allow(unused_imports)]
 
 include!(concat!(env!("OUT_DIR"), "/sirqtop.skel.rs"));
 
 /// Empty programs on sirqtop's default hooks: the benchmark's overhead floor.
 pub mod floor {
-    #![allow(clippy::all, clippy::pedantic, missing_docs, non_camel_case_types, non_snake_case)]
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        missing_docs,
+        non_camel_case_types,
+        non_snake_case
+    )]
     #![allow(unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/floor.skel.rs"));
 }

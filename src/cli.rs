@@ -92,7 +92,9 @@ pub struct DiffArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let bad = || format!("invalid duration '{s}' (use e.g. 500ms, 5s, 2m)");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let secs = match unit {
@@ -103,7 +105,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86_400.0 {
-        return Err(format!("invalid duration '{s}' (must be more than 0 and at most 7 days)"));
+        return Err(format!(
+            "invalid duration '{s}' (must be more than 0 and at most 7 days)"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -121,7 +125,12 @@ impl Cli {
                 netns_filter.push(ino);
             }
         }
-        Ok(Config { probe: self.probe, netns_filter, bpf_stats: self.bpf_stats, lite: self.lite })
+        Ok(Config {
+            probe: self.probe,
+            netns_filter,
+            bpf_stats: self.bpf_stats,
+            lite: self.lite,
+        })
     }
 }
 
@@ -145,7 +154,8 @@ fn json_capture(cli: &Cli) -> anyhow::Result<()> {
     let sink = Sink::open(cli.output.as_deref())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
     }
     let (meta, snap) = crate::capture::run(&cfg, cli.duration, &stop, |m| {
         let hooks: Vec<String> = m
@@ -154,45 +164,17 @@ fn json_capture(cli: &Cli) -> anyhow::Result<()> {
             .iter()
             .map(|(h, (_, mech))| format!("{h}={mech}"))
             .collect();
-        eprintln!("sirqtop: ready ({}), capturing for {:?}", hooks.join(" "), cli.duration);
+        eprintln!(
+            "sirqtop: ready ({}), capturing for {:?}",
+            hooks.join(" "),
+            cli.duration
+        );
         for f in &m.probes.fallbacks {
             eprintln!("sirqtop: fallback: {f}");
         }
     })?;
     sink.write(&Capture::new(&meta, &snap))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("abc"), Err("invalid duration 'abc' (use e.g. 500ms, 5s, 2m)".into()));
-        assert_eq!(parse_duration("5x"), Err("invalid duration '5x' (use e.g. 500ms, 5s, 2m)".into()));
-        assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
-        assert!(parse_duration("-1s").is_err());
-    }
-
-    #[test]
-    fn flags_parse() {
-        let c = Cli::try_parse_from([
-            "sirqtop", "--json", "-d", "3s", "--netns", "pod-a", "--netns", "pid:1", "--probe", "kprobe",
-        ])
-        .unwrap();
-        assert!(c.json);
-        assert_eq!(c.duration, Duration::from_secs(3));
-        assert_eq!(c.netns.len(), 2);
-        assert_eq!(c.probe, ProbeMode::Force(crate::model::Backend::Kprobe));
-        assert!(Cli::try_parse_from(["sirqtop", "--probe", "ebpf"]).is_err());
-        assert!(Cli::try_parse_from(["sirqtop", "-o", "x.json"]).is_err(), "--output needs --json");
-    }
 }
 
 /// Prints help/version as clap does, and a bad flag or value as one line; then exits.
@@ -207,5 +189,47 @@ pub fn exit_on_usage_error(e: clap::Error) -> ! {
             eprintln!("sirqtop: {first} (see --help)");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("abc"),
+            Err("invalid duration 'abc' (use e.g. 500ms, 5s, 2m)".into())
+        );
+        assert_eq!(
+            parse_duration("5x"),
+            Err("invalid duration '5x' (use e.g. 500ms, 5s, 2m)".into())
+        );
+        assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let c = Cli::try_parse_from([
+            "sirqtop", "--json", "-d", "3s", "--netns", "pod-a", "--netns", "pid:1", "--probe",
+            "kprobe",
+        ])
+        .unwrap();
+        assert!(c.json);
+        assert_eq!(c.duration, Duration::from_secs(3));
+        assert_eq!(c.netns.len(), 2);
+        assert_eq!(c.probe, ProbeMode::Force(crate::model::Backend::Kprobe));
+        assert!(Cli::try_parse_from(["sirqtop", "--probe", "ebpf"]).is_err());
+        assert!(
+            Cli::try_parse_from(["sirqtop", "-o", "x.json"]).is_err(),
+            "--output needs --json"
+        );
     }
 }

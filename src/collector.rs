@@ -16,8 +16,8 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuild
 use crate::bpf::{types, OpenSirqtopSkel, SirqtopSkel, SirqtopSkelBuilder};
 use crate::error::{Error, Result};
 use crate::model::{
-    Availability, CaptureMeta, CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Interface,
-    Loss, PeerRef, ProbeReport, ProgramCost, Snapshot, VectorStats,
+    Availability, CaptureMeta, CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Interface, Loss,
+    PeerRef, ProbeReport, ProgramCost, Snapshot, VectorStats,
 };
 use crate::netns::{self, Topology};
 use crate::probe::{self, KernelFeatures, Mechanism, ProbeMode};
@@ -54,7 +54,10 @@ fn libbpf_print(_level: libbpf_rs::PrintLevel, msg: String) {
 }
 
 fn take_libbpf_log() -> Vec<String> {
-    LIBBPF_LOG.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    LIBBPF_LOG
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default()
 }
 
 pub struct Collector {
@@ -140,7 +143,9 @@ impl Collector {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, libbpf_print)));
         // Only a kprobe/fentry candidate needs kallsyms; reading it costs ~50 ms.
         let features = match cfg.probe {
-            ProbeMode::Force(b) if b != crate::model::Backend::Tracepoint => features.with_symbols(),
+            ProbeMode::Force(b) if b != crate::model::Backend::Tracepoint => {
+                features.with_symbols()
+            }
             _ => features,
         };
         let mut plan = probe::plan(cfg.probe, &features);
@@ -156,7 +161,11 @@ impl Collector {
                             .find(|s| s.starts_with(&format!("{hook}: ")))
                             .map(|s| s.splitn(3, ": ").nth(2).unwrap_or(s).to_string())
                             .unwrap_or_else(|| "not available".into());
-                        return Err(Error::ForcedBackendUnavailable { backend: b, hook, reason });
+                        return Err(Error::ForcedBackendUnavailable {
+                            backend: b,
+                            hook,
+                            reason,
+                        });
                     }
                 }
             }
@@ -169,7 +178,9 @@ impl Collector {
                 return Err(Error::NothingAttached(fallbacks.join("; ")));
             }
             // A kprobe/fentry candidate needs symbol facts (optional __netif_rx, clones).
-            if chosen.values().any(|m| matches!(m, Mechanism::Kprobe | Mechanism::Fentry))
+            if chosen
+                .values()
+                .any(|m| matches!(m, Mechanism::Kprobe | Mechanism::Fentry))
                 && features.symbols.is_none()
             {
                 features = features.with_symbols();
@@ -191,7 +202,9 @@ impl Collector {
                 Ok(mut c) => {
                     let mut report = ProbeReport::default();
                     for (h, m) in &chosen {
-                        report.attached.insert(*h, (m.backend(), m.as_str().to_string()));
+                        report
+                            .attached
+                            .insert(*h, (m.backend(), m.as_str().to_string()));
                     }
                     // Only what ranks above the chosen mechanism is a reason it was chosen.
                     report.fallbacks = fallbacks
@@ -296,21 +309,31 @@ impl Collector {
                 .maps
                 .netns_allow
                 .update(&f.to_ne_bytes(), &[1u8], MapFlags::ANY)
-                .map_err(|e| AttachFailure::Fatal(Error::Map { map: "netns_allow", source: e }))?;
+                .map_err(|e| {
+                    AttachFailure::Fatal(Error::Map {
+                        map: "netns_allow",
+                        source: e,
+                    })
+                })?;
         }
         let seen = c.seen.clone();
         let mut rb = RingBufferBuilder::new();
-        rb.add(&c.skel.maps.events, move |data: &[u8]| on_event(&seen, data))
-            .map_err(|e| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}"))))?;
+        rb.add(&c.skel.maps.events, move |data: &[u8]| {
+            on_event(&seen, data)
+        })
+        .map_err(|e| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}"))))?;
         c.ring = Some(
-            rb.build().map_err(|e| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}"))))?,
+            rb.build()
+                .map_err(|e| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}"))))?,
         );
         if cfg.bpf_stats {
             c.stats_fd = enable_bpf_stats();
         }
         for (name, hook, mech) in &wanted {
             let Some(prog) = c.skel.object().progs_mut().find(|p| p.name() == *name) else {
-                return Err(AttachFailure::Fatal(Error::Load(format!("program {name} missing"))));
+                return Err(AttachFailure::Fatal(Error::Load(format!(
+                    "program {name} missing"
+                ))));
             };
             match prog.attach() {
                 Ok(link) => c.links.push((name.to_string(), *hook, *mech, link)),
@@ -353,7 +376,9 @@ impl Collector {
                         let why = line.split("': ").nth(1).unwrap_or(&line).to_string();
                         let why = match (line.contains("-EPERM"), line.contains("fentry_")) {
                             (true, true) => "the kernel refuses fentry programs (EPERM)".into(),
-                            (true, false) => format!("the kernel refused the program (EPERM): {why}"),
+                            (true, false) => {
+                                format!("the kernel refused the program (EPERM): {why}")
+                            }
                             _ => format!("load failed: {why}"),
                         };
                         Err(AttachFailure::Hook(hook, why))
@@ -374,7 +399,8 @@ impl Collector {
     /// Drains the ring buffer without blocking; call it every ~100 ms.
     pub fn poll(&mut self) -> Result<()> {
         if let Some(rb) = &self.ring {
-            rb.consume().map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
+            rb.consume()
+                .map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
         }
         Ok(())
     }
@@ -417,7 +443,13 @@ impl Collector {
             })
             .filter(|i| i.is_active())
             .collect();
-        Ok(Snapshot { elapsed_ns, interfaces, cpus, loss, programs: self.program_costs() })
+        Ok(Snapshot {
+            elapsed_ns,
+            interfaces,
+            cpus,
+            loss,
+            programs: self.program_costs(),
+        })
     }
 
     fn read_iface_counters(&self) -> Result<HashMap<IfaceKey, IfaceCounters>> {
@@ -427,7 +459,10 @@ impl Collector {
             let Some(k) = iface_key(&key) else { continue };
             let per_cpu = map
                 .lookup_percpu(&key, MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "iface_counters", source: e })?;
+                .map_err(|e| Error::Map {
+                    map: "iface_counters",
+                    source: e,
+                })?;
             let mut sum = IfaceCounters::default();
             for v in per_cpu.iter().flatten() {
                 if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
@@ -451,9 +486,10 @@ impl Collector {
         let mut out = HashMap::new();
         for key in map.keys() {
             let Some(k) = iface_key(&key) else { continue };
-            let Some(v) = map
-                .lookup(&key, MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "iface_hists", source: e })?
+            let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(|e| Error::Map {
+                map: "iface_hists",
+                source: e,
+            })?
             else {
                 continue;
             };
@@ -470,12 +506,16 @@ impl Collector {
         for vec in 0..crate::model::VECTOR_NAMES.len() as u32 {
             let per_cpu = map
                 .lookup_percpu(&vec.to_ne_bytes(), MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "softirqs", source: e })?
+                .map_err(|e| Error::Map {
+                    map: "softirqs",
+                    source: e,
+                })?
                 .unwrap_or_default();
             for (cpu, v) in per_cpu.iter().enumerate() {
-                let (Some(slot), Ok(s)) =
-                    (cpus.get_mut(cpu), plain::from_bytes::<types::sirq_softirq_stats>(v))
-                else {
+                let (Some(slot), Ok(s)) = (
+                    cpus.get_mut(cpu),
+                    plain::from_bytes::<types::sirq_softirq_stats>(v),
+                ) else {
                     continue;
                 };
                 slot.vectors[vec as usize] = VectorStats {
@@ -500,11 +540,18 @@ impl Collector {
         for i in 0..n {
             let per_cpu = map
                 .lookup_percpu(&i.to_ne_bytes(), MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "counters", source: e })?
+                .map_err(|e| Error::Map {
+                    map: "counters",
+                    source: e,
+                })?
                 .unwrap_or_default();
             out[i as usize] = per_cpu
                 .iter()
-                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
+                .filter_map(|v| {
+                    v.get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_ne_bytes)
+                })
                 .sum();
         }
         Ok(out)
@@ -512,7 +559,9 @@ impl Collector {
 
     /// Re-resolves namespaces and links when an interface is unknown or the view is old.
     fn refresh_topology(&mut self, keys: &[IfaceKey]) {
-        let stale = self.topology_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5));
+        let stale = self
+            .topology_at
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5));
         let unknown = keys.iter().any(|k| !self.known.contains_key(k));
         if !(stale || unknown) {
             return;
@@ -537,8 +586,17 @@ impl Collector {
                 netns_label: Some(label_of(pns).1),
             });
             self.known.insert(
-                IfaceKey { netns: l.netns, ifindex: l.ifindex },
-                Identity { name: l.name.clone(), kind: l.kind.clone(), netns_name, netns_label, peer },
+                IfaceKey {
+                    netns: l.netns,
+                    ifindex: l.ifindex,
+                },
+                Identity {
+                    name: l.name.clone(),
+                    kind: l.kind.clone(),
+                    netns_name,
+                    netns_label,
+                    peer,
+                },
             );
         }
     }
@@ -615,12 +673,17 @@ fn attach_reason(mech: Mechanism, hook: Hook, e: &libbpf_rs::Error) -> String {
 
 /// `kprobe___netif_rx` -> `__netif_rx`: the kernel function behind an optional program.
 fn strip_backend(prog: &str) -> &str {
-    prog.strip_prefix("kprobe_").or_else(|| prog.strip_prefix("fentry_")).unwrap_or(prog)
+    prog.strip_prefix("kprobe_")
+        .or_else(|| prog.strip_prefix("fentry_"))
+        .unwrap_or(prog)
 }
 
 fn iface_key(bytes: &[u8]) -> Option<IfaceKey> {
     let k = plain::from_bytes::<types::sirq_iface_key>(bytes).ok()?;
-    Some(IfaceKey { netns: k.netns, ifindex: k.ifindex })
+    Some(IfaceKey {
+        netns: k.netns,
+        ifindex: k.ifindex,
+    })
 }
 
 fn hist(h: &types::sirq_hist) -> Histogram {
@@ -628,7 +691,11 @@ fn hist(h: &types::sirq_hist) -> Histogram {
 }
 
 fn c_string(raw: &[i8]) -> String {
-    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -640,7 +707,10 @@ fn on_event(seen: &Seen, data: &[u8]) -> i32 {
     if ev.r#type == types::sirq_event_type::SIRQ_EV_IFACE.0 {
         if let Ok(mut s) = seen.try_borrow_mut() {
             s.insert(
-                IfaceKey { netns: ev.netns, ifindex: ev.ifindex },
+                IfaceKey {
+                    netns: ev.netns,
+                    ifindex: ev.ifindex,
+                },
                 (c_string(&ev.name), c_string(&ev.kind)),
             );
         }
@@ -657,7 +727,9 @@ fn kernel_stats_enabled() -> bool {
 /// Turns on BPF run-time stats for as long as the returned fd is open.
 fn enable_bpf_stats() -> Option<std::os::fd::OwnedFd> {
     // SAFETY: plain syscall wrapper; a non-negative return is a new fd that we own.
-    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME) };
+    let fd = unsafe {
+        libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+    };
     if fd < 0 {
         return None;
     }
@@ -670,9 +742,7 @@ fn prog_run_stats(fd: i32) -> Option<(u64, u64)> {
     let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
     let mut len = std::mem::size_of_val(&info) as u32;
     // SAFETY: `info` is a properly sized, writable bpf_prog_info and `len` holds its size.
-    let r = unsafe {
-        libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len)
-    };
+    let r = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
     (r == 0).then_some((info.run_cnt, info.run_time_ns))
 }
 
@@ -695,16 +765,24 @@ mod tests {
         let seen: Seen = Rc::new(RefCell::new(HashMap::new()));
         assert_eq!(on_event(&seen, &[1, 2, 3]), 0);
         assert!(seen.borrow().is_empty());
-        let mut ev = types::sirq_iface_event::default();
-        ev.r#type = types::sirq_event_type::SIRQ_EV_IFACE.0;
-        ev.netns = 7;
-        ev.ifindex = 3;
+        let mut ev = types::sirq_iface_event {
+            r#type: types::sirq_event_type::SIRQ_EV_IFACE.0,
+            netns: 7,
+            ifindex: 3,
+            ..Default::default()
+        };
         ev.name[0] = b'a' as i8;
         ev.kind[..4].copy_from_slice(&[b'v' as i8, b'e' as i8, b't' as i8, b'h' as i8]);
         // SAFETY: sirq_iface_event is Plain: viewing it as bytes is sound.
         let bytes = unsafe { plain::as_bytes(&ev) };
         assert_eq!(on_event(&seen, bytes), 0);
-        assert_eq!(seen.borrow().get(&IfaceKey { netns: 7, ifindex: 3 }), Some(&("a".into(), "veth".into())));
+        assert_eq!(
+            seen.borrow().get(&IfaceKey {
+                netns: 7,
+                ifindex: 3
+            }),
+            Some(&("a".into(), "veth".into()))
+        );
     }
 
     #[test]

@@ -6,22 +6,36 @@ use crate::model::{Backend, Hook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("sirqtop needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")]
+    #[error(
+        "sirqtop needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo"
+    )]
     NotPrivileged,
     #[error("kernel BTF not found at /sys/kernel/btf/vmlinux: sirqtop needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
     NoBtf,
-    #[error("--probe {backend}: {hook}: {reason}; use --probe auto to pick what this kernel supports")]
-    ForcedBackendUnavailable { backend: Backend, hook: Hook, reason: String },
+    #[error(
+        "--probe {backend}: {hook}: {reason}; use --probe auto to pick what this kernel supports"
+    )]
+    ForcedBackendUnavailable {
+        backend: Backend,
+        hook: Hook,
+        reason: String,
+    },
     #[error("no probe could be attached: {0}")]
     NothingAttached(String),
     #[error("loading the BPF programs failed: {0}")]
     Load(String),
     #[error("reading BPF map {map}: {source}")]
-    Map { map: &'static str, source: libbpf_rs::Error },
+    Map {
+        map: &'static str,
+        source: libbpf_rs::Error,
+    },
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
     #[error("cannot write {}: {}", path.display(), os_message(source))]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -35,6 +49,11 @@ fn os_message(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
         // tempfile appends ` at path "..."`: the path is already in our message.
-        None => e.to_string().split(" at path ").next().unwrap_or_default().to_string(),
+        None => e
+            .to_string()
+            .split(" at path ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }

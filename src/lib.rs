@@ -7,6 +7,7 @@ pub mod capture;
 pub mod cli;
 pub mod collector;
 pub mod error;
+pub mod lab;
 pub mod model;
 pub mod netns;
 pub mod output;

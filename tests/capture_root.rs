@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{send_udp, tcp_stream, udp_sink, VethLab};
+use common::{send_udp, tcp_stream, udp_sink};
 use sirqtop::collector::{Collector, Config};
 use sirqtop::model::{Hook, IfaceKey, Interface, Snapshot, NET_RX};
 use sirqtop::output::json::Capture;
@@ -17,7 +17,11 @@ use sirqtop::probe::ProbeMode;
 const SLACK: u64 = 10;
 
 fn within(v: u64, n: u64, what: &str) {
-    assert!(v >= n && v <= n + SLACK, "{what} = {v}, expected {n}..={}", n + SLACK);
+    assert!(
+        v >= n && v <= n + SLACK,
+        "{what} = {v}, expected {n}..={}",
+        n + SLACK
+    );
 }
 
 fn iface<'a>(s: &'a Snapshot, netns: u32, ifindex: u32) -> &'a Interface {
@@ -34,16 +38,18 @@ fn settle() {
 fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     require_root!();
     let _g = common::serial();
-    let lab = VethLab::new("u", "10.201.1");
-    let other = VethLab::new("o", "10.201.2");
-    lab.warm_up();
-    other.warm_up();
-    let (ns_a, ns_b) = (lab.inode_a(), lab.inode_b());
-    let (ix_a, ix_b) = (VethLab::ifindex(&lab.ns_a, &lab.if_a), VethLab::ifindex(&lab.ns_b, &lab.if_b));
+    let lab = common::lab("u", "10.201.1");
+    let other = common::lab("o", "10.201.2");
+    let ((ns_a, ix_a), (ns_b, ix_b)) = common::keys(&lab);
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
     let _sink2 = udp_sink(&other.ns_b, &other.addr_b, 5001);
 
-    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: false, lite: false };
+    let cfg = Config {
+        probe: ProbeMode::Auto,
+        netns_filter: vec![ns_a, ns_b],
+        bpf_stats: false,
+        lite: false,
+    };
     let mut c = Collector::start(&cfg).expect("attach");
     const N: u64 = 2000;
     // The other pair's traffic runs at the same time and must not show up.
@@ -56,7 +62,10 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     drop(c);
 
     for i in &s.interfaces {
-        assert!(i.key.netns == ns_a || i.key.netns == ns_b, "filtered-out interface reported: {i:?}");
+        assert!(
+            i.key.netns == ns_a || i.key.netns == ns_b,
+            "filtered-out interface reported: {i:?}"
+        );
     }
     let a = iface(&s, ns_a, ix_a);
     let b = iface(&s, ns_b, ix_b);
@@ -65,11 +74,18 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     assert_eq!(a.kind.as_deref(), Some("veth"));
     assert_eq!(a.netns_name.as_deref(), Some(lab.ns_a.as_str()));
     let peer = a.peer.as_ref().expect("A has a peer");
-    assert_eq!((peer.netns, peer.ifindex, peer.name.as_deref()), (ns_b, ix_b, Some(lab.if_b.as_str())));
+    assert_eq!(
+        (peer.netns, peer.ifindex, peer.name.as_deref()),
+        (ns_b, ix_b, Some(lab.if_b.as_str()))
+    );
 
     within(a.counters.tx_packets, N, "A.tx_packets");
     // 64 payload + 8 UDP + 20 IP + 14 Ethernet per datagram.
-    assert!(a.counters.tx_bytes >= N * 106, "A.tx_bytes {}", a.counters.tx_bytes);
+    assert!(
+        a.counters.tx_bytes >= N * 106,
+        "A.tx_bytes {}",
+        a.counters.tx_bytes
+    );
     within(b.counters.rx_enqueued, N, "B.rx_enqueued");
     within(b.counters.rx_packets, N, "B.rx_packets");
     within(a.veth_hop.count, N, "A.veth_hop.count");
@@ -77,18 +93,39 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     assert_eq!(a.veth_hop.buckets.iter().sum::<u64>(), a.veth_hop.count);
     assert!(a.veth_hop.max > 0 && a.veth_hop.quantile(0.5).unwrap() <= a.veth_hop.max);
     // A receives nothing but control packets.
-    assert!(a.counters.rx_packets <= SLACK, "A.rx_packets {}", a.counters.rx_packets);
-    assert!(b.counters.tx_packets <= SLACK, "B.tx_packets {}", b.counters.tx_packets);
+    assert!(
+        a.counters.rx_packets <= SLACK,
+        "A.rx_packets {}",
+        a.counters.rx_packets
+    );
+    assert!(
+        b.counters.tx_packets <= SLACK,
+        "B.tx_packets {}",
+        b.counters.tx_packets
+    );
 
     // Raises caused by B's enqueues land on B; never more than its enqueues.
-    assert!(b.counters.net_rx_raises >= 1, "B raises {}", b.counters.net_rx_raises);
+    assert!(
+        b.counters.net_rx_raises >= 1,
+        "B raises {}",
+        b.counters.net_rx_raises
+    );
     assert!(b.counters.net_rx_raises <= b.counters.rx_enqueued);
     assert!(a.counters.net_rx_raises <= SLACK);
     let net_rx = s.vector_total(NET_RX);
-    assert!(net_rx.raises >= b.counters.net_rx_raises, "CPU raises {} < B raises", net_rx.raises);
+    assert!(
+        net_rx.raises >= b.counters.net_rx_raises,
+        "CPU raises {} < B raises",
+        net_rx.raises
+    );
     // B's softirq time is a share of all NET_RX time.
     assert!(b.counters.softirq_ns > 0);
-    assert!(b.counters.softirq_ns <= net_rx.run_ns, "{} > NET_RX total {}", b.counters.softirq_ns, net_rx.run_ns);
+    assert!(
+        b.counters.softirq_ns <= net_rx.run_ns,
+        "{} > NET_RX total {}",
+        b.counters.softirq_ns,
+        net_rx.run_ns
+    );
     assert!(net_rx.runs >= 1 && net_rx.run.count == net_rx.runs);
     assert_eq!(s.loss.ringbuf_dropped, 0);
     assert_eq!(s.loss.inflight_evicted, 0);
@@ -98,10 +135,8 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
 fn whole_node_capture_sees_both_pairs() {
     require_root!();
     let _g = common::serial();
-    let lab = VethLab::new("w", "10.201.3");
-    let other = VethLab::new("x", "10.201.4");
-    lab.warm_up();
-    other.warm_up();
+    let lab = common::lab("w", "10.201.3");
+    let other = common::lab("x", "10.201.4");
     let _s1 = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
     let _s2 = udp_sink(&other.ns_b, &other.addr_b, 5001);
     let mut c = Collector::start(&Config::default()).expect("attach");
@@ -110,8 +145,10 @@ fn whole_node_capture_sees_both_pairs() {
     settle();
     let s = c.snapshot().unwrap();
     drop(c);
-    let a1 = iface(&s, lab.inode_a(), VethLab::ifindex(&lab.ns_a, &lab.if_a));
-    let a2 = iface(&s, other.inode_a(), VethLab::ifindex(&other.ns_a, &other.if_a));
+    let (k1, _) = common::keys(&lab);
+    let (k2, _) = common::keys(&other);
+    let a1 = iface(&s, k1.0, k1.1);
+    let a2 = iface(&s, k2.0, k2.1);
     within(a1.counters.tx_packets, 500, "pair 1 tx");
     within(a2.counters.tx_packets, 700, "pair 2 tx");
 }
@@ -120,11 +157,14 @@ fn whole_node_capture_sees_both_pairs() {
 fn tcp_stream_is_counted_on_both_ends() {
     require_root!();
     let _g = common::serial();
-    let lab = VethLab::new("t", "10.201.5");
-    lab.warm_up();
-    let (ns_a, ns_b) = (lab.inode_a(), lab.inode_b());
-    let (ix_a, ix_b) = (VethLab::ifindex(&lab.ns_a, &lab.if_a), VethLab::ifindex(&lab.ns_b, &lab.if_b));
-    let cfg = Config { probe: ProbeMode::Auto, netns_filter: vec![ns_a, ns_b], bpf_stats: true, lite: false };
+    let lab = common::lab("t", "10.201.5");
+    let ((ns_a, ix_a), (ns_b, ix_b)) = common::keys(&lab);
+    let cfg = Config {
+        probe: ProbeMode::Auto,
+        netns_filter: vec![ns_a, ns_b],
+        bpf_stats: true,
+        lite: false,
+    };
     let mut c = Collector::start(&cfg).expect("attach");
     const BYTES: usize = 8 << 20;
     let got = tcp_stream(&lab.ns_b, &lab.addr_b, &lab.ns_a, 5201, BYTES);
@@ -134,7 +174,11 @@ fn tcp_stream_is_counted_on_both_ends() {
     drop(c);
     let a = iface(&s, ns_a, ix_a);
     let b = iface(&s, ns_b, ix_b);
-    assert!(a.counters.tx_bytes >= BYTES as u64, "A.tx_bytes {}", a.counters.tx_bytes);
+    assert!(
+        a.counters.tx_bytes >= BYTES as u64,
+        "A.tx_bytes {}",
+        a.counters.tx_bytes
+    );
     // Every skb A transmits is enqueued to and received by B, and its hop is measured.
     let sent = a.counters.tx_packets;
     assert!(sent >= 10);
@@ -146,7 +190,11 @@ fn tcp_stream_is_counted_on_both_ends() {
     within(a.counters.rx_packets, b.counters.tx_packets, "A.rx vs B.tx");
     assert!(b.counters.softirq_ns > 0);
     // --bpf-stats: every attached program reports its runs.
-    let xmit = s.programs.iter().find(|p| p.hook == Hook::VethXmit).expect("veth_xmit program");
+    let xmit = s
+        .programs
+        .iter()
+        .find(|p| p.hook == Hook::VethXmit)
+        .expect("veth_xmit program");
     assert!(xmit.run_count.unwrap_or(0) >= sent, "{xmit:?}");
     assert!(xmit.run_time_ns.unwrap_or(0) > 0);
 }
@@ -169,12 +217,17 @@ impl Running {
         // The kernel frees programs asynchronously (RCU) after the last fd closes.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let still: Vec<u32> =
-                common::sirqtop_program_ids().intersection(&self.programs).copied().collect();
+            let still: Vec<u32> = common::sirqtop_program_ids()
+                .intersection(&self.programs)
+                .copied()
+                .collect();
             if still.is_empty() {
                 break;
             }
-            assert!(Instant::now() < deadline, "programs left loaded after exit: {still:?}");
+            assert!(
+                Instant::now() < deadline,
+                "programs left loaded after exit: {still:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         out
@@ -203,41 +256,74 @@ fn spawn_ready(args: &[&str]) -> Running {
         }
         assert!(Instant::now() < deadline, "no ready line");
     }
-    let programs: std::collections::BTreeSet<u32> =
-        common::sirqtop_program_ids().difference(&before).copied().collect();
-    assert!(programs.len() >= 5, "sirqtop's programs not found loaded: {programs:?}");
-    Running { child, _stderr: err, programs }
+    let programs: std::collections::BTreeSet<u32> = common::sirqtop_program_ids()
+        .difference(&before)
+        .copied()
+        .collect();
+    assert!(
+        programs.len() >= 5,
+        "sirqtop's programs not found loaded: {programs:?}"
+    );
+    Running {
+        child,
+        _stderr: err,
+        programs,
+    }
 }
 
 #[test]
 fn json_binary_counts_and_ctrl_c_writes_a_complete_document() {
     require_root!();
     let _g = common::serial();
-    let lab = VethLab::new("j", "10.201.6");
-    lab.warm_up();
+    let lab = common::lab("j", "10.201.6");
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
-    let run = spawn_ready(&["--duration", "60s", "--netns", &lab.ns_a, "--netns", &lab.ns_b]);
+    let run = spawn_ready(&[
+        "--duration",
+        "60s",
+        "--netns",
+        &lab.ns_a,
+        "--netns",
+        &lab.ns_b,
+    ]);
     send_udp(&lab.ns_a, &lab.addr_b, 5001, 1000, 64);
     settle();
     let started = Instant::now();
     // SAFETY: kill with a pid we spawned and have not reaped.
     unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
     let out = run.finish();
-    assert!(started.elapsed() < Duration::from_secs(10), "Ctrl-C did not end the capture");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "Ctrl-C did not end the capture"
+    );
     assert!(out.status.success(), "exit {:?}", out.status);
     let cap = Capture::from_json(&String::from_utf8_lossy(&out.stdout)).expect("valid JSON");
     assert!(cap.capture.duration_ns < 30_000_000_000);
     let mut filter = cap.capture.netns_filter.clone();
     filter.sort();
-    let mut want = vec![lab.inode_a(), lab.inode_b()];
+    let mut want = vec![lab.inode_a().unwrap(), lab.inode_b().unwrap()];
     want.sort();
     assert_eq!(filter, want);
-    let a = cap.interfaces.iter().find(|i| i.name == lab.if_a).expect("A in capture");
-    let b = cap.interfaces.iter().find(|i| i.name == lab.if_b).expect("B in capture");
+    let a = cap
+        .interfaces
+        .iter()
+        .find(|i| i.name == lab.if_a)
+        .expect("A in capture");
+    let b = cap
+        .interfaces
+        .iter()
+        .find(|i| i.name == lab.if_b)
+        .expect("B in capture");
     within(a.tx_packets.unwrap(), 1000, "A.tx_packets");
     within(b.rx_packets.unwrap(), 1000, "B.rx_packets");
-    within(a.latency.veth_hop.as_ref().unwrap().count, 1000, "hop count");
-    assert_eq!(a.peer.as_ref().unwrap().name.as_deref(), Some(lab.if_b.as_str()));
+    within(
+        a.latency.veth_hop.as_ref().unwrap().count,
+        1000,
+        "hop count",
+    );
+    assert_eq!(
+        a.peer.as_ref().unwrap().name.as_deref(),
+        Some(lab.if_b.as_str())
+    );
     assert_eq!(a.netns_name.as_deref(), Some(lab.ns_a.as_str()));
     assert_eq!(cap.kernel.backends.len(), 5, "{:?}", cap.kernel.backends);
 }
@@ -249,7 +335,10 @@ fn sigterm_and_output_file_are_atomic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cap.json");
     let run = spawn_ready(&["--duration", "60s", "-o", path.to_str().unwrap()]);
-    assert!(!path.exists(), "target must not exist before the capture is complete");
+    assert!(
+        !path.exists(),
+        "target must not exist before the capture is complete"
+    );
     // SAFETY: signalling a child we spawned.
     unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
     let out = run.finish();
@@ -257,7 +346,11 @@ fn sigterm_and_output_file_are_atomic() {
     assert!(out.stdout.is_empty());
     let cap = Capture::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(cap.schema_version, 1);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
 }
 
 /// Runs the binary expecting failure: one line on stderr, non-zero exit, nothing on stdout.
@@ -276,7 +369,8 @@ fn bad_input_gives_one_line_errors() {
     let _g = common::serial();
     assert!(fails(&["--json", "--duration", "soon"]).contains("invalid duration 'soon'"));
     assert!(fails(&["--json", "--probe", "ebpf"]).contains("unknown probe backend 'ebpf'"));
-    assert!(fails(&["--json", "--netns", "sqt-no-such-ns"]).contains("unknown network namespace name 'sqt-no-such-ns'"));
+    assert!(fails(&["--json", "--netns", "sqt-no-such-ns"])
+        .contains("unknown network namespace name 'sqt-no-such-ns'"));
     assert!(fails(&["--json", "--netns", "pid:999999999"]).contains("999999999"));
     let e = fails(&["--json", "-d", "1s", "-o", "/nonexistent-dir/c.json"]);
     assert!(e.contains("cannot write /nonexistent-dir/c.json"), "{e}");
@@ -287,7 +381,12 @@ fn bad_input_gives_one_line_errors() {
 fn unprivileged_user_is_told_to_use_root() {
     require_root!();
     use std::os::unix::process::CommandExt;
-    let out = bin().args(["--json", "-d", "1s"]).uid(65534).gid(65534).output().unwrap();
+    let out = bin()
+        .args(["--json", "-d", "1s"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs root"), "{err}");
@@ -299,7 +398,10 @@ fn forced_backends_work_or_say_why() {
     require_root!();
     let _g = common::serial();
     let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
-    let out = bin().args(["--json", "-d", "200ms", "--probe", "kprobe"]).output().unwrap();
+    let out = bin()
+        .args(["--json", "-d", "200ms", "--probe", "kprobe"])
+        .output()
+        .unwrap();
     if kprobes {
         assert!(out.status.success());
         let cap = Capture::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
@@ -307,13 +409,27 @@ fn forced_backends_work_or_say_why() {
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(err.contains("no kprobes") && err.contains("--probe auto"), "{err}");
+        assert!(
+            err.contains("no kprobes") && err.contains("--probe auto"),
+            "{err}"
+        );
     }
-    let out = bin().args(["--json", "-d", "200ms", "--probe", "tracepoint"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["--json", "-d", "200ms", "--probe", "tracepoint"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cap = Capture::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
     for h in ["veth_xmit", "netif_rx", "softirq_raise"] {
-        assert_eq!(cap.kernel.backends.get(h).map(String::as_str), Some("tracepoint"), "{h}");
+        assert_eq!(
+            cap.kernel.backends.get(h).map(String::as_str),
+            Some("tracepoint"),
+            "{h}"
+        );
     }
 }
 
@@ -321,18 +437,22 @@ fn forced_backends_work_or_say_why() {
 fn lite_mode_counts_but_reports_no_latency() {
     require_root!();
     let _g = common::serial();
-    let lab = VethLab::new("l", "10.201.7");
-    lab.warm_up();
+    let lab = common::lab("l", "10.201.7");
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
-    let cfg = Config { netns_filter: vec![lab.inode_a(), lab.inode_b()], lite: true, ..Config::default() };
+    let ((ns_a, ix_a), (ns_b, ix_b)) = common::keys(&lab);
+    let cfg = Config {
+        netns_filter: vec![ns_a, ns_b],
+        lite: true,
+        ..Config::default()
+    };
     let mut c = Collector::start(&cfg).expect("attach");
     send_udp(&lab.ns_a, &lab.addr_b, 5001, 800, 64);
     settle();
     let s = c.snapshot().unwrap();
     let meta = c.meta().clone();
     drop(c);
-    let a = iface(&s, lab.inode_a(), VethLab::ifindex(&lab.ns_a, &lab.if_a));
-    let b = iface(&s, lab.inode_b(), VethLab::ifindex(&lab.ns_b, &lab.if_b));
+    let a = iface(&s, ns_a, ix_a);
+    let b = iface(&s, ns_b, ix_b);
     within(a.counters.tx_packets, 800, "A.tx");
     within(b.counters.rx_packets, 800, "B.rx");
     within(b.counters.rx_enqueued, 800, "B.enq");

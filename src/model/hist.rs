@@ -17,7 +17,12 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Self { count: 0, sum: 0, max: 0, buckets: [0; BUCKETS] }
+        Self {
+            count: 0,
+            sum: 0,
+            max: 0,
+            buckets: [0; BUCKETS],
+        }
     }
 }
 
@@ -50,7 +55,12 @@ pub fn bucket_lower(b: usize) -> u64 {
 
 impl Histogram {
     pub fn from_parts(count: u64, sum: u64, max: u64, buckets: [u64; BUCKETS]) -> Self {
-        Self { count, sum, max, buckets }
+        Self {
+            count,
+            sum,
+            max,
+            buckets,
+        }
     }
 
     pub fn record(&mut self, v: u64) {
@@ -113,7 +123,11 @@ impl Histogram {
             }
             if (seen + c) as f64 >= rank {
                 let lo = bucket_lower(b) as f64;
-                let hi = if b + 1 >= BUCKETS { self.max.max(bucket_lower(b)) as f64 } else { bucket_upper(b) as f64 };
+                let hi = if b + 1 >= BUCKETS {
+                    self.max.max(bucket_lower(b)) as f64
+                } else {
+                    bucket_upper(b) as f64
+                };
                 let frac = (rank - seen as f64) / c as f64;
                 let v = (lo + (hi - lo) * frac).round() as u64;
                 return Some(if self.max > 0 { v.min(self.max) } else { v });

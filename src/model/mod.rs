@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub use hist::Histogram;
 
 /// Softirq vector names, in kernel order (index = vector number).
-pub const VECTOR_NAMES: [&str; 10] =
-    ["HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU"];
+pub const VECTOR_NAMES: [&str; 10] = [
+    "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU",
+];
 pub const NET_RX: usize = 3;
 pub const NET_TX: usize = 2;
 
@@ -59,8 +60,13 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 5] =
-        [Hook::VethXmit, Hook::NetifRx, Hook::SoftirqRaise, Hook::SoftirqRun, Hook::NetifReceive];
+    pub const ALL: [Hook; 5] = [
+        Hook::VethXmit,
+        Hook::NetifRx,
+        Hook::SoftirqRaise,
+        Hook::SoftirqRun,
+        Hook::NetifReceive,
+    ];
 
     /// The name used in JSON (`kernel.backends`) and in messages.
     pub fn as_str(self) -> &'static str {
@@ -294,7 +300,10 @@ pub struct CpuStats {
 
 impl CpuStats {
     pub fn new(cpu: u32) -> Self {
-        CpuStats { cpu, vectors: [VectorStats::default(); 10] }
+        CpuStats {
+            cpu,
+            vectors: [VectorStats::default(); 10],
+        }
     }
     pub fn delta(&self, e: &CpuStats) -> CpuStats {
         let mut d = CpuStats::new(self.cpu);
@@ -371,9 +380,18 @@ impl Snapshot {
             interfaces,
             cpus,
             loss: Loss {
-                ringbuf_dropped: self.loss.ringbuf_dropped.saturating_sub(earlier.loss.ringbuf_dropped),
-                inflight_evicted: self.loss.inflight_evicted.saturating_sub(earlier.loss.inflight_evicted),
-                iface_table_full: self.loss.iface_table_full.saturating_sub(earlier.loss.iface_table_full),
+                ringbuf_dropped: self
+                    .loss
+                    .ringbuf_dropped
+                    .saturating_sub(earlier.loss.ringbuf_dropped),
+                inflight_evicted: self
+                    .loss
+                    .inflight_evicted
+                    .saturating_sub(earlier.loss.inflight_evicted),
+                iface_table_full: self
+                    .loss
+                    .iface_table_full
+                    .saturating_sub(earlier.loss.iface_table_full),
                 raises_unattributed: self
                     .loss
                     .raises_unattributed
@@ -451,18 +469,30 @@ mod tests {
         b.interfaces.push(iface(9, 2, 7));
         let d = b.delta(&a);
         assert_eq!(d.elapsed_ns, 2_000);
-        let one = d.interface(IfaceKey { netns: 1, ifindex: 2 }).unwrap();
+        let one = d
+            .interface(IfaceKey {
+                netns: 1,
+                ifindex: 2,
+            })
+            .unwrap();
         assert_eq!(one.counters.tx_packets, 15);
         assert_eq!(one.veth_hop.count, 1);
-        let new = d.interface(IfaceKey { netns: 9, ifindex: 2 }).unwrap();
+        let new = d
+            .interface(IfaceKey {
+                netns: 9,
+                ifindex: 2,
+            })
+            .unwrap();
         assert_eq!(new.counters.tx_packets, 7);
     }
 
     #[test]
     fn availability_follows_hooks() {
         let mut r = ProbeReport::default();
-        r.attached.insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
-        r.attached.insert(Hook::NetifReceive, (Backend::Tracepoint, "tp_btf".into()));
+        r.attached
+            .insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
+        r.attached
+            .insert(Hook::NetifReceive, (Backend::Tracepoint, "tp_btf".into()));
         let a = Availability::from_report(&r);
         assert!(a.tx && a.receive && a.veth_hop);
         assert!(!a.enqueue && !a.raises && !a.backlog_wait && !a.softirq_time);
@@ -470,7 +500,10 @@ mod tests {
 
     #[test]
     fn per_packet_cost_needs_packets() {
-        let mut i = Interface::new(IfaceKey { netns: 1, ifindex: 1 });
+        let mut i = Interface::new(IfaceKey {
+            netns: 1,
+            ifindex: 1,
+        });
         assert_eq!(i.softirq_ns_per_packet(), None);
         i.counters.rx_packets = 4;
         i.counters.softirq_ns = 10_000;

@@ -162,7 +162,10 @@ impl JsonHist {
             p90: h.quantile(0.90),
             p99: h.quantile(0.99),
             max: h.max,
-            buckets: h.nonzero_buckets().map(|(le, count)| Bucket { le, count }).collect(),
+            buckets: h
+                .nonzero_buckets()
+                .map(|(le, count)| Bucket { le, count })
+                .collect(),
         }
     }
 
@@ -200,7 +203,11 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         rx_packets: opt(a.receive, i.counters.rx_packets),
         net_rx_raises: opt(a.raises, i.counters.net_rx_raises),
         softirq_ns: opt(a.softirq_time, i.counters.softirq_ns),
-        softirq_ns_per_packet: if a.softirq_time { i.softirq_ns_per_packet() } else { None },
+        softirq_ns_per_packet: if a.softirq_time {
+            i.softirq_ns_per_packet()
+        } else {
+            None
+        },
         latency: Latency {
             veth_hop: opt(a.veth_hop, JsonHist::from_hist(&i.veth_hop)),
             backlog_wait: opt(a.backlog_wait, JsonHist::from_hist(&i.backlog_wait)),
@@ -215,7 +222,10 @@ fn vector(v: &VectorStats, a: &Availability) -> JsonVector {
         run_ns: opt(a.softirq_runs, v.run_ns),
         ksoftirqd_runs: opt(a.softirq_runs, v.ksoftirqd_runs),
         run_hist: opt(a.softirq_runs, JsonHist::from_hist(&v.run)),
-        raise_to_run_hist: opt(a.cpu_raises && a.softirq_runs, JsonHist::from_hist(&v.raise_to_run)),
+        raise_to_run_hist: opt(
+            a.cpu_raises && a.softirq_runs,
+            JsonHist::from_hist(&v.raise_to_run),
+        ),
     }
 }
 
@@ -228,12 +238,19 @@ impl Capture {
             backends.insert(hook.as_str().to_string(), backend.as_str().to_string());
             mechanisms.insert(hook.as_str().to_string(), mech.clone());
         }
-        let mut interfaces: Vec<JsonInterface> =
-            snap.interfaces.iter().filter(|i| i.is_active()).map(|i| interface(i, a)).collect();
+        let mut interfaces: Vec<JsonInterface> = snap
+            .interfaces
+            .iter()
+            .filter(|i| i.is_active())
+            .map(|i| interface(i, a))
+            .collect();
         interfaces.sort_by_key(|i| (i.netns_inode, i.ifindex));
         Capture {
             schema_version: SCHEMA_VERSION,
-            tool: Tool { name: "sirqtop".into(), version: env!("CARGO_PKG_VERSION").into() },
+            tool: Tool {
+                name: "sirqtop".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             kernel: Kernel {
                 release: meta.kernel_release.clone(),
                 backends,
@@ -307,14 +324,22 @@ impl Capture {
 /// directory, renamed over the target only once complete.
 pub enum Sink {
     Stdout,
-    File { path: PathBuf, tmp: tempfile::NamedTempFile },
+    File {
+        path: PathBuf,
+        tmp: tempfile::NamedTempFile,
+    },
 }
 
 impl Sink {
     /// Opens the destination now, so an unwritable path fails before any capture.
     pub fn open(path: Option<&Path>) -> Result<Sink> {
-        let Some(path) = path else { return Ok(Sink::Stdout) };
-        let err = |source| Error::Output { path: path.to_path_buf(), source };
+        let Some(path) = path else {
+            return Ok(Sink::Stdout);
+        };
+        let err = |source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        };
         if path.is_dir() {
             return Err(err(std::io::Error::other("is a directory")));
         }
@@ -327,7 +352,10 @@ impl Sink {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(err)?;
-        Ok(Sink::File { path: path.to_path_buf(), tmp })
+        Ok(Sink::File {
+            path: path.to_path_buf(),
+            tmp,
+        })
     }
 
     pub fn write(self, cap: &Capture) -> Result<()> {
@@ -341,8 +369,13 @@ impl Sink {
                 Ok(())
             }
             Sink::File { path, mut tmp } => {
-                let err = |source| Error::Output { path: path.clone(), source };
-                serde_json::to_writer_pretty(tmp.as_file_mut(), cap).map_err(std::io::Error::from).map_err(err)?;
+                let err = |source| Error::Output {
+                    path: path.clone(),
+                    source,
+                };
+                serde_json::to_writer_pretty(tmp.as_file_mut(), cap)
+                    .map_err(std::io::Error::from)
+                    .map_err(err)?;
                 tmp.as_file_mut().write_all(b"\n").map_err(err)?;
                 tmp.as_file_mut().sync_all().map_err(err)?;
                 tmp.persist(&path).map_err(|e| err(e.error))?;
@@ -380,15 +413,17 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        Backend, CpuStats, IfaceKey, Loss, PeerRef, ProbeReport, ProgramCost,
-    };
+    use crate::model::{Backend, CpuStats, IfaceKey, Loss, PeerRef, ProbeReport, ProgramCost};
     use std::time::Duration;
 
     fn meta(avail: Availability) -> CaptureMeta {
         let mut probes = ProbeReport::default();
-        probes.attached.insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
-        probes.fallbacks.push("veth_xmit: kprobe: kernel has no kprobes".into());
+        probes
+            .attached
+            .insert(Hook::VethXmit, (Backend::Tracepoint, "tp_btf".into()));
+        probes
+            .fallbacks
+            .push("veth_xmit: kprobe: kernel has no kprobes".into());
         CaptureMeta {
             kernel_release: "6.18.44".into(),
             probes,
@@ -401,20 +436,34 @@ mod tests {
     }
 
     fn snapshot() -> Snapshot {
-        let mut a = Interface::new(IfaceKey { netns: 4026532001, ifindex: 2 });
+        let mut a = Interface::new(IfaceKey {
+            netns: 4026532001,
+            ifindex: 2,
+        });
         a.name = "vA".into();
         a.kind = Some("veth".into());
         a.netns_name = Some("pod-a".into());
-        a.peer = Some(PeerRef { netns: 4026532002, ifindex: 3, name: Some("vB".into()), netns_label: None });
+        a.peer = Some(PeerRef {
+            netns: 4026532002,
+            ifindex: 3,
+            name: Some("vB".into()),
+            netns_label: None,
+        });
         a.counters.tx_packets = 1000;
         a.counters.tx_bytes = 92_000;
         for _ in 0..1000 {
             a.veth_hop.record(3000);
         }
-        let mut b = Interface::new(IfaceKey { netns: 4026532002, ifindex: 3 });
+        let mut b = Interface::new(IfaceKey {
+            netns: 4026532002,
+            ifindex: 3,
+        });
         b.counters.rx_packets = 1000;
         b.counters.softirq_ns = 2_000_000;
-        let idle = Interface::new(IfaceKey { netns: 1, ifindex: 1 });
+        let idle = Interface::new(IfaceKey {
+            netns: 1,
+            ifindex: 1,
+        });
         let mut cpu = CpuStats::new(0);
         cpu.vectors[3].raises = 10;
         cpu.vectors[3].runs = 9;
@@ -423,7 +472,12 @@ mod tests {
             elapsed_ns: 5_000_000_000,
             interfaces: vec![b, a, idle],
             cpus: vec![cpu],
-            loss: Loss { ringbuf_dropped: 0, inflight_evicted: 3, iface_table_full: 0, raises_unattributed: 1 },
+            loss: Loss {
+                ringbuf_dropped: 0,
+                inflight_evicted: 3,
+                iface_table_full: 0,
+                raises_unattributed: 1,
+            },
             programs: vec![ProgramCost {
                 name: "tp_veth_xmit".into(),
                 hook: Hook::VethXmit,
@@ -470,12 +524,12 @@ mod tests {
         a.cpu_raises = false;
         let cap = Capture::new(&meta(a), &snapshot());
         let v: serde_json::Value = serde_json::to_value(&cap).unwrap();
-        let vA = &v["interfaces"][0];
-        assert!(vA["tx_packets"].is_null());
-        assert!(vA["tx_bytes"].is_null());
-        assert!(vA["net_rx_raises"].is_null());
-        assert!(vA["latency"]["veth_hop"].is_null());
-        assert!(!vA["latency"]["backlog_wait"].is_null());
+        let va = &v["interfaces"][0];
+        assert!(va["tx_packets"].is_null());
+        assert!(va["tx_bytes"].is_null());
+        assert!(va["net_rx_raises"].is_null());
+        assert!(va["latency"]["veth_hop"].is_null());
+        assert!(!va["latency"]["backlog_wait"].is_null());
         assert!(v["cpus"][0]["softirqs"]["NET_RX"]["raises"].is_null());
         assert_eq!(v["cpus"][0]["softirqs"]["NET_RX"]["runs"], 9);
     }
@@ -486,7 +540,12 @@ mod tests {
         let text = serde_json::to_string_pretty(&cap).unwrap();
         let back = Capture::from_json(&text).unwrap();
         assert_eq!(back, cap);
-        let hop = back.interfaces[0].latency.veth_hop.as_ref().unwrap().to_hist();
+        let hop = back.interfaces[0]
+            .latency
+            .veth_hop
+            .as_ref()
+            .unwrap()
+            .to_hist();
         assert_eq!(hop.count, 1000);
         assert_eq!(hop.buckets[crate::model::hist::bucket_of(3000)], 1000);
     }
@@ -495,8 +554,12 @@ mod tests {
     fn other_schema_versions_are_refused() {
         let e = Capture::from_json(r#"{"schema_version": 2}"#).unwrap_err();
         assert_eq!(e, "unsupported schema_version 2 (this sirqtop reads 1)");
-        assert!(Capture::from_json("nope").unwrap_err().starts_with("not a sirqtop JSON capture"));
-        assert!(Capture::from_json("{}").unwrap_err().contains("no schema_version"));
+        assert!(Capture::from_json("nope")
+            .unwrap_err()
+            .starts_with("not a sirqtop JSON capture"));
+        assert!(Capture::from_json("{}")
+            .unwrap_err()
+            .contains("no schema_version"));
     }
 
     #[test]
@@ -512,13 +575,17 @@ mod tests {
         let path = dir.path().join("cap.json");
         let sink = Sink::open(Some(&path)).unwrap();
         assert!(!path.exists(), "nothing at the target before the write");
-        sink.write(&Capture::new(&meta(Availability::all()), &snapshot())).unwrap();
+        sink.write(&Capture::new(&meta(Availability::all()), &snapshot()))
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(Capture::from_json(&text).is_ok());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp file renamed, not left behind");
         let bad = Sink::open(Some(Path::new("/nonexistent-dir/x.json")));
         let msg = bad.err().unwrap().to_string();
-        assert!(msg.starts_with("cannot write /nonexistent-dir/x.json"), "{msg}");
+        assert!(
+            msg.starts_with("cannot write /nonexistent-dir/x.json"),
+            "{msg}"
+        );
     }
 }

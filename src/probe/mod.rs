@@ -71,7 +71,10 @@ impl Mechanism {
 
 /// Position of a mechanism (by name) in the auto order; unknown names rank last.
 pub fn rank(mech: &str) -> usize {
-    ["tp_btf", "raw_tp", "fentry", "kprobe"].iter().position(|m| *m == mech).unwrap_or(usize::MAX)
+    ["tp_btf", "raw_tp", "fentry", "kprobe"]
+        .iter()
+        .position(|m| *m == mech)
+        .unwrap_or(usize::MAX)
 }
 
 /// The kernel functions a kprobe/fentry hook attaches to. Only the first is required:
@@ -181,8 +184,10 @@ impl KernelFeatures {
 
 /// Picks out the hook functions (and their clones) from /proc/kallsyms text.
 pub fn parse_kallsyms(text: &str) -> HashMap<String, SymbolInfo> {
-    let wanted: Vec<&str> =
-        Hook::ALL.iter().flat_map(|h| functions(*h).iter().copied()).collect();
+    let wanted: Vec<&str> = Hook::ALL
+        .iter()
+        .flat_map(|h| functions(*h).iter().copied())
+        .collect();
     let mut out: HashMap<String, SymbolInfo> = HashMap::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
@@ -239,7 +244,10 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
         }
         candidates.insert(hook, keep);
     }
-    Plan { candidates, skipped }
+    Plan {
+        candidates,
+        skipped,
+    }
 }
 
 /// Why a mechanism cannot serve a hook on this kernel, decided without loading anything.
@@ -251,9 +259,8 @@ fn unusable(hook: Hook, mech: Mechanism, mode: ProbeMode, k: &KernelFeatures) ->
             Some("kernel has no kprobes (CONFIG_KPROBES is off)".to_string())
         }
         Mechanism::Kprobe | Mechanism::Fentry => {
-            if k.symbols.is_none() {
-                return None; // not read: the attach attempt decides
-            }
+            // Symbols not read: the attach attempt decides.
+            k.symbols.as_ref()?;
             match k.symbol(func) {
                 None if hook == Hook::VethXmit => {
                     Some(format!("{func} not in kallsyms (veth module not loaded?)"))
@@ -298,9 +305,18 @@ mod tests {
     #[test]
     fn probe_mode_parses() {
         assert_eq!("auto".parse::<ProbeMode>(), Ok(ProbeMode::Auto));
-        assert_eq!("kprobe".parse::<ProbeMode>(), Ok(ProbeMode::Force(Backend::Kprobe)));
-        assert_eq!("fentry".parse::<ProbeMode>(), Ok(ProbeMode::Force(Backend::Fentry)));
-        assert_eq!("tracepoint".parse::<ProbeMode>(), Ok(ProbeMode::Force(Backend::Tracepoint)));
+        assert_eq!(
+            "kprobe".parse::<ProbeMode>(),
+            Ok(ProbeMode::Force(Backend::Kprobe))
+        );
+        assert_eq!(
+            "fentry".parse::<ProbeMode>(),
+            Ok(ProbeMode::Force(Backend::Fentry))
+        );
+        assert_eq!(
+            "tracepoint".parse::<ProbeMode>(),
+            Ok(ProbeMode::Force(Backend::Tracepoint))
+        );
         let e = "uprobe".parse::<ProbeMode>().unwrap_err();
         assert!(e.contains("uprobe") && e.contains("auto"), "{e}");
     }
@@ -309,7 +325,15 @@ mod tests {
     fn auto_orders_tracepoint_fentry_kprobe() {
         let p = plan(ProbeMode::Auto, &kernel(true, SYMS));
         let v: Vec<_> = p.candidates[&Hook::VethXmit].iter().copied().collect();
-        assert_eq!(v, vec![Mechanism::TpBtf, Mechanism::RawTp, Mechanism::Fentry, Mechanism::Kprobe]);
+        assert_eq!(
+            v,
+            vec![
+                Mechanism::TpBtf,
+                Mechanism::RawTp,
+                Mechanism::Fentry,
+                Mechanism::Kprobe
+            ]
+        );
         let r: Vec<_> = p.candidates[&Hook::SoftirqRun].iter().copied().collect();
         assert_eq!(r, vec![Mechanism::TpBtf, Mechanism::RawTp]);
         assert!(p.skipped.is_empty(), "{:?}", p.skipped);
@@ -319,29 +343,48 @@ mod tests {
     fn no_kprobes_is_explained() {
         let p = plan(ProbeMode::Force(Backend::Kprobe), &kernel(false, SYMS));
         assert!(p.candidates[&Hook::VethXmit].is_empty());
-        assert!(p.skipped.iter().any(|s| s.starts_with("veth_xmit: kprobe:") && s.contains("CONFIG_KPROBES")));
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.starts_with("veth_xmit: kprobe:") && s.contains("CONFIG_KPROBES")));
         // Tracepoint-only hooks keep their tracepoints when a backend is forced.
-        assert_eq!(p.candidates[&Hook::NetifReceive].front(), Some(&Mechanism::TpBtf));
+        assert_eq!(
+            p.candidates[&Hook::NetifReceive].front(),
+            Some(&Mechanism::TpBtf)
+        );
     }
 
     #[test]
     fn missing_veth_module_and_clones() {
-        let syms = "ffffffff81000000 T netif_rx\nffffffff81000200 t __raise_softirq_irqoff.isra.0\n\
+        let syms =
+            "ffffffff81000000 T netif_rx\nffffffff81000200 t __raise_softirq_irqoff.isra.0\n\
             ffffffff81000300 T __raise_softirq_irqoff\n";
         let k = kernel(true, syms);
         let p = plan(ProbeMode::Auto, &k);
-        assert!(p.skipped.iter().any(|s| s.contains("veth_xmit not in kallsyms")));
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.contains("veth_xmit not in kallsyms")));
         assert!(p.skipped.iter().any(|s| s.contains("compiler clones")));
         assert!(!has_function(&k, "__netif_rx"));
         // Forced, the clone warning does not remove the candidate.
         let f = plan(ProbeMode::Force(Backend::Kprobe), &k);
-        assert_eq!(f.candidates[&Hook::SoftirqRaise].front(), Some(&Mechanism::Kprobe));
+        assert_eq!(
+            f.candidates[&Hook::SoftirqRaise].front(),
+            Some(&Mechanism::Kprobe)
+        );
     }
 
     #[test]
     fn program_names_map_back() {
-        assert_eq!(program_owner("kprobe___netif_rx"), Some((Hook::NetifRx, Mechanism::Kprobe)));
-        assert_eq!(program_owner("tp_softirq_exit"), Some((Hook::SoftirqRun, Mechanism::TpBtf)));
+        assert_eq!(
+            program_owner("kprobe___netif_rx"),
+            Some((Hook::NetifRx, Mechanism::Kprobe))
+        );
+        assert_eq!(
+            program_owner("tp_softirq_exit"),
+            Some((Hook::SoftirqRun, Mechanism::TpBtf))
+        );
         assert_eq!(program_owner("nope"), None);
     }
 }

@@ -78,7 +78,10 @@ impl SortColumn {
     }
 
     pub fn is_text(self) -> bool {
-        matches!(self, SortColumn::Netns | SortColumn::Name | SortColumn::Kind | SortColumn::Peer)
+        matches!(
+            self,
+            SortColumn::Netns | SortColumn::Name | SortColumn::Kind | SortColumn::Peer
+        )
     }
 
     pub fn next(self) -> SortColumn {
@@ -167,7 +170,10 @@ impl IfaceRow {
             None => String::new(),
             Some(p) => {
                 let name = p.name.clone().unwrap_or_else(|| format!("if{}", p.ifindex));
-                let ns = p.netns_label.clone().unwrap_or_else(|| format!("netns:{}", p.netns));
+                let ns = p
+                    .netns_label
+                    .clone()
+                    .unwrap_or_else(|| format!("netns:{}", p.netns));
                 format!("{name}@{ns}")
             }
         }
@@ -182,9 +188,14 @@ impl IfaceRow {
         if needle_lower.is_empty() {
             return true;
         }
-        [self.iface.name.as_str(), self.iface.netns_label.as_str(), self.kind(), &self.peer_text()]
-            .iter()
-            .any(|h| h.to_lowercase().contains(needle_lower))
+        [
+            self.iface.name.as_str(),
+            self.iface.netns_label.as_str(),
+            self.kind(),
+            &self.peer_text(),
+        ]
+        .iter()
+        .any(|h| h.to_lowercase().contains(needle_lower))
     }
 
     fn push_sample(&mut self, s: Sample) {
@@ -262,11 +273,18 @@ impl Data {
             if !c.gone {
                 self.expired.remove(&key);
             }
-            let row = self.rows.entry(key).or_insert_with(|| IfaceRow::new(c.clone()));
+            let row = self
+                .rows
+                .entry(key)
+                .or_insert_with(|| IfaceRow::new(c.clone()));
             row.iface = c.clone();
             row.last = d.clone();
             row.rates = Rates::of(d, dt);
-            row.gone_since_ns = if c.gone { Some(row.gone_since_ns.unwrap_or(now)) } else { None };
+            row.gone_since_ns = if c.gone {
+                Some(row.gone_since_ns.unwrap_or(now))
+            } else {
+                None
+            };
             let s = Sample {
                 tx_pps: row.rates.tx_pps,
                 rx_pps: row.rates.rx_pps,
@@ -290,7 +308,10 @@ impl Data {
         let expired: Vec<IfaceKey> = self
             .rows
             .values()
-            .filter(|r| r.gone_since_ns.is_some_and(|t| now.saturating_sub(t) >= GONE_KEEP_NS))
+            .filter(|r| {
+                r.gone_since_ns
+                    .is_some_and(|t| now.saturating_sub(t) >= GONE_KEEP_NS)
+            })
             .map(|r| r.iface.key)
             .collect();
         for k in expired {
@@ -304,7 +325,11 @@ impl Data {
         self.loss = cur.loss;
         self.loss_last = delta.loss;
         self.programs = delta.programs.len();
-        let times: Vec<u64> = delta.programs.iter().filter_map(|p| p.run_time_ns).collect();
+        let times: Vec<u64> = delta
+            .programs
+            .iter()
+            .filter_map(|p| p.run_time_ns)
+            .collect();
         self.bpf_cost_pct = (bpf_stats && !times.is_empty())
             .then(|| times.iter().sum::<u64>() as f64 / dt as f64 * 100.0);
     }
@@ -506,7 +531,11 @@ impl App {
         if rows.is_empty() {
             return None;
         }
-        Some(self.selected.and_then(|k| rows.iter().position(|r| r.key() == k)).unwrap_or(0))
+        Some(
+            self.selected
+                .and_then(|k| rows.iter().position(|r| r.key() == k))
+                .unwrap_or(0),
+        )
     }
 
     /// The row the detail view is about, if it is still known.
@@ -548,9 +577,18 @@ impl App {
             Action::LongerInterval | Action::ShorterInterval => {
                 let cur = self.interval.as_millis() as u64;
                 let next = if action == Action::LongerInterval {
-                    INTERVAL_STEPS_MS.iter().copied().find(|&s| s > cur).unwrap_or(cur)
+                    INTERVAL_STEPS_MS
+                        .iter()
+                        .copied()
+                        .find(|&s| s > cur)
+                        .unwrap_or(cur)
                 } else {
-                    INTERVAL_STEPS_MS.iter().rev().copied().find(|&s| s < cur).unwrap_or(cur)
+                    INTERVAL_STEPS_MS
+                        .iter()
+                        .rev()
+                        .copied()
+                        .find(|&s| s < cur)
+                        .unwrap_or(cur)
                 };
                 if next != cur {
                     self.interval = Duration::from_millis(next);
@@ -592,7 +630,11 @@ impl App {
                 };
             }
             Action::ToggleCpus => {
-                self.view = if self.view == View::Cpus { View::Interfaces } else { View::Cpus };
+                self.view = if self.view == View::Cpus {
+                    View::Interfaces
+                } else {
+                    View::Cpus
+                };
             }
             Action::OpenDetail => {
                 if self.view == View::Interfaces {
@@ -619,7 +661,9 @@ impl App {
             Action::End => self.move_selection(i64::MAX / 2),
             Action::NextVector => {
                 // all -> NET_RX -> NET_TX -> the others in kernel order -> all
-                let i = self.vector_filter.and_then(|v| VECTOR_CYCLE.iter().position(|&c| c == v));
+                let i = self
+                    .vector_filter
+                    .and_then(|v| VECTOR_CYCLE.iter().position(|&c| c == v));
                 self.vector_filter = match i {
                     None => Some(VECTOR_CYCLE[0]),
                     Some(i) => VECTOR_CYCLE.get(i + 1).copied(),

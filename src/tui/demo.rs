@@ -159,7 +159,11 @@ fn spread(h: &mut Histogram, center: usize, n: u64) {
     let mut left = n;
     for (i, (off, w)) in SHAPE.iter().enumerate() {
         let b = (center as i32 + off).clamp(1, BUCKETS as i32 - 2) as usize;
-        let c = if i + 1 == SHAPE.len() { left } else { (n * w / total).min(left) };
+        let c = if i + 1 == SHAPE.len() {
+            left
+        } else {
+            (n * w / total).min(left)
+        };
         left -= c;
         if c == 0 {
             continue;
@@ -174,14 +178,24 @@ fn spread(h: &mut Histogram, center: usize, n: u64) {
 
 fn meta() -> CaptureMeta {
     let mut probes = ProbeReport::default();
-    probes.attached.insert(Hook::VethXmit, (Backend::Fentry, "fentry".into()));
-    probes.attached.insert(Hook::NetifRx, (Backend::Tracepoint, "tp_btf".into()));
-    probes.attached.insert(Hook::SoftirqRaise, (Backend::Tracepoint, "tp_btf".into()));
-    probes.attached.insert(Hook::SoftirqRun, (Backend::Tracepoint, "tp_btf".into()));
-    probes.attached.insert(Hook::NetifReceive, (Backend::Tracepoint, "tp_btf".into()));
-    probes.fallbacks.push(
-        "netif_rx: fentry: __netif_rx is not in the kernel's BTF; using net:netif_rx".into(),
-    );
+    probes
+        .attached
+        .insert(Hook::VethXmit, (Backend::Fentry, "fentry".into()));
+    probes
+        .attached
+        .insert(Hook::NetifRx, (Backend::Tracepoint, "tp_btf".into()));
+    probes
+        .attached
+        .insert(Hook::SoftirqRaise, (Backend::Tracepoint, "tp_btf".into()));
+    probes
+        .attached
+        .insert(Hook::SoftirqRun, (Backend::Tracepoint, "tp_btf".into()));
+    probes
+        .attached
+        .insert(Hook::NetifReceive, (Backend::Tracepoint, "tp_btf".into()));
+    probes
+        .fallbacks
+        .push("netif_rx: fentry: __netif_rx is not in the kernel's BTF; using net:netif_rx".into());
     let availability = Availability::from_report(&probes);
     CaptureMeta {
         kernel_release: "6.8.0-45-generic".into(),
@@ -198,7 +212,10 @@ fn meta() -> CaptureMeta {
 pub fn snapshot_at(t: u64) -> Snapshot {
     let mut interfaces = Vec::new();
     for p in profiles() {
-        let mut i = Interface::new(IfaceKey { netns: p.netns, ifindex: p.ifindex });
+        let mut i = Interface::new(IfaceKey {
+            netns: p.netns,
+            ifindex: p.ifindex,
+        });
         i.name = p.name.to_string();
         i.kind = p.kind.map(str::to_string);
         i.netns_name = None;
@@ -222,13 +239,24 @@ pub fn snapshot_at(t: u64) -> Snapshot {
             c.softirq_ns += (rx as f64 * p.sirq_ns_per_pkt * (0.9 + 0.1 * w)) as u64;
             // Latency grows with load: one bucket up on the peaks.
             let bump = usize::from(w > 1.2);
-            spread(&mut i.veth_hop, p.hop_bucket + bump * usize::from(p.hop_bucket > 0), tx / 50);
-            spread(&mut i.backlog_wait, p.backlog_bucket + bump * usize::from(p.backlog_bucket > 0), rx / 50);
+            spread(
+                &mut i.veth_hop,
+                p.hop_bucket + bump * usize::from(p.hop_bucket > 0),
+                tx / 50,
+            );
+            spread(
+                &mut i.backlog_wait,
+                p.backlog_bucket + bump * usize::from(p.backlog_bucket > 0),
+                rx / 50,
+            );
         }
         interfaces.push(i);
     }
     // A pod that went away two seconds before the end: greyed, numbers kept.
-    let mut gone = Interface::new(IfaceKey { netns: HOST, ifindex: 21 });
+    let mut gone = Interface::new(IfaceKey {
+        netns: HOST,
+        ifindex: 21,
+    });
     gone.name = "veth77aa010".into();
     gone.kind = Some("veth".into());
     gone.netns_label = "host".into();
@@ -283,10 +311,30 @@ pub fn snapshot_at(t: u64) -> Snapshot {
     let programs = [
         ("fentry_veth_xmit", Hook::VethXmit, Backend::Fentry, 95.0),
         ("tp_netif_rx", Hook::NetifRx, Backend::Tracepoint, 70.0),
-        ("tp_softirq_raise", Hook::SoftirqRaise, Backend::Tracepoint, 45.0),
-        ("tp_softirq_entry", Hook::SoftirqRun, Backend::Tracepoint, 40.0),
-        ("tp_softirq_exit", Hook::SoftirqRun, Backend::Tracepoint, 60.0),
-        ("tp_netif_receive_skb", Hook::NetifReceive, Backend::Tracepoint, 110.0),
+        (
+            "tp_softirq_raise",
+            Hook::SoftirqRaise,
+            Backend::Tracepoint,
+            45.0,
+        ),
+        (
+            "tp_softirq_entry",
+            Hook::SoftirqRun,
+            Backend::Tracepoint,
+            40.0,
+        ),
+        (
+            "tp_softirq_exit",
+            Hook::SoftirqRun,
+            Backend::Tracepoint,
+            60.0,
+        ),
+        (
+            "tp_netif_receive_skb",
+            Hook::NetifReceive,
+            Backend::Tracepoint,
+            110.0,
+        ),
     ]
     .iter()
     .map(|(name, hook, backend, ns_per_event)| ProgramCost {

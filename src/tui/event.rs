@@ -8,17 +8,35 @@ use super::app::{Action, App, View};
 /// The key bindings, as shown by `?` and in the README: (keys, what they do).
 pub const KEY_HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (BPF programs are detached on exit)"),
-    ("Esc", "back / close help / clear filters; quits from the main view"),
+    (
+        "Esc",
+        "back / close help / clear filters; quits from the main view",
+    ),
     ("?", "toggle this help"),
     ("↑ ↓  j k", "select interface (scroll in the CPUs view)"),
     ("PgUp PgDn  g G", "page up / down, first / last"),
-    ("Enter", "detail of the selected interface (histograms, history, peer)"),
+    (
+        "Enter",
+        "detail of the selected interface (histograms, history, peer)",
+    ),
     ("s / S", "sort by the next column / reverse the order"),
-    ("/", "filter by text (name, netns, kind, peer); Enter keeps, Esc clears"),
-    ("n", "show one network namespace (cycles through them, then all)"),
+    (
+        "/",
+        "filter by text (name, netns, kind, peer); Enter keeps, Esc clears",
+    ),
+    (
+        "n",
+        "show one network namespace (cycles through them, then all)",
+    ),
     ("c", "CPUs view: softirqs per CPU and vector"),
-    ("v", "CPUs view: cycle the vector shown (all, NET_RX, NET_TX, ...)"),
-    ("t", "detail view: histograms of the last interval / since start"),
+    (
+        "v",
+        "CPUs view: cycle the vector shown (all, NET_RX, NET_TX, ...)",
+    ),
+    (
+        "t",
+        "detail view: histograms of the last interval / since start",
+    ),
     ("p", "pause the display (collection continues)"),
     ("+ / -", "refresh interval longer / shorter (250ms .. 10s)"),
 ];
@@ -118,8 +136,14 @@ mod tests {
     fn filter_prompt_takes_letters() {
         let mut a = app();
         a.apply(Action::StartFilter);
-        assert_eq!(action_for(&a, key(KeyCode::Char('q'))), Action::FilterChar('q'));
-        assert_eq!(action_for(&a, key(KeyCode::Char('c'))), Action::FilterChar('c'));
+        assert_eq!(
+            action_for(&a, key(KeyCode::Char('q'))),
+            Action::FilterChar('q')
+        );
+        assert_eq!(
+            action_for(&a, key(KeyCode::Char('c'))),
+            Action::FilterChar('c')
+        );
         assert_eq!(action_for(&a, key(KeyCode::Esc)), Action::FilterCancel);
         let cc = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(&a, cc), Action::Quit);
@@ -146,7 +170,10 @@ mod tests {
             a.apply(Action::LongerInterval);
         }
         assert_eq!(a.interval, Duration::from_secs(10));
-        assert_eq!(a.apply(Action::LongerInterval), super::super::app::Effect::None);
+        assert_eq!(
+            a.apply(Action::LongerInterval),
+            super::super::app::Effect::None
+        );
         for _ in 0..20 {
             a.apply(Action::ShorterInterval);
         }

@@ -93,7 +93,11 @@ pub fn bucket_range(b: usize) -> String {
     if b + 1 >= BUCKETS {
         return format!("≥{}", duration_ns(bucket_lower(b)));
     }
-    format!("{}–{}", duration_ns(bucket_lower(b)), duration_ns(bucket_upper(b)))
+    format!(
+        "{}–{}",
+        duration_ns(bucket_lower(b)),
+        duration_ns(bucket_upper(b))
+    )
 }
 
 /// Elapsed wall time: `42s`, `3m07s`, `2h05m`.

@@ -23,7 +23,9 @@ pub mod views;
 
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{
+    self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError,
+};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -186,7 +188,12 @@ impl CollectorThread {
             .name("sirqtop-collector".into())
             .spawn(move || collect(cfg, interval, &thread_stop, &tx, &ctl_rx))
             .map_err(TuiError::Spawn)?;
-        Ok(CollectorThread { rx: Some(rx), ctl, stop, join: Some(join) })
+        Ok(CollectorThread {
+            rx: Some(rx),
+            ctl,
+            stop,
+            join: Some(join),
+        })
     }
 
     /// Waits until every probe is attached. None when `stop` was set meanwhile.
@@ -248,7 +255,10 @@ fn collect(
             return;
         }
     };
-    if tx.send(FromCollector::Started(Box::new(c.meta().clone()))).is_err() {
+    if tx
+        .send(FromCollector::Started(Box::new(c.meta().clone())))
+        .is_err()
+    {
         return;
     }
     let mut next = Instant::now() + interval;
@@ -278,7 +288,9 @@ fn collect(
             let _ = tx.send(FromCollector::Failed(e));
             return;
         }
-        let wait = next.saturating_duration_since(Instant::now()).min(DRAIN_EVERY);
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(DRAIN_EVERY);
         std::thread::sleep(wait);
     }
 }

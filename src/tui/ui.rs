@@ -75,13 +75,17 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
     if app.filter_editing {
         spans.push(Span::styled(" filter ", key));
         spans.push(Span::raw(format!(" /{}", app.filter)));
-        spans.push(Span::styled("█", Style::default().add_modifier(Modifier::SLOW_BLINK)));
+        spans.push(Span::styled(
+            "█",
+            Style::default().add_modifier(Modifier::SLOW_BLINK),
+        ));
         spans.push(Span::styled(
             "   Enter keep · Esc clear",
             Style::default().fg(Color::DarkGray),
         ));
     } else {
         let hints: &[(&str, &str)] = match app.view {
+            _ if app.help => &[("Esc", "close help"), ("q", "quit")],
             View::Interfaces => &[
                 ("q", "quit"),
                 ("?", "help"),
@@ -124,7 +128,10 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
     if app.paused() {
         spans.push(Span::styled(
             " PAUSED ",
-            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::default()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
         ));
     }
     spans.push(Span::styled(

@@ -28,11 +28,22 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 fn render_bars(app: &App, f: &mut Frame, area: Rect, cols: usize) {
     let d = app.data();
     let ns = d.interval_ns.max(1) as f64;
-    let total = app.data().cpus.iter().map(|c| c.vectors[NET_RX].run_ns).sum::<u64>() as f64;
+    let total = app
+        .data()
+        .cpus
+        .iter()
+        .map(|c| c.vectors[NET_RX].run_ns)
+        .sum::<u64>() as f64;
     let title = Line::from(vec![
-        Span::styled(" NET_RX softirq time per CPU ", Style::default().add_modifier(Modifier::BOLD)),
         Span::styled(
-            format!("(% of one CPU) · all CPUs {} ", format::percent(total / ns * 100.0)),
+            " NET_RX softirq time per CPU ",
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(
+                "(% of one CPU) · all CPUs {} ",
+                format::percent(total / ns * 100.0)
+            ),
             Style::default().fg(Color::DarkGray),
         ),
     ]);
@@ -48,8 +59,11 @@ fn render_bars(app: &App, f: &mut Frame, area: Rect, cols: usize) {
         f.render_widget(Paragraph::new("no CPU data yet"), inner);
         return;
     }
-    let pcts: Vec<(u32, f64)> =
-        d.cpus.iter().map(|c| (c.cpu, c.vectors[NET_RX].run_ns as f64 / ns * 100.0)).collect();
+    let pcts: Vec<(u32, f64)> = d
+        .cpus
+        .iter()
+        .map(|c| (c.cpu, c.vectors[NET_RX].run_ns as f64 / ns * 100.0))
+        .collect();
     let hottest = pcts.iter().map(|p| p.1).fold(0.0, f64::max);
     let rows = inner.height as usize;
     let cell_w = (inner.width as usize / cols).max(1);
@@ -77,8 +91,14 @@ fn render_bars(app: &App, f: &mut Frame, area: Rect, cols: usize) {
         let l = &mut lines[line];
         l.push_span(Span::raw(format!("{:<label_w$} ", format!("cpu{cpu}"))));
         l.push_span(Span::styled("█".repeat(filled), style));
-        l.push_span(Span::styled("░".repeat(bar_w - filled), Style::default().fg(Color::DarkGray)));
-        l.push_span(Span::styled(format!(" {:>6}  ", format::percent(*pct)), style));
+        l.push_span(Span::styled(
+            "░".repeat(bar_w - filled),
+            Style::default().fg(Color::DarkGray),
+        ));
+        l.push_span(Span::styled(
+            format!(" {:>6}  ", format::percent(*pct)),
+            style,
+        ));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
@@ -92,9 +112,15 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
     let vec_name = app.vector_filter.map(|v| VECTOR_NAMES[v]).unwrap_or("all");
     let all = app.cpu_rows();
     let title = Line::from(vec![
-        Span::styled(" softirqs per CPU × vector ", Style::default().add_modifier(Modifier::BOLD)),
         Span::styled(
-            format!("· vector {vec_name} (v) · {} active · last interval ", all.len()),
+            " softirqs per CPU × vector ",
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(
+                "· vector {vec_name} (v) · {} active · last interval ",
+                all.len()
+            ),
             Style::default().fg(Color::DarkGray),
         ),
     ]);
@@ -117,17 +143,31 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
         }
     };
     let header = Row::new(
-        ["CPU", "VECTOR", "RAISES/S", "RUNS/S", "TIME", "RUN P99", "RAISE→RUN P99", "KSOFTIRQD"]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let l = Line::from(*t).style(Style::default().add_modifier(Modifier::BOLD));
-                Cell::from(if i < 2 { l } else { l.alignment(Alignment::Right) })
-            }),
+        [
+            "CPU",
+            "VECTOR",
+            "RAISES/S",
+            "RUNS/S",
+            "TIME",
+            "RUN P99",
+            "RAISE→RUN P99",
+            "KSOFTIRQD",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let l = Line::from(*t).style(Style::default().add_modifier(Modifier::BOLD));
+            Cell::from(if i < 2 {
+                l
+            } else {
+                l.alignment(Alignment::Right)
+            })
+        }),
     );
     let rows = all.iter().skip(app.cpu_scroll).map(|(cpu, v, s)| {
         let time_pct = s.run_ns as f64 / d.interval_ns.max(1) as f64 * 100.0;
-        let ksoft = (s.runs > 0).then(|| format::percent(s.ksoftirqd_runs as f64 / s.runs as f64 * 100.0));
+        let ksoft =
+            (s.runs > 0).then(|| format::percent(s.ksoftirqd_runs as f64 / s.runs as f64 * 100.0));
         let cells = vec![
             Cell::from(format!("cpu{cpu}")),
             Cell::from(VECTOR_NAMES[*v]),
@@ -135,7 +175,10 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
             right(opt(runs_ok, Some(format::rate(s.runs as f64 / secs)))),
             right(opt(runs_ok, Some(format::percent(time_pct)))),
             right(opt(runs_ok, s.run.quantile(0.99).map(format::duration_ns))),
-            right(opt(raises_ok && runs_ok, s.raise_to_run.quantile(0.99).map(format::duration_ns))),
+            right(opt(
+                raises_ok && runs_ok,
+                s.raise_to_run.quantile(0.99).map(format::duration_ns),
+            )),
             right(opt(runs_ok, ksoft)),
         ];
         let row = Row::new(cells);
@@ -155,6 +198,9 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
         Constraint::Length(14),
         Constraint::Length(10),
     ];
-    let table = Table::new(rows, widths).header(header).block(block).column_spacing(2);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(2);
     f.render_widget(table, area);
 }

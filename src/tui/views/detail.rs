@@ -41,10 +41,17 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 fn title(row: &IfaceRow) -> Line<'static> {
     let i = &row.iface;
     let mut spans = vec![
-        Span::styled(format!(" {} ", i.name), Style::default().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!(" {} ", i.name),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!(
             "· {} · netns {} ({}) · ifindex {} ",
-            if row.kind().is_empty() { "?" } else { row.kind() },
+            if row.kind().is_empty() {
+                "?"
+            } else {
+                row.kind()
+            },
             i.netns_label,
             i.key.netns,
             i.key.ifindex
@@ -54,7 +61,10 @@ fn title(row: &IfaceRow) -> Line<'static> {
         spans.push(Span::raw(format!("· peer {} ", row.peer_text())));
     }
     if row.is_gone() {
-        spans.push(Span::styled("· GONE ", Style::default().fg(Color::DarkGray)));
+        spans.push(Span::styled(
+            "· GONE ",
+            Style::default().fg(Color::DarkGray),
+        ));
     }
     Line::from(spans)
 }
@@ -63,7 +73,10 @@ fn render_rows(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     let mut shown = vec![row];
     let mut note = None;
     if let Some(p) = &row.iface.peer {
-        let key = crate::model::IfaceKey { netns: p.netns, ifindex: p.ifindex };
+        let key = crate::model::IfaceKey {
+            netns: p.netns,
+            ifindex: p.ifindex,
+        };
         match app.data().rows.get(&key) {
             Some(pr) => shown.push(pr),
             None => note = Some(format!("peer {}: no activity seen", row.peer_text())),
@@ -82,7 +95,10 @@ fn render_rows(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     f.render_widget(table, t);
     if let Some(note) = note {
         f.render_widget(
-            Paragraph::new(Line::from(Span::styled(note, Style::default().fg(Color::DarkGray)))),
+            Paragraph::new(Line::from(Span::styled(
+                note,
+                Style::default().fg(Color::DarkGray),
+            ))),
             n,
         );
     }
@@ -92,17 +108,35 @@ fn render_histograms(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     let a = app.meta.availability;
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let scope = if app.hist_since_start { "since start" } else { "last interval" };
+    let scope = if app.hist_since_start {
+        "since start"
+    } else {
+        "last interval"
+    };
     let (hop, wait) = if app.hist_since_start {
         (&row.iface.veth_hop, &row.iface.backlog_wait)
     } else {
         (&row.last.veth_hop, &row.last.backlog_wait)
     };
     for (area, name, h, avail, needs) in [
-        (left, "veth hop", hop, a.veth_hop, "needs the veth_xmit and netif_receive_skb hooks"),
-        (right, "backlog wait", wait, a.backlog_wait, "needs the netif_rx and netif_receive_skb hooks"),
+        (
+            left,
+            "veth hop",
+            hop,
+            a.veth_hop,
+            "needs the veth_xmit and netif_receive_skb hooks",
+        ),
+        (
+            right,
+            "backlog wait",
+            wait,
+            a.backlog_wait,
+            "needs the netif_rx and netif_receive_skb hooks",
+        ),
     ] {
-        let block = Block::default().borders(Borders::ALL).title(format!(" {name} · {scope} "));
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" {name} · {scope} "));
         let inner = block.inner(area);
         let lines = hist_lines(h, avail, needs, inner.width, inner.height);
         f.render_widget(Paragraph::new(lines).block(block), area);
@@ -122,9 +156,16 @@ pub fn hist_lines(
     }
     let total: u64 = h.buckets.iter().sum();
     if total == 0 {
-        return vec![Line::from(Span::styled("no samples", Style::default().fg(Color::DarkGray)))];
+        return vec![Line::from(Span::styled(
+            "no samples",
+            Style::default().fg(Color::DarkGray),
+        ))];
     }
-    let q = |x: f64| h.quantile(x).map(format::duration_ns).unwrap_or_else(|| EMPTY.to_string());
+    let q = |x: f64| {
+        h.quantile(x)
+            .map(format::duration_ns)
+            .unwrap_or_else(|| EMPTY.to_string())
+    };
     let dim = Style::default().fg(Color::DarkGray);
     let mut lines = vec![Line::from(vec![
         Span::styled("n ", dim),
@@ -143,7 +184,11 @@ pub fn hist_lines(
         return lines;
     }
     let lo = h.buckets.iter().position(|&c| c > 0).unwrap_or(0);
-    let hi = h.buckets.iter().rposition(|&c| c > 0).unwrap_or(BUCKETS - 1);
+    let hi = h
+        .buckets
+        .iter()
+        .rposition(|&c| c > 0)
+        .unwrap_or(BUCKETS - 1);
     let (a, b) = window(&h.buckets, lo, hi, rows);
     let labels: Vec<String> = (a..=b).map(format::bucket_range).collect();
     let counts: Vec<String> = (a..=b).map(|i| format::count(h.buckets[i])).collect();
@@ -212,7 +257,14 @@ fn render_history(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     let series: [(Rect, &str, bool, fn(&Sample) -> f64, fn(f64) -> String, f64); 3] = [
         (tx, "tx pps", a.tx, |s| s.tx_pps, format::rate, 1.0),
         (rx, "rx pps", a.receive, |s| s.rx_pps, format::rate, 1.0),
-        (sirq, "softirq CPU", a.softirq_time, |s| s.softirq_pct, format::percent, 100.0),
+        (
+            sirq,
+            "softirq CPU",
+            a.softirq_time,
+            |s| s.softirq_pct,
+            format::percent,
+            100.0,
+        ),
     ];
     for (area, name, avail, get, fmt, scale) in series {
         let values: Vec<f64> = tail.iter().map(get).collect();
@@ -221,7 +273,10 @@ fn render_history(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
         let dim = Style::default().fg(Color::DarkGray);
         let title = if avail {
             Line::from(vec![
-                Span::styled(format!(" {name} "), Style::default().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!(" {name} "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
                 Span::styled("now ", dim),
                 Span::raw(fmt(now)),
                 Span::styled("  max ", dim),
@@ -232,7 +287,11 @@ fn render_history(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
             Line::from(format!(" {name} {UNAVAILABLE} "))
         };
         let block = Block::default().borders(Borders::TOP).title(title);
-        let data: Vec<u64> = if avail { values.iter().map(|v| (v * scale).round() as u64).collect() } else { vec![] };
+        let data: Vec<u64> = if avail {
+            values.iter().map(|v| (v * scale).round() as u64).collect()
+        } else {
+            vec![]
+        };
         let top = data.iter().copied().max().unwrap_or(0).max(1);
         let spark = Sparkline::default()
             .block(block)

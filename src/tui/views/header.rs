@@ -14,7 +14,12 @@ use crate::tui::app::App;
 use crate::tui::format;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
-    let lines = vec![identity_line(app), hooks_line(app), fallbacks_line(app), cost_line(app)];
+    let lines = vec![
+        identity_line(app),
+        hooks_line(app),
+        fallbacks_line(app),
+        cost_line(app),
+    ];
     f.render_widget(Paragraph::new(lines), area);
 }
 
@@ -28,10 +33,19 @@ fn identity_line(app: &App) -> Line<'static> {
     let netns = if m.netns_filter.is_empty() {
         "all".to_string()
     } else {
-        m.netns_filter.iter().map(|n| app.netns_label(*n)).collect::<Vec<_>>().join(",")
+        m.netns_filter
+            .iter()
+            .map(|n| app.netns_label(*n))
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let mut spans = vec![
-        Span::styled("sirqtop", Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            "sirqtop",
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ),
         Span::styled("  kernel ", dim()),
         Span::raw(m.kernel_release.clone()),
         Span::styled("  cpus ", dim()),
@@ -45,35 +59,60 @@ fn identity_line(app: &App) -> Line<'static> {
     ];
     if let Some(n) = app.netns_view {
         spans.push(Span::styled("  showing ", dim()));
-        spans.push(Span::styled(app.netns_label(n), Style::default().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            app.netns_label(n),
+            Style::default().fg(Color::Yellow),
+        ));
     }
     if app.paused() {
         spans.push(Span::styled(
             "  PAUSED (still collecting)",
-            Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
         ));
     }
     Line::from(spans)
 }
 
+/// Backends per hook, grouped: "tracepoint(tp_btf) netif_rx softirq_raise · fentry veth_xmit".
 fn hooks_line(app: &App) -> Line<'static> {
-    let mut spans = vec![Span::styled("hooks ", dim())];
-    for (i, h) in Hook::ALL.iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::styled(" · ", dim()));
-        }
-        spans.push(Span::raw(format!("{h} ")));
-        match app.meta.probes.attached.get(h) {
+    let mut groups: Vec<(String, Vec<Hook>)> = Vec::new();
+    let mut missing = Vec::new();
+    for h in Hook::ALL {
+        match app.meta.probes.attached.get(&h) {
             Some((b, detail)) => {
-                let text = if detail.is_empty() || detail == b.as_str() {
+                let name = if detail.is_empty() || detail == b.as_str() {
                     b.as_str().to_string()
                 } else {
                     format!("{b}({detail})")
                 };
-                spans.push(Span::styled(text, Style::default().fg(Color::Green)));
+                match groups.iter_mut().find(|g| g.0 == name) {
+                    Some(g) => g.1.push(h),
+                    None => groups.push((name, vec![h])),
+                }
             }
-            None => spans.push(Span::styled("not attached", Style::default().fg(Color::Red))),
+            None => missing.push(h),
         }
+    }
+    let mut spans = vec![Span::styled("hooks ", dim())];
+    for (i, (name, hooks)) in groups.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", dim()));
+        }
+        spans.push(Span::styled(name, Style::default().fg(Color::Green)));
+        let list: Vec<&str> = hooks.iter().map(|h| h.as_str()).collect();
+        spans.push(Span::raw(format!(" {}", list.join(" "))));
+    }
+    if !missing.is_empty() {
+        if spans.len() > 1 {
+            spans.push(Span::styled(" · ", dim()));
+        }
+        let list: Vec<&str> = missing.iter().map(|h| h.as_str()).collect();
+        spans.push(Span::styled(
+            format!("not attached {}", list.join(" ")),
+            Style::default().fg(Color::Red),
+        ));
     }
     Line::from(spans)
 }
@@ -83,7 +122,11 @@ fn fallbacks_line(app: &App) -> Line<'static> {
     if fb.is_empty() {
         return Line::from(vec![Span::styled("fallbacks ", dim()), Span::raw("none")]);
     }
-    let more = if fb.len() > 1 { format!("  (+{} more: ? shows all)", fb.len() - 1) } else { String::new() };
+    let more = if fb.len() > 1 {
+        format!("  (+{} more: ? shows all)", fb.len() - 1)
+    } else {
+        String::new()
+    };
     Line::from(vec![
         Span::styled("fallbacks ", dim()),
         Span::styled(fb[0].clone(), Style::default().fg(Color::Yellow)),
@@ -96,11 +139,20 @@ fn cost_line(app: &App) -> Line<'static> {
     let l = d.loss;
     let mut spans = vec![
         Span::styled("lost events ", dim()),
-        Span::styled(format::count(l.ringbuf_dropped), alarm(l.ringbuf_dropped > 0)),
+        Span::styled(
+            format::count(l.ringbuf_dropped),
+            alarm(l.ringbuf_dropped > 0),
+        ),
         Span::styled("  in-flight evicted ", dim()),
-        Span::styled(format::count(l.inflight_evicted), alarm(l.inflight_evicted > 0)),
+        Span::styled(
+            format::count(l.inflight_evicted),
+            alarm(l.inflight_evicted > 0),
+        ),
         Span::styled("  iface table full ", dim()),
-        Span::styled(format::count(l.iface_table_full), alarm(l.iface_table_full > 0)),
+        Span::styled(
+            format::count(l.iface_table_full),
+            alarm(l.iface_table_full > 0),
+        ),
         Span::styled("  unattributed raises ", dim()),
         Span::raw(format::count(l.raises_unattributed)),
         Span::styled("  sirqtop BPF cost ", dim()),

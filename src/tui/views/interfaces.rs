@@ -13,7 +13,9 @@ use crate::tui::format;
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let rows = app.visible_rows();
     let total = app.data().rows.len();
-    let block = Block::default().borders(Borders::ALL).title(title(app, rows.len(), total));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title(app, rows.len(), total));
 
     if rows.is_empty() {
         let msg = if !app.has_data() {
@@ -28,9 +30,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         } else {
             "no interface matches the filters (Esc clears them)".to_string()
         };
-        let p = Paragraph::new(Line::from(Span::styled(msg, Style::default().fg(Color::DarkGray))))
-            .wrap(Wrap { trim: true })
-            .block(block);
+        let p = Paragraph::new(Line::from(Span::styled(
+            msg,
+            Style::default().fg(Color::DarkGray),
+        )))
+        .wrap(Wrap { trim: true })
+        .block(block);
         f.render_widget(p, area);
         return;
     }
@@ -47,24 +52,46 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn title(app: &App, shown: usize, total: usize) -> Line<'static> {
-    let arrow = if app.sort.is_text() != app.sort_reversed { "▲" } else { "▼" };
+    let arrow = if app.sort.is_text() != app.sort_reversed {
+        "▲"
+    } else {
+        "▼"
+    };
     let mut spans = vec![
-        Span::styled(" interfaces ", Style::default().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            " interfaces ",
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!("{shown}/{total} ")),
         Span::styled("· sort ", Style::default().fg(Color::DarkGray)),
-        Span::styled(format!("{} {arrow} ", app.sort.title()), Style::default().fg(Color::Cyan)),
+        Span::styled(
+            format!("{} {arrow} ", app.sort.title()),
+            Style::default().fg(Color::Cyan),
+        ),
         Span::styled(
             format!("· rates over {} ", interval_text(app)),
             Style::default().fg(Color::DarkGray),
         ),
     ];
     if let Some(n) = app.netns_view {
-        spans.push(Span::styled("· netns ", Style::default().fg(Color::DarkGray)));
-        spans.push(Span::styled(format!("{} ", app.netns_label(n)), Style::default().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            "· netns ",
+            Style::default().fg(Color::DarkGray),
+        ));
+        spans.push(Span::styled(
+            format!("{} ", app.netns_label(n)),
+            Style::default().fg(Color::Yellow),
+        ));
     }
     if !app.filter.is_empty() {
-        spans.push(Span::styled("· filter ", Style::default().fg(Color::DarkGray)));
-        spans.push(Span::styled(format!("/{} ", app.filter), Style::default().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            "· filter ",
+            Style::default().fg(Color::DarkGray),
+        ));
+        spans.push(Span::styled(
+            format!("/{} ", app.filter),
+            Style::default().fg(Color::Yellow),
+        ));
     }
     Line::from(spans)
 }

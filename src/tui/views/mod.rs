@@ -15,7 +15,7 @@ use super::app::{App, IfaceRow, SortColumn};
 use super::format::{self, EMPTY, UNAVAILABLE};
 
 /// Widths of the numeric columns (TX PPS .. BKLG P99).
-const NUM_WIDTHS: [u16; 8] = [7, 7, 7, 8, 8, 8, 8, 8];
+const NUM_WIDTHS: [u16; 8] = [8, 8, 8, 9, 9, 9, 9, 9];
 /// Most cells a text column (netns, name, kind, peer) takes, and the least it shrinks to.
 const TEXT_CAPS: [u16; 4] = [26, 20, 7, 34];
 const TEXT_FLOOR: u16 = 6;
@@ -45,19 +45,28 @@ pub fn iface_widths(app: &App, rows: &[&IfaceRow], avail: u16) -> Vec<Constraint
         }
         text[i] = w - 1;
     }
-    text.iter().chain(NUM_WIDTHS.iter()).map(|w| Constraint::Length(*w)).collect()
+    text.iter()
+        .chain(NUM_WIDTHS.iter())
+        .map(|w| Constraint::Length(*w))
+        .collect()
 }
 
 /// The header row of the interfaces table; the sort column is highlighted.
 pub fn iface_header(app: &App) -> Row<'static> {
     let cells = SortColumn::ALL.iter().map(|c| {
         let style = if *c == app.sort {
-            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
         } else {
             Style::default().add_modifier(Modifier::BOLD)
         };
         let line = Line::from(c.title()).style(style);
-        Cell::from(if c.is_text() { line } else { line.alignment(Alignment::Right) })
+        Cell::from(if c.is_text() {
+            line
+        } else {
+            line.alignment(Alignment::Right)
+        })
     });
     Row::new(cells)
 }
@@ -75,7 +84,11 @@ fn metric(available: bool, v: Option<String>) -> String {
 pub fn iface_texts(app: &App, r: &IfaceRow) -> [String; 12] {
     let a = app.meta.availability;
     let x = &r.rates;
-    let name = if r.is_gone() { format!("{} (gone)", r.iface.name) } else { r.iface.name.clone() };
+    let name = if r.is_gone() {
+        format!("{} (gone)", r.iface.name)
+    } else {
+        r.iface.name.clone()
+    };
     [
         r.iface.netns_label.clone(),
         name,
@@ -97,7 +110,11 @@ pub fn iface_row(app: &App, r: &IfaceRow) -> Row<'static> {
     let texts = iface_texts(app, r);
     let cells = texts.into_iter().zip(SortColumn::ALL).map(|(t, c)| {
         let line = Line::from(t);
-        Cell::from(Text::from(if c.is_text() { line } else { line.alignment(Alignment::Right) }))
+        Cell::from(Text::from(if c.is_text() {
+            line
+        } else {
+            line.alignment(Alignment::Right)
+        }))
     });
     let row = Row::new(cells);
     if r.is_gone() {

@@ -1,0 +1,293 @@
+//! Test hosts for labs, examples and tests: network namespaces joined by a veth pair, and
+//! traffic senders that run inside them. Everything it builds is removed on drop, and its
+//! traffic only ever goes to addresses inside the namespaces it made.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{0}")]
+    Ip(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("a thread inside the namespace panicked")]
+    Thread,
+}
+
+type Result<T> = std::result::Result<T, LabError>;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
+    let what = what.into();
+    move |source| LabError::Io { what, source }
+}
+
+/// Runs `ip ARGS`, turning a failure into its stderr.
+pub fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(io("running ip"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Ip(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Two namespaces with a veth pair between them: `if_a` (in `ns_a`, `addr_a`) <->
+/// `if_b` (in `ns_b`, `addr_b`), both /24, IPv6 off, links up.
+#[derive(Debug)]
+pub struct VethLab {
+    pub ns_a: String,
+    pub ns_b: String,
+    pub if_a: String,
+    pub if_b: String,
+    pub addr_a: String,
+    pub addr_b: String,
+}
+
+impl VethLab {
+    /// `tag` (a few characters) makes names unique together with the pid; `subnet` is a
+    /// /24 prefix such as "10.201.7" that nothing else on the machine uses.
+    pub fn new(tag: &str, subnet: &str) -> Result<VethLab> {
+        let pid = std::process::id();
+        let lab = VethLab {
+            ns_a: format!("sqt-{tag}-a-{pid}"),
+            ns_b: format!("sqt-{tag}-b-{pid}"),
+            if_a: format!("sq{tag}a"),
+            if_b: format!("sq{tag}b"),
+            addr_a: format!("{subnet}.1"),
+            addr_b: format!("{subnet}.2"),
+        };
+        // Leftovers of a crashed earlier run with the same pid would collide.
+        lab.teardown();
+        // On failure `lab` is dropped, which removes whatever was built.
+        lab.setup()?;
+        Ok(lab)
+    }
+
+    fn setup(&self) -> Result<()> {
+        ip(&["netns", "add", &self.ns_a])?;
+        ip(&["netns", "add", &self.ns_b])?;
+        ip(&[
+            "link", "add", &self.if_a, "netns", &self.ns_a, "type", "veth", "peer", "name",
+            &self.if_b, "netns", &self.ns_b,
+        ])?;
+        for (ns, dev, addr) in [
+            (&self.ns_a, &self.if_a, &self.addr_a),
+            (&self.ns_b, &self.if_b, &self.addr_b),
+        ] {
+            disable_ipv6(ns);
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+
+    fn teardown(&self) {
+        // Deleting a namespace deletes its end of the veth, and with it the pair.
+        let _ = ip(&["netns", "del", &self.ns_a]);
+        let _ = ip(&["netns", "del", &self.ns_b]);
+    }
+
+    pub fn inode_a(&self) -> Result<u32> {
+        netns_inode(&self.ns_a)
+    }
+    pub fn inode_b(&self) -> Result<u32> {
+        netns_inode(&self.ns_b)
+    }
+    pub fn ifindex_a(&self) -> Result<u32> {
+        ifindex(&self.ns_a, &self.if_a)
+    }
+    pub fn ifindex_b(&self) -> Result<u32> {
+        ifindex(&self.ns_b, &self.if_b)
+    }
+
+    /// Static neighbours both ways, so the measured traffic is only what is sent.
+    pub fn warm_up(&self) -> Result<()> {
+        let (mac_a, mac_b) = (mac(&self.ns_a, &self.if_a)?, mac(&self.ns_b, &self.if_b)?);
+        for (ns, dst, lladdr, dev) in [
+            (&self.ns_a, &self.addr_b, &mac_b, &self.if_a),
+            (&self.ns_b, &self.addr_a, &mac_a, &self.if_b),
+        ] {
+            ip(&[
+                "-n",
+                ns,
+                "neigh",
+                "replace",
+                dst,
+                "lladdr",
+                lladdr,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VethLab {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// IPv6 autoconfiguration chatter would blur exact packet counts.
+pub fn disable_ipv6(ns: &str) {
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ])
+        .status();
+}
+
+/// Inode of an `ip netns` namespace.
+pub fn netns_inode(ns: &str) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/run/netns/{ns}");
+    Ok(std::fs::metadata(&path).map_err(io(path))?.ino() as u32)
+}
+
+/// ifindex of `dev` inside `ns` (asked from inside: /sys shows the mounting namespace).
+pub fn ifindex(ns: &str, dev: &str) -> Result<u32> {
+    let name = std::ffi::CString::new(dev).map_err(|e| LabError::Ip(e.to_string()))?;
+    // SAFETY: if_nametoindex reads a valid NUL-terminated string.
+    let idx = in_netns(ns, move || unsafe { libc::if_nametoindex(name.as_ptr()) })?;
+    if idx == 0 {
+        return Err(LabError::Ip(format!("no device {dev} in {ns}")));
+    }
+    Ok(idx)
+}
+
+fn mac(ns: &str, dev: &str) -> Result<String> {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", "dev", dev])
+        .output()
+        .map_err(io("ip link show"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .map(str::to_string)
+        .ok_or_else(|| LabError::Ip(format!("no MAC address for {dev} in {ns}")))
+}
+
+/// Runs `f` on a thread that has entered the named namespace (only that thread moves).
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let path = format!("/run/netns/{ns}");
+    let file = File::open(&path).map_err(io(path.clone()))?;
+    std::thread::spawn(move || {
+        // SAFETY: setns on a valid namespace fd; it moves only the calling thread.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(LabError::Io {
+                what: format!("setns {path}"),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| LabError::Thread)?
+}
+
+/// A UDP socket bound in a namespace (so no ICMP unreachable comes back), open until dropped.
+pub struct UdpSink {
+    _sock: UdpSocket,
+}
+
+pub fn udp_sink(ns: &str, addr: &str, port: u16) -> Result<UdpSink> {
+    let a = sockaddr(addr, port)?;
+    let sock = in_netns(ns, move || UdpSocket::bind(a))?.map_err(io(format!("bind {a}")))?;
+    Ok(UdpSink { _sock: sock })
+}
+
+fn sockaddr(addr: &str, port: u16) -> Result<SocketAddr> {
+    format!("{addr}:{port}")
+        .parse()
+        .map_err(|e| LabError::Ip(format!("address {addr}: {e}")))
+}
+
+/// Sends exactly `n` UDP datagrams of `size` payload bytes from `ns` to addr:port.
+pub fn send_udp(ns: &str, dst: &str, port: u16, n: usize, size: usize) -> Result<()> {
+    let d = sockaddr(dst, port)?;
+    in_netns(ns, move || -> Result<()> {
+        let s = UdpSocket::bind("0.0.0.0:0").map_err(io("udp socket"))?;
+        let buf = vec![0x5au8; size];
+        for _ in 0..n {
+            // A full socket buffer is retried: the count must be exact.
+            let mut tries = 0;
+            while let Err(e) = s.send_to(&buf, d) {
+                tries += 1;
+                if tries > 10_000 {
+                    return Err(LabError::Io {
+                        what: format!("send to {d}"),
+                        source: e,
+                    });
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        Ok(())
+    })?
+}
+
+/// Streams `bytes` over one TCP connection from `ns_client` to a listener in
+/// `ns_server`; returns what the server received.
+pub fn tcp_stream(
+    ns_server: &str,
+    server_addr: &str,
+    ns_client: &str,
+    port: u16,
+    bytes: usize,
+) -> Result<usize> {
+    let a = sockaddr(server_addr, port)?;
+    let listener =
+        in_netns(ns_server, move || TcpListener::bind(a))?.map_err(io(format!("bind {a}")))?;
+    let server = std::thread::spawn(move || {
+        let Ok((mut c, _)) = listener.accept() else {
+            return 0;
+        };
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    in_netns(ns_client, move || -> Result<()> {
+        let mut s = TcpStream::connect_timeout(&a, Duration::from_secs(5))
+            .map_err(io(format!("connect {a}")))?;
+        let chunk = vec![0xa5u8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).map_err(io("tcp write"))?;
+            left -= n;
+        }
+        Ok(())
+    })??;
+    server.join().map_err(|_| LabError::Thread)
+}
