@@ -19,6 +19,8 @@ const volatile bool filter_netns = false;
 const volatile __u64 raise_window_ns = 1000000;
 /* Counters only: no in-flight skb tracking, so no hop or backlog latency (cheapest). */
 const volatile bool lite = false;
+/* Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = no stacks. */
+const volatile __u32 stack_every = 0;
 /* Address of veth_link_ops (from kallsyms) makes the veth check one compare; 0 = compare kind. */
 const volatile __u64 veth_ops_addr = 0;
 
@@ -77,6 +79,20 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, SIRQ_MAX_STACKS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, SIRQ_STACK_DEPTH * sizeof(__u64));
+} raise_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SIRQ_MAX_SITES);
+	__type(key, struct sirq_site_key);
+	__type(value, __u64);
+} raise_sites SEC(".maps");
+
 /* Per-CPU scratch state linking events that happen on one CPU. */
 struct cpu_state {
 	__u64 raise_ts[SIRQ_NR_VECTORS]; /* first raise while the vector was not running */
@@ -89,6 +105,8 @@ struct cpu_state {
 	struct sirq_iface_key rx_key;
 	__u64 enq_ts;                    /* last counted enqueue on this CPU, 0 = none */
 	struct sirq_iface_key enq_key;
+	__u32 stack_tick;                /* raises since the last stack sample */
+	__u32 _pad2;
 };
 
 struct {
@@ -106,6 +124,7 @@ static const struct sirq_iface_hists zero_hists;
 struct sirq_iface_event _sirq_iface_event = {};
 enum sirq_counter _sirq_counter = 0;
 enum sirq_event_type _sirq_event_type = 0;
+struct sirq_site_key _sirq_site_key = {};
 
 static __always_inline void ctr_inc(__u32 idx)
 {
@@ -312,13 +331,43 @@ static __always_inline bool in_ksoftirqd(void)
 	       comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q';
 }
 
-static __always_inline int on_softirq_raise(__u32 vec)
+/* Counts one sampled raise under (interface, vector, kernel stack). */
+static __always_inline void sample_stack(void *ctx, struct cpu_state *st, __u32 vec,
+					 struct sirq_iface_key *by)
 {
+	struct sirq_site_key sk = {};
+	__u64 one = 1, *n;
+	long id;
+
+	if (++st->stack_tick < stack_every)
+		return;
+	st->stack_tick = 0;
+	id = bpf_get_stackid(ctx, &raise_stacks, 0);
+	if (id < 0) {
+		ctr_inc(SIRQ_CTR_STACK_LOST);
+		return;
+	}
+	if (by) {
+		sk.netns = by->netns;
+		sk.ifindex = by->ifindex;
+	}
+	sk.vec = vec;
+	sk.stackid = id;
+	n = bpf_map_lookup_elem(&raise_sites, &sk);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else if (bpf_map_update_elem(&raise_sites, &sk, &one, BPF_NOEXIST))
+		ctr_inc(SIRQ_CTR_STACK_LOST);
+}
+
+static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
+{
+	struct sirq_iface_key by = {};
+	bool attributed = false;
 	struct sirq_softirq_stats *s;
 	struct cpu_state *st;
-	__u64 now;
-
 	__u32 key = vec;
+	__u64 now;
 
 	if (vec >= SIRQ_NR_VECTORS)
 		return 0;
@@ -334,13 +383,18 @@ static __always_inline int on_softirq_raise(__u32 vec)
 		if (st->enq_ts && now - st->enq_ts <= raise_window_ns) {
 			struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, &st->enq_key);
 
-			if (c)
+			if (c) {
 				c->net_rx_raises++;
+				by = st->enq_key;
+				attributed = true;
+			}
 			st->enq_ts = 0;
 		} else {
 			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
 		}
 	}
+	if (stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
+		sample_stack(ctx, st, vec, attributed ? &by : NULL);
 	return 0;
 }
 
@@ -497,13 +551,13 @@ int BPF_PROG(raw_netif_rx, struct sk_buff *skb)
 SEC("tp_btf/softirq_raise")
 int BPF_PROG(tp_softirq_raise, unsigned int vec)
 {
-	return on_softirq_raise(vec);
+	return on_softirq_raise(ctx, vec);
 }
 
 SEC("raw_tp/softirq_raise")
 int BPF_PROG(raw_softirq_raise, unsigned int vec)
 {
-	return on_softirq_raise(vec);
+	return on_softirq_raise(ctx, vec);
 }
 
 SEC("tp_btf/softirq_entry")
@@ -566,7 +620,7 @@ int BPF_PROG(fentry___netif_rx, struct sk_buff *skb)
 SEC("fentry/__raise_softirq_irqoff")
 int BPF_PROG(fentry_softirq_raise, unsigned int nr)
 {
-	return on_softirq_raise(nr);
+	return on_softirq_raise(ctx, nr);
 }
 
 /* ---- entry points: kprobes (the design card's baseline) ---------------------------- */
@@ -592,5 +646,5 @@ int BPF_KPROBE(kprobe___netif_rx, struct sk_buff *skb)
 SEC("kprobe/__raise_softirq_irqoff")
 int BPF_KPROBE(kprobe_softirq_raise, unsigned int nr)
 {
-	return on_softirq_raise(nr);
+	return on_softirq_raise(ctx, nr);
 }

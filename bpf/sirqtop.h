@@ -14,6 +14,10 @@
 #define SIRQ_MAX_IFACES 2048
 #define SIRQ_MAX_INFLIGHT 65536
 #define SIRQ_MAX_NETNS_FILTER 256
+/* Raise-site stacks: frames kept per stack, distinct stacks, (interface, vector, stack) keys. */
+#define SIRQ_STACK_DEPTH 32
+#define SIRQ_MAX_STACKS 4096
+#define SIRQ_MAX_SITES 8192
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */
 enum sirq_counter {
@@ -22,6 +26,7 @@ enum sirq_counter {
 	SIRQ_CTR_INFLIGHT_MATCHED,    /* in-flight entries consumed by a receive */
 	SIRQ_CTR_IFACE_FULL,          /* interface table full: event not counted */
 	SIRQ_CTR_RAISE_UNATTRIBUTED,  /* NET_RX raises not following a counted enqueue */
+	SIRQ_CTR_STACK_LOST,          /* sampled raise whose stack could not be stored */
 	SIRQ_CTR_NR,
 };
 
@@ -36,6 +41,15 @@ struct sirq_hist {
 	__u64 sum;
 	__u64 max;
 	__u64 buckets[SIRQ_HIST_BUCKETS];
+};
+
+/* A sampled softirq raise site: which interface's enqueue raised it (0/0 = none), which
+ * vector, and the kernel stack id in the `raise_stacks` map. */
+struct sirq_site_key {
+	__u32 netns;
+	__u32 ifindex;
+	__u32 vec;
+	__s32 stackid;
 };
 
 /* Per-CPU counters of one interface. */

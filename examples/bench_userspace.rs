@@ -4,8 +4,9 @@
 //!
 //! Measures, on one core (single thread):
 //! - rss: peak resident memory (VmHWM) after building what one `--json` capture holds at
-//!   the end for N interfaces: the previous and current Snapshot, their delta, the
-//!   `output::json::Capture` and its pretty-printed JSON text;
+//!   its end for N interfaces (the collector's per-read maps, the Snapshot, the
+//!   `output::json::Capture`, the JSON streamed out), then after adding what a dashboard
+//!   also holds (a second Snapshot and the delta);
 //! - merge: folding per-CPU counter records into per-interface sums, as the collector does
 //!   for every key of the per-CPU `iface_counters` map (`IfaceCounters::merge`), plus the
 //!   per-CPU softirq histograms (`VectorStats::merge`); records/s;
@@ -22,8 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use sirqtop::model::{
-    Availability, Backend, CaptureMeta, CpuStats, Hook, IfaceCounters, IfaceKey, Interface, Loss,
-    PeerRef, ProbeReport, ProgramCost, Snapshot, VectorStats,
+    Availability, Backend, CaptureMeta, CpuStats, Histogram, Hook, IfaceCounters, IfaceKey,
+    Interface, Loss, PeerRef, ProbeReport, ProgramCost, Snapshot, VectorStats,
 };
 use sirqtop::output::json::Capture;
 
@@ -160,6 +161,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
         cpus: cpu_stats(o.cpus, scale, rng),
         loss: Loss::default(),
         programs,
+        raise_sites: Vec::new(),
     }
 }
 
@@ -195,6 +197,19 @@ fn rss_kib() -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// Counts what serde writes, keeps nothing (the real capture streams to stdout or a file).
+struct CountingWriter(usize);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -217,18 +232,57 @@ fn run() -> Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let n = o.ifaces as usize;
 
-    // ---- rss: everything a capture holds at its end, built once --------------------------
+    // ---- rss, part 1: what `sirqtop --json` holds at its end -----------------------------
+    // The collector's per-read maps (counters, histograms, identities), the Snapshot built
+    // from them, the Capture, and the JSON streamed to a writer (as Sink does to stdout).
     let (hwm_start, _) = rss_kib();
-    let earlier = snapshot(&o, 1, &mut rng);
-    let later = snapshot(&o, 3, &mut rng);
-    let delta = later.delta(&earlier);
     let m = meta(&o);
-    let cap = Capture::new(&m, &delta);
-    let text = serde_json::to_string_pretty(&cap)?;
-    let (hwm, rss) = rss_kib();
-    let json_bytes = text.len();
+    let later = snapshot(&o, 3, &mut rng);
+    let counters: HashMap<IfaceKey, IfaceCounters> = later
+        .interfaces
+        .iter()
+        .map(|i| (i.key, i.counters))
+        .collect();
+    let hists: HashMap<IfaceKey, (Histogram, Histogram)> = later
+        .interfaces
+        .iter()
+        .map(|i| (i.key, (i.veth_hop, i.backlog_wait)))
+        .collect();
+    type Identity = (
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<PeerRef>,
+    );
+    let known: HashMap<IfaceKey, Identity> = later
+        .interfaces
+        .iter()
+        .map(|i| {
+            let id = (
+                i.name.clone(),
+                i.kind.clone(),
+                i.netns_name.clone(),
+                i.netns_label.clone(),
+                i.peer.clone(),
+            );
+            (i.key, id)
+        })
+        .collect();
+    let cap = Capture::new(&m, &later);
+    let mut out = CountingWriter(0);
+    serde_json::to_writer_pretty(&mut out, &cap)?;
+    let json_bytes = out.0;
+    let (hwm_capture, _) = rss_kib();
     assert_eq!(cap.interfaces.len(), n);
-    drop(text);
+    black_box((&counters, &hists, &known));
+    drop((counters, hists, known, cap));
+
+    // ---- rss, part 2: what a dashboard holds: two snapshots, their delta, a Capture ------
+    let earlier = snapshot(&o, 1, &mut rng);
+    let delta = later.delta(&earlier);
+    let cap = Capture::new(&m, &delta);
+    let (hwm, rss) = rss_kib();
 
     // ---- merge: per-CPU records -> per-interface sums (collector's map read) -------------
     let per_cpu: Vec<(IfaceKey, Vec<IfaceCounters>)> = (0..o.ifaces)
@@ -298,8 +352,9 @@ fn run() -> Result<()> {
     let t_delta = time(o.rounds, || later.delta(&earlier));
     let t_capture = time(o.rounds, || Capture::new(&m, &delta));
     let t_json = time(o.rounds, || {
-        serde_json::to_vec_pretty(&cap)
-            .map(|v| v.len())
+        let mut w = CountingWriter(0);
+        serde_json::to_writer_pretty(&mut w, &cap)
+            .map(|_| w.0)
             .unwrap_or(0)
     });
     let total = t_delta + t_capture + t_json;
@@ -308,6 +363,7 @@ fn run() -> Result<()> {
     let mut r: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
     r.insert("ifaces", o.ifaces.into());
     r.insert("cpus", o.cpus.into());
+    r.insert("rss_capture_hwm_kib", hwm_capture.into());
     r.insert("rss_hwm_kib", hwm.into());
     r.insert("rss_kib", rss.into());
     r.insert("rss_hwm_at_start_kib", hwm_start.into());
@@ -329,10 +385,14 @@ fn run() -> Result<()> {
         n, o.cpus, o.rounds
     );
     eprintln!(
-        "  rss peak (VmHWM)          {:>10.1} MiB  (at start {:.1} MiB; JSON {:.1} MiB)",
-        hwm as f64 / 1024.0,
+        "  rss peak, --json capture  {:>10.1} MiB  (at start {:.1} MiB; {:.1} MiB of JSON streamed)",
+        hwm_capture as f64 / 1024.0,
         hwm_start as f64 / 1024.0,
         json_bytes as f64 / 1048576.0
+    );
+    eprintln!(
+        "  rss peak, dashboard-like  {:>10.1} MiB  (+ a second Snapshot and the delta)",
+        hwm as f64 / 1024.0
     );
     eprintln!(
         "  per-CPU counter merge     {:>10.1} M records/s",

@@ -75,6 +75,7 @@ apt_opts=(
     -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
     -o "Acquire::IndexTargets::deb::CNF::DefaultEnabled=false"
     -o "Debug::NoLocking=true"
+    -o "APT::Sandbox::User=root"
 )
 
 stamp=$apt_dir/updated

@@ -36,3 +36,5 @@ unsafe impl plain::Plain for types::sirq_hist {}
 unsafe impl plain::Plain for types::sirq_softirq_stats {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_iface_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_site_key {}

@@ -65,6 +65,15 @@ pub struct Cli {
     /// backlog_wait are null. Cheapest mode.
     #[arg(long)]
     pub lite: bool,
+
+    /// Do not record the kernel stacks that raise NET_RX/NET_TX softirqs (raise_sites).
+    #[arg(long, conflicts_with = "stack_sample")]
+    pub no_stacks: bool,
+
+    /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 64; 1 = every
+    /// raise, exact but costly under a packet flood).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub stack_sample: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +139,13 @@ impl Cli {
             netns_filter,
             bpf_stats: self.bpf_stats,
             lite: self.lite,
+            // Lite is for always-on use: stacks only when asked for explicitly.
+            stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
+                (true, _, _) => 0,
+                (false, Some(n), _) => n,
+                (false, None, true) => 0,
+                (false, None, false) => crate::collector::DEFAULT_STACK_EVERY,
+            },
         })
     }
 }

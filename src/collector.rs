@@ -17,7 +17,7 @@ use crate::bpf::{types, OpenSirqtopSkel, SirqtopSkel, SirqtopSkelBuilder};
 use crate::error::{Error, Result};
 use crate::model::{
     Availability, CaptureMeta, CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Interface, Loss,
-    PeerRef, ProbeReport, ProgramCost, Snapshot, VectorStats,
+    PeerRef, ProbeReport, ProgramCost, RaiseSite, Snapshot, VectorStats,
 };
 use crate::netns::{self, Topology};
 use crate::probe::{self, KernelFeatures, Mechanism, ProbeMode};
@@ -32,7 +32,13 @@ pub struct Config {
     pub bpf_stats: bool,
     /// Counters only: no per-packet latency tracking (for always-on use).
     pub lite: bool,
+    /// Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU (0 = no stacks).
+    pub stack_every: u32,
 }
+
+/// The CLI's default raise-site sampling: every 64th raise per CPU keeps stack walks off
+/// the per-packet path under a flood while still finding every frequent site.
+pub const DEFAULT_STACK_EVERY: u32 = 64;
 
 /// Names and kinds the kernel side reported when it first saw an interface.
 type Seen = Rc<RefCell<HashMap<IfaceKey, (String, String)>>>;
@@ -76,6 +82,10 @@ pub struct Collector {
     /// Identity of every interface ever resolved, so a vanished one keeps its name.
     known: HashMap<IfaceKey, Identity>,
     ncpus: usize,
+    /// Symbolized raise stacks by stack id: symbolization runs once per stack, at
+    /// snapshot time, never in the ring-buffer callback.
+    stacks: HashMap<u32, Vec<String>>,
+    symbolizer: Option<blazesym::symbolize::Symbolizer>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +311,8 @@ impl Collector {
             topology_at: None,
             known: HashMap::new(),
             ncpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
+            stacks: HashMap::new(),
+            symbolizer: None,
         };
         c.meta.ncpus = c.ncpus as u32;
         // From here on, dropping `c` cleans up everything, storage included.
@@ -353,6 +365,7 @@ impl Collector {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.filter_netns = !cfg.netns_filter.is_empty();
             ro.lite = cfg.lite;
+            ro.stack_every = cfg.stack_every;
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
@@ -443,13 +456,127 @@ impl Collector {
             })
             .filter(|i| i.is_active())
             .collect();
+        let raise_sites = self.read_raise_sites(&counters, &cpus, &loss)?;
         Ok(Snapshot {
             elapsed_ns,
             interfaces,
             cpus,
             loss,
             programs: self.program_costs(),
+            raise_sites,
         })
+    }
+
+    /// Sampled raise sites, symbolized, with each (interface, vector)'s raises apportioned
+    /// over its stacks by their share of the samples.
+    fn read_raise_sites(
+        &mut self,
+        counters: &HashMap<IfaceKey, IfaceCounters>,
+        cpus: &[CpuStats],
+        loss: &Loss,
+    ) -> Result<Vec<RaiseSite>> {
+        let mut samples: BTreeMap<(Option<IfaceKey>, usize, u32), u64> = BTreeMap::new();
+        let map = &self.skel.maps.raise_sites;
+        for key in map.keys() {
+            let Ok(k) = plain::from_bytes::<types::sirq_site_key>(&key) else {
+                continue;
+            };
+            let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(|e| Error::Map {
+                map: "raise_sites",
+                source: e,
+            })?
+            else {
+                continue;
+            };
+            let n = v
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .unwrap_or(0);
+            let iface = (k.netns != 0 || k.ifindex != 0).then_some(IfaceKey {
+                netns: k.netns,
+                ifindex: k.ifindex,
+            });
+            samples.insert((iface, k.vec as usize, k.stackid as u32), n);
+        }
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let missing: Vec<u32> = samples
+            .keys()
+            .map(|k| k.2)
+            .filter(|id| !self.stacks.contains_key(id))
+            .collect();
+        self.symbolize(&missing);
+
+        // Group by (interface, vector) and merge stacks that symbolize alike.
+        let mut groups: BTreeMap<(Option<IfaceKey>, usize), BTreeMap<Vec<String>, u64>> =
+            BTreeMap::new();
+        for ((iface, vec, id), n) in samples {
+            let frames = self.stacks.get(&id).cloned().unwrap_or_default();
+            *groups
+                .entry((iface, vec))
+                .or_default()
+                .entry(frames)
+                .or_default() += n;
+        }
+        let mut out = Vec::new();
+        for ((iface, vector), stacks) in groups {
+            let total = match (iface, vector) {
+                (Some(k), crate::model::NET_RX) => counters.get(&k).map_or(0, |c| c.net_rx_raises),
+                (None, crate::model::NET_RX) => loss.raises_unattributed,
+                (_, v) => cpus.iter().map(|c| c.vectors[v].raises).sum(),
+            };
+            let weights: Vec<u64> = stacks.values().copied().collect();
+            let counts = crate::model::apportion(total, &weights);
+            for ((frames, samples), count) in stacks.into_iter().zip(counts) {
+                out.push(RaiseSite {
+                    iface,
+                    vector,
+                    samples,
+                    count,
+                    frames,
+                });
+            }
+        }
+        out.sort_by(|a, b| b.count.cmp(&a.count).then(b.samples.cmp(&a.samples)));
+        Ok(out)
+    }
+
+    fn symbolize(&mut self, ids: &[u32]) {
+        use blazesym::symbolize::{source, Input, Symbolizer};
+        if ids.is_empty() {
+            return;
+        }
+        let symbolizer = self.symbolizer.get_or_insert_with(Symbolizer::new);
+        let src = source::Source::Kernel(source::Kernel::default());
+        for &id in ids {
+            let raw = self
+                .skel
+                .maps
+                .raise_stacks
+                .lookup(&id.to_ne_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let addrs: Vec<u64> = raw
+                .chunks_exact(8)
+                .filter_map(|b| b.try_into().ok().map(u64::from_ne_bytes))
+                .take_while(|&a| a != 0)
+                .collect();
+            let names: Vec<String> = match symbolizer.symbolize(&src, Input::AbsAddr(&addrs)) {
+                Ok(syms) => syms
+                    .iter()
+                    .zip(&addrs)
+                    .map(|(s, a)| match s.as_sym() {
+                        Some(sym) => format!("{}+{:#x}", sym.name, sym.offset),
+                        None => format!("{a:#x}"),
+                    })
+                    .collect(),
+                Err(_) => addrs.iter().map(|a| format!("{a:#x}")).collect(),
+            };
+            self.stacks.insert(id, trim_probe_frames(names));
+        }
     }
 
     fn read_iface_counters(&self) -> Result<HashMap<IfaceKey, IfaceCounters>> {
@@ -671,6 +798,35 @@ fn attach_reason(mech: Mechanism, hook: Hook, e: &libbpf_rs::Error) -> String {
     format!("attach to {target} failed: {e}")
 }
 
+/// Drops the frames of the probe machinery itself (BPF program, trampolines, tracepoint
+/// and kprobe dispatch) from the top of a stack, so it starts at the raise.
+pub fn trim_probe_frames(frames: Vec<String>) -> Vec<String> {
+    const PLUMBING: [&str; 12] = [
+        "bpf_",
+        "__bpf",
+        "___bpf",
+        "perf_",
+        "__traceiter_",
+        "trace_",
+        "__probestub",
+        "kprobe_",
+        "__kprobes",
+        "ftrace",
+        "arch_rethook",
+        "0x",
+    ];
+    let skip = frames
+        .iter()
+        .take_while(|f| PLUMBING.iter().any(|p| f.starts_with(p)) || f.starts_with("rethook"))
+        .count();
+    // A stack made only of plumbing keeps everything rather than nothing.
+    if skip == frames.len() {
+        frames
+    } else {
+        frames.into_iter().skip(skip).collect()
+    }
+}
+
 /// `kprobe___netif_rx` -> `__netif_rx`: the kernel function behind an optional program.
 fn strip_backend(prog: &str) -> &str {
     prog.strip_prefix("kprobe_")
@@ -783,6 +939,26 @@ mod tests {
             }),
             Some(&("a".into(), "veth".into()))
         );
+    }
+
+    #[test]
+    fn probe_frames_are_trimmed_from_the_top_only() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            trim_probe_frames(f(&[
+                "bpf_prog_6deef7357e7b4530_tp_softirq_raise+0x1b2",
+                "bpf_trace_run1+0x86",
+                "__raise_softirq_irqoff+0x6e",
+                "____napi_schedule+0x55",
+                "trace_dummy_in_middle+0x1",
+            ])),
+            f(&[
+                "__raise_softirq_irqoff+0x6e",
+                "____napi_schedule+0x55",
+                "trace_dummy_in_middle+0x1"
+            ])
+        );
+        assert_eq!(trim_probe_frames(f(&["bpf_x+0x1"])), f(&["bpf_x+0x1"]));
     }
 
     #[test]

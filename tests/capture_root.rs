@@ -49,6 +49,8 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
         netns_filter: vec![ns_a, ns_b],
         bpf_stats: false,
         lite: false,
+        // Every raise's stack: the sampled counts must then equal the attributed raises.
+        stack_every: 1,
     };
     let mut c = Collector::start(&cfg).expect("attach");
     const N: u64 = 2000;
@@ -129,6 +131,35 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     assert!(net_rx.runs >= 1 && net_rx.run.count == net_rx.runs);
     assert_eq!(s.loss.ringbuf_dropped, 0);
     assert_eq!(s.loss.inflight_evicted, 0);
+
+    // Raise sites: B's NET_RX raises, every one sampled, sum to its attributed raises.
+    let b_key = IfaceKey {
+        netns: ns_b,
+        ifindex: ix_b,
+    };
+    let sites: Vec<_> = s
+        .raise_sites_of(b_key)
+        .filter(|r| r.vector == NET_RX)
+        .collect();
+    assert!(
+        !sites.is_empty(),
+        "no raise sites for B: {:#?}",
+        s.raise_sites
+    );
+    assert_eq!(
+        sites.iter().map(|r| r.samples).sum::<u64>(),
+        b.counters.net_rx_raises
+    );
+    assert_eq!(
+        sites.iter().map(|r| r.count).sum::<u64>(),
+        b.counters.net_rx_raises
+    );
+    let top = &sites[0].frames;
+    let has = |f: &str| top.iter().any(|x| x.starts_with(&format!("{f}+")));
+    assert!(has("enqueue_to_backlog"), "top site {top:?}");
+    assert!(has("veth_xmit"), "top site {top:?}");
+    // The innermost frame is the raise itself (inlined differently per kernel).
+    assert!(top[0].contains("raise_softirq"), "{top:?}");
 }
 
 #[test]
@@ -164,6 +195,7 @@ fn tcp_stream_is_counted_on_both_ends() {
         netns_filter: vec![ns_a, ns_b],
         bpf_stats: true,
         lite: false,
+        stack_every: 0,
     };
     let mut c = Collector::start(&cfg).expect("attach");
     const BYTES: usize = 8 << 20;

@@ -42,7 +42,13 @@ fn meta() -> CaptureMeta {
     meta_with(all_hooks(), false)
 }
 
-fn iface(netns: u32, label: &str, ifindex: u32, name: &str, peer: Option<(u32, &str, u32, &str)>) -> Interface {
+fn iface(
+    netns: u32,
+    label: &str,
+    ifindex: u32,
+    name: &str,
+    peer: Option<(u32, &str, u32, &str)>,
+) -> Interface {
     let mut i = Interface::new(IfaceKey { netns, ifindex });
     i.name = name.into();
     i.kind = Some("veth".into());
@@ -86,7 +92,11 @@ fn cpus(k: u64) -> Vec<CpuStats> {
             v.runs = 800 * k * (c as u64 + 1);
             v.ksoftirqd_runs = 200 * k * c as u64;
             // cpu1 is hot: 60% of one CPU in NET_RX; cpu0 5%.
-            v.run_ns = if c == 1 { 600_000_000 * k } else { 50_000_000 * k };
+            v.run_ns = if c == 1 {
+                600_000_000 * k
+            } else {
+                50_000_000 * k
+            };
             for _ in 0..k {
                 v.run.record(20_000);
                 v.raise_to_run.record(5_000);
@@ -105,6 +115,7 @@ fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         cpus: cpus(secs),
         loss: Loss::default(),
         programs: vec![],
+        raise_sites: vec![],
     }
 }
 
@@ -121,7 +132,10 @@ fn text(app: &App) -> String {
 }
 
 fn line_with<'a>(screen: &'a str, needle: &str) -> &'a str {
-    screen.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in\n{screen}"))
+    screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{screen}"))
 }
 
 fn row_order(screen: &str, names: &[&str]) -> Vec<usize> {
@@ -147,14 +161,20 @@ fn main_view_shows_identity_and_rates_of_the_last_interval() {
     assert!(a.contains("veth-b@ns-b"), "peer name@label: {a}");
     assert!(a.contains("20.0k"), "tx pps over the last 1 s: {a}");
     let b = line_with(&s, " veth-b ");
-    assert!(b.contains("5.0%"), "softirq 50 ms in 1 s = 5% of one CPU: {b}");
+    assert!(
+        b.contains("5.0%"),
+        "softirq 50 ms in 1 s = 5% of one CPU: {b}"
+    );
     assert!(b.contains("5.00k"), "raises/s: {b}");
     assert!(b.contains("2.50µs"), "50 ms / 20k packets: {b}");
     assert!(b.contains("40.0µs"), "backlog p99: {b}");
     // Default sort: softirq CPU descending -> veth-b (5%) above veth-a (0.1%).
     let order = row_order(&s, &["veth-b", "veth-a"]);
     assert!(order[0] < order[1], "{s}");
-    for col in ["NETNS", "IFACE", "KIND", "PEER", "TX PPS", "RX PPS", "RAISE/S", "SIRQ CPU", "SIRQ/PKT", "HOP P50", "HOP P99", "BKLG P99"] {
+    for col in [
+        "NETNS", "IFACE", "KIND", "PEER", "TX PPS", "RX PPS", "RAISE/S", "SIRQ CPU", "SIRQ/PKT",
+        "HOP P50", "HOP P99", "BKLG P99",
+    ] {
         assert!(s.contains(col), "column {col} missing");
     }
 }
@@ -162,10 +182,16 @@ fn main_view_shows_identity_and_rates_of_the_last_interval() {
 #[test]
 fn header_reports_backends_fallbacks_loss_and_own_cost() {
     let mut probes = all_hooks();
-    probes.attached.insert(Hook::VethXmit, (Backend::Kprobe, "kprobe".into()));
+    probes
+        .attached
+        .insert(Hook::VethXmit, (Backend::Kprobe, "kprobe".into()));
     probes.attached.remove(&Hook::SoftirqRun);
-    probes.fallbacks.push("veth_xmit: fentry: no BTF for module veth".into());
-    probes.fallbacks.push("veth_xmit: tp_btf: net_dev_start_xmit misses xdp".into());
+    probes
+        .fallbacks
+        .push("veth_xmit: fentry: no BTF for module veth".into());
+    probes
+        .fallbacks
+        .push("veth_xmit: tp_btf: net_dev_start_xmit misses xdp".into());
     let mut app = App::new(meta_with(probes, true), Duration::from_millis(500));
     let mut s1 = snap(1, pair(1));
     s1.programs = vec![ProgramCost {
@@ -176,7 +202,12 @@ fn header_reports_backends_fallbacks_loss_and_own_cost() {
         run_time_ns: Some(1_000_000),
     }];
     let mut s2 = snap(2, pair(2));
-    s2.loss = Loss { ringbuf_dropped: 3, inflight_evicted: 12, iface_table_full: 0, raises_unattributed: 5 };
+    s2.loss = Loss {
+        ringbuf_dropped: 3,
+        inflight_evicted: 12,
+        iface_table_full: 0,
+        raises_unattributed: 5,
+    };
     s2.programs = s1.programs.clone();
     s2.programs[0].run_time_ns = Some(21_000_000);
     app.update(s1);
@@ -187,12 +218,18 @@ fn header_reports_backends_fallbacks_loss_and_own_cost() {
     assert!(hooks.contains("tracepoint(tp_btf) netif_rx"), "{hooks}");
     assert!(hooks.contains("not attached softirq_run"), "{hooks}");
     let fb = line_with(&s, "fallbacks");
-    assert!(fb.contains("veth_xmit: fentry: no BTF for module veth"), "{fb}");
+    assert!(
+        fb.contains("veth_xmit: fentry: no BTF for module veth"),
+        "{fb}"
+    );
     assert!(fb.contains("+1 more"), "{fb}");
     let cost = line_with(&s, "lost events");
     assert!(cost.contains("lost events 3"), "{cost}");
     assert!(cost.contains("in-flight evicted 12"), "{cost}");
-    assert!(cost.contains("2.0% of one CPU (1 progs)"), "20 ms of BPF run time in 1 s: {cost}");
+    assert!(
+        cost.contains("2.0% of one CPU (1 progs)"),
+        "20 ms of BPF run time in 1 s: {cost}"
+    );
     assert!(s.contains("refresh 500ms"));
 
     // Non-zero losses are red, zero ones are not.
@@ -217,7 +254,9 @@ fn bpf_cost_says_stats_off_without_bpf_stats() {
 #[test]
 fn unavailable_metrics_show_a_dash_not_zero() {
     let mut probes = ProbeReport::default();
-    probes.attached.insert(Hook::VethXmit, (Backend::Kprobe, "kprobe".into()));
+    probes
+        .attached
+        .insert(Hook::VethXmit, (Backend::Kprobe, "kprobe".into()));
     let mut app = App::new(meta_with(probes, false), Duration::from_secs(1));
     app.update(snap(1, pair(1)));
     app.update(snap(2, pair(2)));
@@ -249,7 +288,10 @@ fn sorting_cycles_columns_and_reverses() {
     while app.sort != sirqtop::tui::app::SortColumn::TxPps {
         app.apply(Action::NextSort);
     }
-    assert!(!app.sort_reversed, "a new column starts in its natural order");
+    assert!(
+        !app.sort_reversed,
+        "a new column starts in its natural order"
+    );
     let s = text(&app);
     assert!(s.contains("sort TX PPS ▼"));
     let o = row_order(&s, &["veth-a", "veth-b"]);
@@ -272,7 +314,11 @@ fn text_filter_matches_name_netns_kind_and_peer() {
     assert!(s.contains("interfaces 1/2"), "{s}");
     assert!(s.contains("ns-b  veth-b"), "{s}");
     app.filter = "ns-b".into();
-    assert_eq!(app.visible_rows().len(), 2, "netns label of veth-b and peer label of veth-a");
+    assert_eq!(
+        app.visible_rows().len(),
+        2,
+        "netns label of veth-b and peer label of veth-a"
+    );
     app.filter = "VETH".into();
     assert_eq!(app.visible_rows().len(), 2, "kind");
     app.filter = "dummy".into();
@@ -338,9 +384,15 @@ fn gone_and_vanished_rows_stay_greyed_then_expire() {
     app.update(snap(t, ifs.clone()));
     let s = text(&app);
     assert!(!s.contains("veth-a"), "{s}");
-    assert!(!s.contains("veth-b"), "expired even though still reported gone: {s}");
+    assert!(
+        !s.contains("veth-b"),
+        "expired even though still reported gone: {s}"
+    );
     app.update(snap(t + 1, ifs));
-    assert!(!text(&app).contains("veth-b"), "not re-added while reported gone");
+    assert!(
+        !text(&app).contains("veth-b"),
+        "not re-added while reported gone"
+    );
 }
 
 #[test]
@@ -353,11 +405,17 @@ fn detail_view_shows_histograms_history_and_the_peer() {
     app.apply(Action::OpenDetail);
     assert!(matches!(app.view, View::Detail(_)));
     let s = render_to_text(&app, 160, 45);
-    assert!(s.contains("veth-b · veth · netns ns-b (4026532200) · ifindex 7 · peer veth-a@ns-a"), "{s}");
+    assert!(
+        s.contains("veth-b · veth · netns ns-b (4026532200) · ifindex 7 · peer veth-a@ns-a"),
+        "{s}"
+    );
     assert!(s.contains("backlog wait · last interval"), "{s}");
     assert!(s.contains("veth hop · last interval"));
     let q = line_with(&s, "p50 ");
-    assert!(q.contains("p90") && q.contains("p99") && q.contains("max"), "{q}");
+    assert!(
+        q.contains("p90") && q.contains("p99") && q.contains("max"),
+        "{q}"
+    );
     // Backlog wait of 40 µs sits in bucket [32.8 µs, 65.5 µs].
     assert!(s.contains("32.8µs–65.5µs"), "{s}");
     // veth-b has no veth hop samples (only veth-a transmits).
@@ -371,7 +429,13 @@ fn detail_view_shows_histograms_history_and_the_peer() {
     app.apply(Action::ToggleHistScope);
     let s = render_to_text(&app, 160, 45);
     assert!(s.contains("backlog wait · since start"));
-    assert!(line_with(&s, "32.8µs–65.5µs").trim_end_matches('│').trim_end().ends_with("30"), "{s}");
+    assert!(
+        line_with(&s, "32.8µs–65.5µs")
+            .trim_end_matches('│')
+            .trim_end()
+            .ends_with("30"),
+        "{s}"
+    );
     // Down moves to the next interface in the detail view too; Esc goes back.
     app.apply(Action::Down);
     assert!(render_to_text(&app, 160, 45).contains("veth-a · veth · netns ns-a"));
@@ -403,7 +467,10 @@ fn cpus_view_shows_vectors_and_a_hot_cpu() {
     let mut term = Terminal::new(backend).unwrap();
     term.draw(|f| sirqtop::tui::ui::render(&app, f)).unwrap();
     let buf = term.backend().buffer();
-    let y = s.lines().position(|l| l.contains("cpu1 ") && l.contains("█")).unwrap() as u16;
+    let y = s
+        .lines()
+        .position(|l| l.contains("cpu1 ") && l.contains("█"))
+        .unwrap() as u16;
     let line = s.lines().nth(y as usize).unwrap();
     let x = line[..line.find("cpu1 ").unwrap()].chars().count() as u16 + 5;
     assert_eq!(buf[(x, y)].fg, Color::Red, "{line}");
@@ -416,7 +483,16 @@ fn help_lists_the_keys() {
     let mut app = pair_app();
     app.apply(Action::ToggleHelp);
     let s = text(&app);
-    for k in ["q, Ctrl-C", "s / S", "Enter", "+ / -", "p ", "/ ", "n ", "c "] {
+    for k in [
+        "q, Ctrl-C",
+        "s / S",
+        "Enter",
+        "+ / -",
+        "p ",
+        "/ ",
+        "n ",
+        "c ",
+    ] {
         assert!(s.contains(k), "{k} missing in help:\n{s}");
     }
     assert!(s.contains("Probe fallbacks"));
@@ -460,7 +536,11 @@ fn zero_traffic_and_empty_states() {
     let s = text(&app);
     let row = line_with(&s, " eth0 ");
     assert!(row.contains(" 0%"), "{row}");
-    assert_eq!(row.matches('·').count(), 4, "no samples -> dots, not zeros: {row}");
+    assert_eq!(
+        row.matches('·').count(),
+        4,
+        "no samples -> dots, not zeros: {row}"
+    );
     assert!(!row.contains('—'));
     let mut quiet = App::new(meta(), Duration::from_secs(1));
     let mut s1 = snap(1, vec![]);
@@ -471,7 +551,10 @@ fn zero_traffic_and_empty_states() {
     quiet.update(s2);
     quiet.apply(Action::ToggleCpus);
     let s = text(&quiet);
-    assert!(s.contains("no softirq activity in the last interval"), "{s}");
+    assert!(
+        s.contains("no softirq activity in the last interval"),
+        "{s}"
+    );
     assert!(line_with(&s, "cpu0 ").contains("0%"));
 }
 
@@ -481,7 +564,13 @@ fn many_interfaces_scroll_with_the_selection() {
     let many = |k: u64| -> Vec<Interface> {
         (0..500u32)
             .map(|i| {
-                let mut x = iface(NS_A + i % 7, &format!("pod-{:03}", i % 7), i + 2, &format!("veth{i:04}"), None);
+                let mut x = iface(
+                    NS_A + i % 7,
+                    &format!("pod-{:03}", i % 7),
+                    i + 2,
+                    &format!("veth{i:04}"),
+                    None,
+                );
                 x.counters.tx_packets = k * (i as u64 + 1) * 10;
                 x
             })
@@ -499,7 +588,10 @@ fn many_interfaces_scroll_with_the_selection() {
     assert!(!s.contains("veth0000"));
     app.apply(Action::End);
     let s = render_to_text(&app, 160, 30);
-    assert!(s.contains("▶") && line_with(&s, "▶").contains("veth0000"), "selection visible at the end: {s}");
+    assert!(
+        s.contains("▶") && line_with(&s, "▶").contains("veth0000"),
+        "selection visible at the end: {s}"
+    );
     app.apply(Action::Home);
     assert!(line_with(&render_to_text(&app, 160, 30), "▶").contains("veth0499"));
     app.page = 10;
@@ -529,7 +621,10 @@ fn pause_freezes_the_display_but_keeps_collecting() {
 #[test]
 fn refresh_interval_keys_step_and_show() {
     let mut app = pair_app();
-    assert_eq!(app.apply(Action::LongerInterval), sirqtop::tui::app::Effect::SetInterval(Duration::from_secs(2)));
+    assert_eq!(
+        app.apply(Action::LongerInterval),
+        sirqtop::tui::app::Effect::SetInterval(Duration::from_secs(2))
+    );
     assert!(text(&app).contains("refresh 2s"));
     app.apply(Action::ShorterInterval);
     app.apply(Action::ShorterInterval);

@@ -338,6 +338,49 @@ pub struct ProgramCost {
     pub run_time_ns: Option<u64>,
 }
 
+/// Where softirqs of one vector were raised from: a kernel stack, the interface whose
+/// enqueue caused the raise (None when no counted enqueue did), and how many raises.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaiseSite {
+    pub iface: Option<IfaceKey>,
+    pub vector: usize,
+    /// Raises whose stack was sampled here.
+    pub samples: u64,
+    /// The raises of this (interface, vector) apportioned to this stack by its share of the
+    /// samples; the counts of one (interface, vector) sum to its raises.
+    pub count: u64,
+    /// Symbolized frames, innermost first ("veth_xmit+0x1a4").
+    pub frames: Vec<String>,
+}
+
+/// Splits `total` in proportion to `weights` (largest remainder), so the parts sum to
+/// `total` exactly. All zero when the weights are.
+pub fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| w as u128).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let num = total as u128 * w as u128;
+            ((num / sum) as u64, num % sum)
+        })
+        .collect();
+    let mut parts: Vec<u64> = exact.iter().map(|e| e.0).collect();
+    let mut left = total - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
 /// Everything counted since the probes were attached, at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -347,6 +390,8 @@ pub struct Snapshot {
     pub cpus: Vec<CpuStats>,
     pub loss: Loss,
     pub programs: Vec<ProgramCost>,
+    /// Sampled raise sites (empty when stacks are off), most raises first.
+    pub raise_sites: Vec<RaiseSite>,
 }
 
 impl Snapshot {
@@ -409,7 +454,29 @@ impl Snapshot {
                     }
                 })
                 .collect(),
+            raise_sites: self
+                .raise_sites
+                .iter()
+                .map(|r| {
+                    let e = earlier.raise_sites.iter().find(|e| {
+                        e.iface == r.iface && e.vector == r.vector && e.frames == r.frames
+                    });
+                    RaiseSite {
+                        samples: r.samples.saturating_sub(e.map_or(0, |e| e.samples)),
+                        count: r.count.saturating_sub(e.map_or(0, |e| e.count)),
+                        ..r.clone()
+                    }
+                })
+                .filter(|r| r.count > 0 || r.samples > 0)
+                .collect(),
         }
+    }
+
+    /// Raise sites caused by one interface's enqueues, most raises first.
+    pub fn raise_sites_of(&self, key: IfaceKey) -> impl Iterator<Item = &RaiseSite> {
+        self.raise_sites
+            .iter()
+            .filter(move |r| r.iface == Some(key))
     }
 
     /// Sum of one vector over all CPUs.
@@ -461,6 +528,7 @@ mod tests {
             cpus: vec![],
             loss: Loss::default(),
             programs: vec![],
+            raise_sites: vec![],
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -496,6 +564,17 @@ mod tests {
         let a = Availability::from_report(&r);
         assert!(a.tx && a.receive && a.veth_hop);
         assert!(!a.enqueue && !a.raises && !a.backlog_wait && !a.softirq_time);
+    }
+
+    #[test]
+    fn apportion_sums_exactly() {
+        assert_eq!(apportion(10, &[1, 1, 1]), vec![4, 3, 3]);
+        assert_eq!(apportion(100, &[3, 1]), vec![75, 25]);
+        assert_eq!(apportion(7, &[0, 0]), vec![0, 0]);
+        assert_eq!(apportion(0, &[5]), vec![0]);
+        let p = apportion(1_000_003, &[17, 5, 9, 1]);
+        assert_eq!(p.iter().sum::<u64>(), 1_000_003);
+        assert!(p[0] > p[2] && p[2] > p[1] && p[1] > p[3]);
     }
 
     #[test]

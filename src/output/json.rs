@@ -24,6 +24,29 @@ pub struct Capture {
     pub cpus: Vec<JsonCpu>,
     pub loss: JsonLoss,
     pub overhead: Overhead,
+    /// Kernel stacks that raised NET_RX/NET_TX, most raises first (empty with --no-stacks).
+    #[serde(default)]
+    pub raise_sites: Vec<JsonRaiseSite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonIfaceRef {
+    pub netns_inode: u32,
+    pub ifindex: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonRaiseSite {
+    /// The interface whose backlog enqueue caused these raises; null when none did.
+    pub interface: Option<JsonIfaceRef>,
+    pub vector: String,
+    /// Raises apportioned to this stack by its share of the samples; per (interface,
+    /// vector) the counts sum to that interface's raises.
+    pub count: u64,
+    /// Raises whose stack was actually sampled here.
+    pub samples: u64,
+    /// Innermost first, as `function+0xoffset`.
+    pub frames: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +319,20 @@ impl Capture {
                     })
                     .collect(),
             },
+            raise_sites: snap
+                .raise_sites
+                .iter()
+                .map(|r| JsonRaiseSite {
+                    interface: r.iface.map(|k| JsonIfaceRef {
+                        netns_inode: k.netns,
+                        ifindex: k.ifindex,
+                    }),
+                    vector: VECTOR_NAMES.get(r.vector).unwrap_or(&"?").to_string(),
+                    count: r.count,
+                    samples: r.samples,
+                    frames: r.frames.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -485,6 +522,19 @@ mod tests {
                 run_count: None,
                 run_time_ns: None,
             }],
+            raise_sites: vec![crate::model::RaiseSite {
+                iface: Some(IfaceKey {
+                    netns: 4026532002,
+                    ifindex: 3,
+                }),
+                vector: 3,
+                samples: 5,
+                count: 990,
+                frames: vec![
+                    "__raise_softirq_irqoff+0x6e".into(),
+                    "veth_xmit+0x1a4".into(),
+                ],
+            }],
         }
     }
 
@@ -513,6 +563,11 @@ mod tests {
         assert_eq!(v["cpus"][0]["softirqs"]["NET_RX"]["run_hist"]["count"], 1);
         assert_eq!(v["loss"]["inflight_evicted"], 3);
         assert!(v["overhead"]["programs"][0]["run_count"].is_null());
+        let site = &v["raise_sites"][0];
+        assert_eq!(site["interface"]["ifindex"], 3);
+        assert_eq!(site["vector"], "NET_RX");
+        assert_eq!(site["count"], 990);
+        assert_eq!(site["frames"][1], "veth_xmit+0x1a4");
     }
 
     #[test]

@@ -357,6 +357,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
             raises_unattributed: 2_300 * t,
         },
         programs,
+        raise_sites: Vec::new(),
     }
 }
 

@@ -254,7 +254,10 @@ fn render_history(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     let span = format::elapsed(std::time::Duration::from_nanos(
         app.data().interval_ns.saturating_mul(tail.len() as u64),
     ));
-    let series: [(Rect, &str, bool, fn(&Sample) -> f64, fn(f64) -> String, f64); 3] = [
+    type Get = fn(&Sample) -> f64;
+    type Fmt = fn(f64) -> String;
+    // (area, title, available, value, format, scale to u64 for the sparkline)
+    let series: [(Rect, &str, bool, Get, Fmt, f64); 3] = [
         (tx, "tx pps", a.tx, |s| s.tx_pps, format::rate, 1.0),
         (rx, "rx pps", a.receive, |s| s.rx_pps, format::rate, 1.0),
         (

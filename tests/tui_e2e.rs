@@ -1,0 +1,366 @@
+//! End to end: the real binary's dashboard in tmux, over a veth pair between two namespaces
+//! this test creates, while it sends UDP traffic across. Needs root and tmux; skipped (with
+//! the reason printed) otherwise.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sirqtop::lab::{send_udp, udp_sink, VethLab};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sirqtop");
+const PORT: u16 = 5913;
+
+fn skip_reason() -> Option<&'static str> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root");
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return Some("tmux is missing");
+    }
+    None
+}
+
+/// A private tmux server (own socket) with one 160x45 session running bash; killed on drop.
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Tmux {
+        let pid = std::process::id();
+        let t = Tmux {
+            socket: format!("sqt-{tag}-{pid}"),
+            session: format!("sqt-{tag}-{pid}"),
+        };
+        let out = t.cmd(&[
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "45",
+            "-s",
+            &t.session,
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("running tmux")
+    }
+
+    /// Types `keys` (tmux key names, e.g. "q", "Enter", "C-c").
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        let out = self.cmd(&args);
+        assert!(
+            out.status.success(),
+            "send-keys: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .cmd(&["capture-pane", "-p", "-t", &self.session])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    /// Waits until `pred(screen)` holds; panics with the last screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if s.contains("sirqtop: ") && !s.contains("sirqtop  kernel") {
+                panic!("sirqtop failed while waiting for {what}:\n{s}");
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Pid of the process running in the pane's shell (sirqtop).
+    fn child_pid(&self) -> Option<u32> {
+        let out = self.cmd(&["list-panes", "-t", &self.session, "-F", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = Command::new("pgrep").args(["-P", &shell]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// Removes a file on drop.
+struct TempPath(PathBuf);
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// BPF programs held by process `pid` (bpftool's pids), and all loaded programs named like
+/// sirqtop's.
+fn programs(pid: Option<u32>) -> (usize, usize) {
+    let out = match Command::new("bpftool")
+        .args(["-j", "prog", "show"])
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        _ => return (0, 0),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let progs = v.as_array().cloned().unwrap_or_default();
+    let ours = |name: &str| {
+        ["tp_", "raw_", "fentry_", "kprobe_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+            && ["veth_xmit", "netif_rx", "netif_r", "softirq_", "__netif_rx"]
+                .iter()
+                .any(|s| name.contains(s))
+    };
+    let named = progs
+        .iter()
+        .filter(|p| p["name"].as_str().is_some_and(ours))
+        .count();
+    let held = match pid {
+        None => 0,
+        Some(pid) => progs
+            .iter()
+            .filter(|p| {
+                p["pids"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["pid"].as_u64() == Some(pid as u64)))
+            })
+            .count(),
+    };
+    (held, named)
+}
+
+/// The whitespace-separated fields of the table row whose interface is `name`.
+fn row_fields(screen: &str, name: &str) -> Option<Vec<String>> {
+    screen.lines().find_map(|l| {
+        let fields: Vec<String> = l
+            .split(|c: char| c.is_whitespace() || c == '│' || c == '▶')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect();
+        let i = fields.iter().position(|f| f == name)?;
+        // netns, NAME, kind, peer, TX PPS, RX PPS, ...
+        (fields.len() >= i + 5).then(|| fields[i..].to_vec())
+    })
+}
+
+fn nonzero(v: &str) -> bool {
+    v != "0" && v != "—" && v != "·" && v.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Sends up to 20k small datagrams from A to B over ~5 s, until `stop`.
+fn traffic(lab: &VethLab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let (ns, dst) = (lab.ns_a.clone(), lab.addr_b.clone());
+    std::thread::spawn(move || {
+        for _ in 0..50 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let _ = send_udp(&ns, &dst, PORT, 400, 32);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+#[test]
+fn dashboard_shows_the_pair_cpus_and_quits_cleanly() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping tui_e2e: {r}");
+        return;
+    }
+    let lab = VethLab::new("tui", "10.213.1").expect("veth lab");
+    lab.warm_up().expect("neighbours");
+    let _sink = udp_sink(&lab.ns_b, &lab.addr_b, PORT).expect("udp sink");
+    let (_, named_before) = programs(None);
+
+    let exit_file =
+        TempPath(std::env::temp_dir().join(format!("sqt-tui-exit-{}", std::process::id())));
+    let _ = std::fs::remove_file(&exit_file.0);
+    let tmux = Tmux::new("tui");
+    let cmd = format!(
+        "{BIN} --netns {} --netns {} --interval 500ms; echo EXIT=$? > {}",
+        lab.ns_a,
+        lab.ns_b,
+        exit_file.0.display()
+    );
+    tmux.send(&[&cmd, "Enter"]);
+    tmux.wait_for("the dashboard", Duration::from_secs(60), |s| {
+        s.contains("sirqtop  kernel")
+    });
+    let pid = tmux.child_pid();
+    let (held, _) = programs(pid);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = traffic(&lab, Arc::clone(&stop));
+    let screen = tmux.wait_for("non-zero pps on the pair", Duration::from_secs(20), |s| {
+        let a = row_fields(s, &lab.if_a);
+        let b = row_fields(s, &lab.if_b);
+        match (a, b) {
+            (Some(a), Some(b)) => nonzero(&a[3]) && nonzero(&b[4]),
+            _ => false,
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = sender.join();
+    let a = row_fields(&screen, &lab.if_a).unwrap_or_default();
+    assert_eq!(a[1], "veth", "{screen}");
+    assert_eq!(
+        a[2],
+        format!("{}@{}", lab.if_b, lab.ns_b),
+        "peer shown as name@netns: {screen}"
+    );
+    assert!(screen.contains(&lab.ns_a), "{screen}");
+    println!("{screen}");
+
+    tmux.send(&["c"]);
+    tmux.wait_for("the CPUs view", Duration::from_secs(10), |s| {
+        s.contains("NET_RX softirq time per CPU") && s.contains("softirqs per CPU × vector")
+    });
+    tmux.send(&["c"]);
+    tmux.wait_for("the interfaces view again", Duration::from_secs(10), |s| {
+        s.contains(" interfaces ")
+    });
+
+    tmux.send(&["q"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&exit_file.0) {
+            if !s.is_empty() {
+                break s;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "sirqtop did not exit on q:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.trim(), "EXIT=0");
+    let after = tmux.screen();
+    assert!(
+        !after.contains("sirqtop  kernel"),
+        "alternate screen left, terminal restored:\n{after}"
+    );
+
+    if let Some(pid) = pid {
+        assert!(
+            held > 0,
+            "bpftool should show sirqtop({pid}) holding programs while it runs"
+        );
+        let (held_after, _) = programs(Some(pid));
+        assert_eq!(held_after, 0, "programs of sirqtop({pid}) still loaded");
+    }
+    // Other tests may run their own collectors meanwhile: wait for the count to settle back.
+    let start = Instant::now();
+    loop {
+        let (_, named) = programs(None);
+        if named <= named_before {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{named} sirqtop-like BPF programs loaded after exit, {named_before} before"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_detaches() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping tui_e2e: {r}");
+        return;
+    }
+    let exit_file =
+        TempPath(std::env::temp_dir().join(format!("sqt-tui-term-{}", std::process::id())));
+    let _ = std::fs::remove_file(&exit_file.0);
+    let tmux = Tmux::new("tuit");
+    tmux.send(&[
+        &format!("{BIN}; echo EXIT=$? > {}", exit_file.0.display()),
+        "Enter",
+    ]);
+    tmux.wait_for("the dashboard", Duration::from_secs(60), |s| {
+        s.contains("sirqtop  kernel")
+    });
+    let pid = tmux.child_pid().expect("sirqtop pid");
+    assert!(programs(Some(pid)).0 > 0);
+    // SAFETY: kill with a pid we just looked up and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&exit_file.0) {
+            if !s.is_empty() {
+                break s;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit on SIGTERM:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.trim(), "EXIT=0", "SIGTERM is a clean exit");
+    let after = tmux.screen();
+    assert!(
+        !after.contains("sirqtop  kernel"),
+        "terminal restored:\n{after}"
+    );
+    assert_eq!(programs(Some(pid)).0, 0);
+}
+
+#[test]
+fn not_a_terminal_suggests_json() {
+    // stdout is a pipe here: refused before anything is attached, root or not.
+    let out = Command::new(BIN).output().expect("running sirqtop");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a terminal") && err.contains("--json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
