@@ -45,18 +45,23 @@ struct {
 	__type(value, struct sirq_iface_hists);
 } iface_hists SEC(".maps");
 
-/* In-flight skbs, keyed by skb pointer; LRU so dropped packets cannot leak entries. */
+/*
+ * In-flight skbs: a direct-mapped table indexed by a hash of the skb pointer. An array
+ * slot costs a few instructions where an LRU hash costs locks and list updates; an
+ * entry of a dropped packet cannot leak, it is overwritten by the next skb hashing to
+ * its slot, and every overwrite of an unmatched entry is counted (inflight_evicted).
+ */
 struct inflight {
+	__u64 skb;
 	__u64 xmit_ts;
 	__u64 enq_ts;
 	struct sirq_iface_key tx;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SIRQ_MAX_INFLIGHT);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SIRQ_INFLIGHT_SLOTS);
+	__type(key, __u32);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
@@ -115,6 +120,10 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cpu_state);
 } cpu_states SEC(".maps");
+
+/* rtnl_link_ops of veth, learned on first sight, and of a few other kinds seen. */
+__u64 veth_ops_seen = 0;
+__u64 other_ops_seen[4] = {};
 
 /* Zero values live in .rodata: too large for the 512-byte BPF stack. */
 static const struct sirq_iface_counters zero_counters;
@@ -176,13 +185,54 @@ static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v)
 	__sync_fetch_and_add(&h->buckets[hist_bucket(v)], 1);
 }
 
-static __always_inline bool dev_key(struct net_device *dev, struct sirq_iface_key *k)
+/*
+ * The address of a BTF pointer as a plain number: the verifier forbids arithmetic on
+ * pointers, so copy its bits out of a stack slot (a scalar comes back).
+ */
+static __always_inline __u64 addr_of(const void *p)
 {
-	k->ifindex = BPF_CORE_READ(dev, ifindex);
-	k->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	__u64 spill = (__u64)p, v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &spill);
+	return v;
+}
+
+static __always_inline struct inflight *slot_of(__u64 skb)
+{
+	/* skbs are slab objects: mix the pointer so neighbours spread over the table. */
+	__u32 idx = (__u32)(((skb >> 6) * 0x9E3779B97F4A7C15ULL) >> 40) & (SIRQ_INFLIGHT_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&inflight, &idx);
+}
+
+/*
+ * `direct`: the caller is a tp_btf/fentry program whose arguments are BTF pointers, so
+ * fields are plain loads; kprobe and raw_tp programs go through bpf_probe_read (CO-RE).
+ * It is a compile-time constant per entry point: the other branch is dead code.
+ */
+static __always_inline bool dev_key(struct net_device *dev, struct sirq_iface_key *k,
+				    bool direct)
+{
+	if (direct) {
+		k->ifindex = dev->ifindex;
+		k->netns = dev->nd_net.net->ns.inum;
+	} else {
+		k->ifindex = BPF_CORE_READ(dev, ifindex);
+		k->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	}
 	if (filter_netns && !bpf_map_lookup_elem(&netns_allow, &k->netns))
 		return false;
 	return true;
+}
+
+static __always_inline struct net_device *skb_dev(struct sk_buff *skb, bool direct)
+{
+	return direct ? skb->dev : BPF_CORE_READ(skb, dev);
+}
+
+static __always_inline bool same_key(struct sirq_iface_key *a, struct sirq_iface_key *b)
+{
+	return a->netns == b->netns && a->ifindex == b->ifindex;
 }
 
 static __always_inline void announce(struct sirq_iface_key *k, struct net_device *dev)
@@ -240,64 +290,93 @@ static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_ifac
 	return h;
 }
 
-static __always_inline bool is_veth(struct net_device *dev)
+static __always_inline bool is_veth(struct net_device *dev, bool direct)
 {
-	const struct rtnl_link_ops *ops = BPF_CORE_READ(dev, rtnl_link_ops);
+	const struct rtnl_link_ops *ops;
 	char kind[5] = {};
 	const char *p;
+	__u64 o;
 
+	ops = direct ? dev->rtnl_link_ops : BPF_CORE_READ(dev, rtnl_link_ops);
 	if (!ops)
 		return false;
-	if (veth_ops_addr)
-		return (__u64)ops == veth_ops_addr;
+	/* Pointer compares: the fast path never needs the address as a number. */
+	if ((__u64)ops == veth_ops_addr || (__u64)ops == veth_ops_seen)
+		return true;
+	if ((__u64)ops == other_ops_seen[0] || (__u64)ops == other_ops_seen[1] ||
+	    (__u64)ops == other_ops_seen[2] || (__u64)ops == other_ops_seen[3])
+		return false;
+	/* First sight of this kind of device: compare its name once, then remember. */
+	o = addr_of(ops);
 	p = BPF_CORE_READ(ops, kind);
 	if (!p || bpf_probe_read_kernel(kind, sizeof(kind), p))
 		return false;
-	return kind[0] == 'v' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'h' && kind[4] == 0;
+	if (kind[0] == 'v' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'h' && kind[4] == 0) {
+		veth_ops_seen = o;
+		return true;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (!other_ops_seen[i]) {
+			other_ops_seen[i] = o;
+			break;
+		}
+	}
+	return false;
 }
 
 /* ---- logical hook bodies ---------------------------------------------------------- */
 
+static __always_inline void evict_check(struct inflight *f, __u64 skb)
+{
+	/* An entry still owned by another skb (or an earlier pass of this one) is lost. */
+	if (f->skb)
+		ctr_inc(SIRQ_CTR_INFLIGHT_EVICTED);
+}
+
 static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *dev,
-					bool check_kind)
+					bool check_kind, bool direct)
 {
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
-	struct inflight f = {};
-	__u64 ptr = (__u64)skb;
+	struct inflight *f;
+	__u64 ptr = addr_of(skb);
 
-	if (check_kind && !is_veth(dev))
+	if (check_kind && !is_veth(dev, direct))
 		return 0;
-	if (!dev_key(dev, &k))
+	if (!dev_key(dev, &k, direct))
 		return 0;
 	c = iface_counters_get(&k, dev);
 	if (!c)
 		return 0;
 	c->tx_packets++;
-	c->tx_bytes += BPF_CORE_READ(skb, len);
+	c->tx_bytes += direct ? skb->len : BPF_CORE_READ(skb, len);
 	if (lite)
 		return 0;
-	f.xmit_ts = bpf_ktime_get_ns();
-	f.tx = k;
-	if (bpf_map_update_elem(&inflight, &ptr, &f, BPF_ANY) == 0)
-		ctr_inc(SIRQ_CTR_INFLIGHT_INSERTS);
+	f = slot_of(ptr);
+	if (!f)
+		return 0;
+	evict_check(f, ptr);
+	f->skb = ptr;
+	f->xmit_ts = bpf_ktime_get_ns();
+	f->enq_ts = 0;
+	f->tx = k;
 	return 0;
 }
 
-static __always_inline int on_netif_rx(struct sk_buff *skb)
+static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct net_device *dev = skb_dev(skb, direct);
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
-	__u64 ptr = (__u64)skb;
+	__u64 ptr = addr_of(skb);
 	__u64 now;
 
 	st = cpu_state();
 	if (!st || !dev)
 		return 0;
-	if (!dev_key(dev, &k)) {
+	if (!dev_key(dev, &k, direct)) {
 		st->enq_ts = 0;
 		return 0;
 	}
@@ -306,14 +385,16 @@ static __always_inline int on_netif_rx(struct sk_buff *skb)
 		return 0;
 	c->rx_enqueued++;
 	now = bpf_ktime_get_ns();
-	f = lite ? NULL : bpf_map_lookup_elem(&inflight, &ptr);
-	if (f) {
-		f->enq_ts = now;
-	} else if (!lite) {
-		struct inflight nf = { .enq_ts = now };
-
-		if (bpf_map_update_elem(&inflight, &ptr, &nf, BPF_ANY) == 0)
-			ctr_inc(SIRQ_CTR_INFLIGHT_INSERTS);
+	if (!lite) {
+		f = slot_of(ptr);
+		if (f) {
+			if (f->skb != ptr) {
+				evict_check(f, ptr);
+				f->skb = ptr;
+				f->xmit_ts = 0;
+			}
+			f->enq_ts = now;
+		}
 	}
 	/* The raise that enqueue_to_backlog may do next, on this CPU, is caused by it. */
 	st->enq_ts = now;
@@ -465,21 +546,21 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	return 0;
 }
 
-static __always_inline int on_netif_receive(struct sk_buff *skb)
+static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	struct sirq_iface_counters *c;
+	struct net_device *dev = skb_dev(skb, direct);
+	struct sirq_iface_counters *c = NULL;
 	struct sirq_iface_hists *h;
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
-	__u64 ptr = (__u64)skb;
+	__u64 ptr = addr_of(skb);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 enq_ts = 0;
-	bool counted;
+	bool counted = false;
 
-	f = lite ? NULL : bpf_map_lookup_elem(&inflight, &ptr);
-	if (f) {
+	f = lite ? NULL : slot_of(ptr);
+	if (f && f->skb == ptr) {
 		/* The transmitting veth passed the filter when the entry was made. */
 		if (f->xmit_ts && now > f->xmit_ts) {
 			h = iface_hists_get(&f->tx);
@@ -487,13 +568,10 @@ static __always_inline int on_netif_receive(struct sk_buff *skb)
 				hist_add_shared(&h->veth_hop, now - f->xmit_ts);
 		}
 		enq_ts = f->enq_ts;
-		bpf_map_delete_elem(&inflight, &ptr);
-		ctr_inc(SIRQ_CTR_INFLIGHT_MATCHED);
+		f->skb = 0;
 	}
-	if (!dev)
-		return 0;
-	counted = dev_key(dev, &k);
-	if (counted) {
+	if (dev && dev_key(dev, &k, direct)) {
+		counted = true;
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;
@@ -511,8 +589,13 @@ static __always_inline int on_netif_receive(struct sk_buff *skb)
 	st = cpu_state();
 	if (!st || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
-	if (st->rx_has)
-		charge_rx(&st->rx_key, now - st->rx_mark);
+	if (st->rx_has) {
+		/* Consecutive packets of one device: reuse the lookup done above. */
+		if (c && same_key(&st->rx_key, &k))
+			c->softirq_ns += now - st->rx_mark;
+		else
+			charge_rx(&st->rx_key, now - st->rx_mark);
+	}
 	if (st->rx_seen)
 		st->rx_mark = now;
 	st->rx_seen = 1;
@@ -527,25 +610,25 @@ static __always_inline int on_netif_receive(struct sk_buff *skb)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, true);
+	return on_veth_xmit(skb, dev, true, true);
 }
 
 SEC("raw_tp/net_dev_start_xmit")
 int BPF_PROG(raw_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, true);
+	return on_veth_xmit(skb, dev, true, false);
 }
 
 SEC("tp_btf/netif_rx")
 int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, true);
 }
 
 SEC("raw_tp/netif_rx")
 int BPF_PROG(raw_netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, false);
 }
 
 SEC("tp_btf/softirq_raise")
@@ -587,13 +670,13 @@ int BPF_PROG(raw_softirq_exit, unsigned int vec)
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tp_netif_receive, struct sk_buff *skb)
 {
-	return on_netif_receive(skb);
+	return on_netif_receive(skb, true);
 }
 
 SEC("raw_tp/netif_receive_skb")
 int BPF_PROG(raw_netif_receive, struct sk_buff *skb)
 {
-	return on_netif_receive(skb);
+	return on_netif_receive(skb, false);
 }
 
 /* ---- entry points: fentry ----------------------------------------------------------- */
@@ -601,20 +684,20 @@ int BPF_PROG(raw_netif_receive, struct sk_buff *skb)
 SEC("fentry/veth_xmit")
 int BPF_PROG(fentry_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, false);
+	return on_veth_xmit(skb, dev, false, true);
 }
 
 SEC("fentry/netif_rx")
 int BPF_PROG(fentry_netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, true);
 }
 
 /* Since 5.18 veth enqueues through __netif_rx, which does not go through netif_rx. */
 SEC("fentry/__netif_rx")
 int BPF_PROG(fentry___netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, true);
 }
 
 SEC("fentry/__raise_softirq_irqoff")
@@ -628,19 +711,19 @@ int BPF_PROG(fentry_softirq_raise, unsigned int nr)
 SEC("kprobe/veth_xmit")
 int BPF_KPROBE(kprobe_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, false);
+	return on_veth_xmit(skb, dev, false, false);
 }
 
 SEC("kprobe/netif_rx")
 int BPF_KPROBE(kprobe_netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, false);
 }
 
 SEC("kprobe/__netif_rx")
 int BPF_KPROBE(kprobe___netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb);
+	return on_netif_rx(skb, false);
 }
 
 SEC("kprobe/__raise_softirq_irqoff")

@@ -12,7 +12,8 @@
 #define SIRQ_NAME_LEN 16
 /* Defaults; user space may resize before load. */
 #define SIRQ_MAX_IFACES 2048
-#define SIRQ_MAX_INFLIGHT 65536
+/* In-flight skb table: direct-mapped by skb pointer hash (power of two). */
+#define SIRQ_INFLIGHT_SLOTS 65536
 #define SIRQ_MAX_NETNS_FILTER 256
 /* Raise-site stacks: frames kept per stack, distinct stacks, (interface, vector, stack) keys. */
 #define SIRQ_STACK_DEPTH 32
@@ -22,8 +23,7 @@
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */
 enum sirq_counter {
 	SIRQ_CTR_RINGBUF_DROPPED = 0, /* ring-buffer reserve failed */
-	SIRQ_CTR_INFLIGHT_INSERTS,    /* in-flight skb entries created */
-	SIRQ_CTR_INFLIGHT_MATCHED,    /* in-flight entries consumed by a receive */
+	SIRQ_CTR_INFLIGHT_EVICTED,    /* in-flight entry overwritten before its receive */
 	SIRQ_CTR_IFACE_FULL,          /* interface table full: event not counted */
 	SIRQ_CTR_RAISE_UNATTRIBUTED,  /* NET_RX raises not following a counted enqueue */
 	SIRQ_CTR_STACK_LOST,          /* sampled raise whose stack could not be stored */

@@ -69,6 +69,15 @@ def in_range(v, lo, hi):
     return num(v) is not None and lo <= v <= hi
 
 
+def unsupported_reason(meta, backend):
+    """Why the guest kernel cannot offer a forced backend at all, or None."""
+    if backend == "fentry" and meta.get("btf_veth") == "no":
+        return "module BTF (no /sys/kernel/btf/veth: CONFIG_DEBUG_INFO_BTF_MODULES), needed by fentry on veth_xmit"
+    if backend == "kprobe" and meta.get("kprobe_pmu") == "no":
+        return "kprobes (no kprobe PMU)"
+    return None
+
+
 def check_cell(boot, backend, n):
     """Return (ok, counts, reasons, details) for one kernel x backend."""
     meta, blocks = boot["meta"], boot["blocks"]
@@ -84,8 +93,19 @@ def check_cell(boot, backend, n):
     if not res:
         reasons.append("backend never ran (guest stopped before it)")
         return False, counts, reasons, details
+    last_err = stderr.splitlines()[-1] if stderr else ""
+    unsupported = unsupported_reason(meta, backend)
+    if unsupported:
+        # a forced backend the kernel cannot offer must fail fast and say so, not hang or lie
+        counts["unsupported"] = unsupported
+        if res.get("rc") not in ("0", None) and res.get("ready") == "no" and "sirqtop:" in last_err:
+            counts["note"] = "not supported by this kernel (%s); sirqtop refuses it: %s" % (unsupported, last_err)
+            return True, counts, [], details
+        reasons.append("kernel lacks %s, yet sirqtop did not fail cleanly with an error" % unsupported)
+        return False, counts, reasons, details
     if res.get("rc") != "0":
-        reasons.append("sirqtop exited with status %s (ready line: %s)" % (res.get("rc"), res.get("ready")))
+        reasons.append("sirqtop exited with status %s (ready line: %s)%s" % (
+            res.get("rc"), res.get("ready"), ": " + last_err if last_err else ""))
     raw = blocks.get(("json", backend), "").strip()
     if not raw:
         reasons.append("no JSON output")
@@ -108,6 +128,7 @@ def check_cell(boot, backend, n):
         if backends.get(hook) != want:
             reasons.append("kernel.backends.%s = %r, expected %r" % (hook, backends.get(hook), want))
     counts["backends"] = backends
+    counts["mechanisms"] = kernel.get("mechanisms")
     counts["fallbacks"] = kernel.get("fallbacks")
     loss = doc.get("loss") or {}
     counts["loss"] = loss
@@ -199,6 +220,8 @@ def main():
         boot = parse_log(path)
         meta = boot["meta"]
         kernel = meta.get("uname") or path
+        deb = kv(meta.get("cmdline")).get("sirqtop.debian")
+        label = "%s (%s)" % (kernel, deb) if deb else kernel
         boot_problems = []
         st = boot_status.get(path)
         if st == "124":
@@ -226,13 +249,14 @@ def main():
         for b in backends:
             ok, counts, reasons, details = check_cell(boot, b, a.n)
             all_ok &= ok
-            rows.append((kernel, b, ok, counts))
+            counts["reasons"] = reasons
+            rows.append((label, b, ok, counts))
             if not ok:
                 failures.append((kernel, b, reasons, details))
 
     cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "raises", "softirq_ns", "attach_s")
     table = [cols] + [
-        (k, b, "PASS" if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
+        (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
          fmt(c.get("hop")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("attach_s")))
         for k, b, ok, c in rows
     ]
@@ -248,6 +272,9 @@ def main():
             print("  - " + r)
         for d in details:
             print("  " + d.replace("\n", "\n  "))
+    for k, b, ok, c in rows:
+        if c.get("note"):
+            print("n/a  %s %s: %s" % (k, b, c["note"]))
     print("matrix: %s (%d cells, %d failed)" % (
         "PASS" if all_ok else "FAIL", len(rows), sum(1 for r in rows if not r[2])))
 
@@ -260,14 +287,17 @@ def main():
                     "vB NET_RX raises).\n\n" % (
                         datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                         a.sirqtop_version or "?", a.n))
-            f.write("| kernel | backend | hooks (veth_xmit / netif_rx / softirq_raise) | result | tx | enq | rx | hop | raises |\n")
-            f.write("|---|---|---|---|---:|---:|---:|---:|---:|\n")
+            f.write("| kernel | --probe | attached (veth_xmit / netif_rx / softirq_raise) | result "
+                    "| tx | enq | rx | hop | raises | notes |\n")
+            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---|\n")
             for k, b, ok, c in rows:
-                be = c.get("backends") or {}
+                be = c.get("mechanisms") or c.get("backends") or {}
                 hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
-                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
-                    k, b, hooks, "pass" if ok else "**fail**", fmt(c.get("tx")), fmt(c.get("enq")),
-                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises"))))
+                notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
+                result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                    k, b, hooks, result, fmt(c.get("tx")), fmt(c.get("enq")),
+                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises")), notes))
     return 0 if all_ok else 1
 
 

@@ -2,8 +2,8 @@
 # Run sirqtop's ground-truth scenario inside real Debian kernels under QEMU,
 # once per probe backend, and check the JSON it produces.
 #
-#   qemu/matrix.sh                      # bookworm 6.1 + trixie 6.12, all backends
-#   SIRQTOP_QEMU_SUITES="bookworm trixie bullseye" qemu/matrix.sh
+#   qemu/matrix.sh                           # 5.10, 6.1, 6.12 x all backends
+#   SIRQTOP_QEMU_SUITES=trixie SIRQTOP_QEMU_BACKENDS=kprobe qemu/matrix.sh
 #
 # Steps: cargo build --release (unless SIRQTOP_BIN is given), download and
 # cache the kernels (qemu/fetch-kernel.sh, under .cache/kernels), build the
@@ -14,7 +14,8 @@
 #
 # env:
 #   SIRQTOP_BIN             sirqtop binary to test (default: build target/release/sirqtop)
-#   SIRQTOP_QEMU_SUITES     Debian suites whose cloud kernel is tested (default "bookworm trixie")
+#   SIRQTOP_QEMU_SUITES     Debian suites whose cloud kernel is tested
+#                           (default "bullseye bookworm trixie": 5.10, 6.1, 6.12)
 #   SIRQTOP_QEMU_BACKENDS   comma-separated (default kprobe,fentry,tracepoint,auto)
 #   SIRQTOP_QEMU_N          datagrams per run (default 500)
 #   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 4s)
@@ -29,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
-default_suites="bookworm trixie"
+default_suites="bullseye bookworm trixie"
 default_backends="kprobe,fentry,tracepoint,auto"
 suites=${SIRQTOP_QEMU_SUITES:-$default_suites}
 backends=${SIRQTOP_QEMU_BACKENDS:-$default_backends}
@@ -81,8 +82,8 @@ version=$("$bin" --version 2>/dev/null | head -n1 || true)
 log "testing $bin ($version)"
 
 # --- kernels and initramfs ---------------------------------------------------
-rm -rf "$results"
 mkdir -p "$results"
+rm -f "$results"/*.log "$results"/*.cpio.gz "$results"/*.initrd
 "$here/build-initramfs.sh" base "$results/base.cpio.gz" "$bin"
 
 logs=()
@@ -90,6 +91,7 @@ status_args=()
 for suite in $suites; do
     kdir=$("$here/fetch-kernel.sh" "$suite")
     release=$(cat "$kdir/release")
+    debver=$(cut -d' ' -f2 "$kdir/package")
     "$here/build-initramfs.sh" kernel "$results/$release.cpio.gz" "$kdir"
     cat "$results/base.cpio.gz" "$results/$release.cpio.gz" > "$results/$release.initrd"
     l=$results/$release.log
@@ -97,7 +99,8 @@ for suite in $suites; do
     t0=$(date +%s)
     set +e
     "$here/boot.sh" "$kdir" "$results/$release.initrd" "$l" \
-        "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.size=64" "sirqtop.duration=$duration"
+        "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.size=64" "sirqtop.duration=$duration" \
+        "sirqtop.debian=$debver"
     rc=$?
     set -e
     log "$release: QEMU exit $rc after $(( $(date +%s) - t0 ))s, console log $l"

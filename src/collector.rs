@@ -160,6 +160,20 @@ impl Collector {
         };
         let mut plan = probe::plan(cfg.probe, &features);
         let mut fallbacks = plan.skipped.clone();
+        // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
+        // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
+        if let Some(deny) = std::env::var_os("SIRQTOP_DENY") {
+            let deny = deny.to_string_lossy().into_owned();
+            for (hook, cands) in plan.candidates.iter_mut() {
+                cands.retain(|m| {
+                    let denied = deny.split(',').any(|d| d.trim() == m.as_str());
+                    if denied {
+                        fallbacks.push(format!("{hook}: {}: denied by SIRQTOP_DENY", m.as_str()));
+                    }
+                    !denied
+                });
+            }
+        }
         let mut features = features;
         loop {
             if let ProbeMode::Force(b) = cfg.probe {
@@ -426,12 +440,9 @@ impl Collector {
         let hists = self.read_iface_hists()?;
         let cpus = self.read_softirqs()?;
         let ctr = self.read_counters()?;
-        let live = self.skel.maps.inflight.keys().count() as u64;
         let loss = Loss {
             ringbuf_dropped: ctr[types::sirq_counter::SIRQ_CTR_RINGBUF_DROPPED.0 as usize],
-            inflight_evicted: ctr[types::sirq_counter::SIRQ_CTR_INFLIGHT_INSERTS.0 as usize]
-                .saturating_sub(ctr[types::sirq_counter::SIRQ_CTR_INFLIGHT_MATCHED.0 as usize])
-                .saturating_sub(live),
+            inflight_evicted: ctr[types::sirq_counter::SIRQ_CTR_INFLIGHT_EVICTED.0 as usize],
             iface_table_full: ctr[types::sirq_counter::SIRQ_CTR_IFACE_FULL.0 as usize],
             raises_unattributed: ctr[types::sirq_counter::SIRQ_CTR_RAISE_UNATTRIBUTED.0 as usize],
         };

@@ -268,8 +268,13 @@ impl Running {
 
 /// Starts `sirqtop --json ...` and waits for its "ready" line.
 fn spawn_ready(args: &[&str]) -> Running {
+    spawn_ready_env(args, &[])
+}
+
+fn spawn_ready_env(args: &[&str], env: &[(&str, &str)]) -> Running {
     let before = common::sirqtop_program_ids();
     let mut child = bin()
+        .envs(env.iter().copied())
         .arg("--json")
         .args(args)
         .stdout(Stdio::piped())
@@ -494,4 +499,55 @@ fn lite_mode_counts_but_reports_no_latency() {
     let ja = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
     assert!(ja.latency.veth_hop.is_none() && ja.latency.backlog_wait.is_none());
     assert_eq!(ja.tx_packets, Some(a.counters.tx_packets));
+}
+
+#[test]
+fn raw_tracepoint_fallback_counts_the_same() {
+    require_root!();
+    let _g = common::serial();
+    let lab = common::lab("r", "10.201.8");
+    let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
+    // Pretend the kernel refuses tp_btf: every hook must fall back to raw_tp.
+    let run = spawn_ready_env(
+        &[
+            "--duration",
+            "60s",
+            "--netns",
+            &lab.ns_a,
+            "--netns",
+            &lab.ns_b,
+        ],
+        &[("SIRQTOP_DENY", "tp_btf")],
+    );
+    send_udp(&lab.ns_a, &lab.addr_b, 5001, 1500, 64);
+    settle();
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
+    let out = run.finish();
+    assert!(out.status.success());
+    let cap = Capture::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    for (hook, mech) in &cap.kernel.mechanisms {
+        assert_eq!(mech, "raw_tp", "{hook}");
+    }
+    assert!(cap
+        .kernel
+        .fallbacks
+        .iter()
+        .any(|f| f.contains("tp_btf: denied")));
+    let a = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
+    let b = cap.interfaces.iter().find(|i| i.name == lab.if_b).unwrap();
+    within(a.tx_packets.unwrap(), 1500, "A.tx_packets");
+    within(b.rx_enqueued.unwrap(), 1500, "B.rx_enqueued");
+    within(b.rx_packets.unwrap(), 1500, "B.rx_packets");
+    within(
+        a.latency.veth_hop.as_ref().unwrap().count,
+        1500,
+        "hop count",
+    );
+    within(
+        b.latency.backlog_wait.as_ref().unwrap().count,
+        1500,
+        "backlog count",
+    );
+    assert!(b.net_rx_raises.unwrap() >= 1 && b.softirq_ns.unwrap() > 0);
 }

@@ -2,6 +2,7 @@
 //! this test creates, while it sends UDP traffic across. Needs root and tmux; skipped (with
 //! the reason printed) otherwise.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,42 +135,93 @@ impl Drop for TempPath {
     }
 }
 
-/// BPF programs held by process `pid` (bpftool's pids), and all loaded programs named like
-/// sirqtop's.
-fn programs(pid: Option<u32>) -> (usize, usize) {
+/// Ids of the BPF programs process `pid` holds (program and link fds name them in fdinfo).
+fn held_prog_ids(pid: u32) -> BTreeSet<u64> {
+    let mut ids = BTreeSet::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return ids;
+    };
+    for e in dir.flatten() {
+        if let Ok(info) = std::fs::read_to_string(e.path()) {
+            for l in info.lines() {
+                if let Some(v) = l.strip_prefix("prog_id:") {
+                    if let Ok(id) = v.trim().parse() {
+                        ids.insert(id);
+                    }
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Loaded BPF programs as (id, name), from `bpftool -j prog show`.
+fn loaded_programs() -> Vec<(u64, String)> {
     let out = match Command::new("bpftool")
         .args(["-j", "prog", "show"])
         .output()
     {
         Ok(o) if o.status.success() => o,
-        _ => return (0, 0),
+        _ => return Vec::new(),
     };
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let progs = v.as_array().cloned().unwrap_or_default();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many loaded programs are named like sirqtop's.
+fn sirqtop_like_programs() -> usize {
     let ours = |name: &str| {
         ["tp_", "raw_", "fentry_", "kprobe_"]
             .iter()
             .any(|p| name.starts_with(p))
-            && ["veth_xmit", "netif_rx", "netif_r", "softirq_", "__netif_rx"]
+            && ["veth_xmit", "netif_r", "softirq_"]
                 .iter()
                 .any(|s| name.contains(s))
     };
-    let named = progs
-        .iter()
-        .filter(|p| p["name"].as_str().is_some_and(ours))
-        .count();
-    let held = match pid {
-        None => 0,
-        Some(pid) => progs
-            .iter()
-            .filter(|p| {
-                p["pids"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x["pid"].as_u64() == Some(pid as u64)))
-            })
-            .count(),
-    };
-    (held, named)
+    loaded_programs().iter().filter(|(_, n)| ours(n)).count()
+}
+
+/// After sirqtop exited: none of the programs it held is loaded any more.
+fn assert_detached(held: &BTreeSet<u64>) {
+    let start = Instant::now();
+    loop {
+        let left: Vec<(u64, String)> = loaded_programs()
+            .into_iter()
+            .filter(|(id, _)| held.contains(id))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still loaded after exit: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for `EXIT=<status>` in `file` (written by the shell after sirqtop returns).
+fn wait_exit(tmux: &Tmux, file: &TempPath, why: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&file.0) {
+            if !s.is_empty() {
+                return s.trim().to_string();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit on {why}:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The whitespace-separated fields of the table row whose interface is `name`.
@@ -213,7 +265,7 @@ fn dashboard_shows_the_pair_cpus_and_quits_cleanly() {
     let lab = VethLab::new("tui", "10.213.1").expect("veth lab");
     lab.warm_up().expect("neighbours");
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, PORT).expect("udp sink");
-    let (_, named_before) = programs(None);
+    let named_before = sirqtop_like_programs();
 
     let exit_file =
         TempPath(std::env::temp_dir().join(format!("sqt-tui-exit-{}", std::process::id())));
@@ -229,8 +281,12 @@ fn dashboard_shows_the_pair_cpus_and_quits_cleanly() {
     tmux.wait_for("the dashboard", Duration::from_secs(60), |s| {
         s.contains("sirqtop  kernel")
     });
-    let pid = tmux.child_pid();
-    let (held, _) = programs(pid);
+    let pid = tmux.child_pid().expect("sirqtop's pid");
+    let held = held_prog_ids(pid);
+    assert!(
+        !held.is_empty(),
+        "sirqtop({pid}) holds no BPF program while running"
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let sender = traffic(&lab, Arc::clone(&stop));
@@ -264,48 +320,18 @@ fn dashboard_shows_the_pair_cpus_and_quits_cleanly() {
     });
 
     tmux.send(&["q"]);
-    let start = Instant::now();
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&exit_file.0) {
-            if !s.is_empty() {
-                break s;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "sirqtop did not exit on q:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.trim(), "EXIT=0");
+    assert_eq!(wait_exit(&tmux, &exit_file, "q"), "EXIT=0");
     let after = tmux.screen();
     assert!(
         !after.contains("sirqtop  kernel"),
         "alternate screen left, terminal restored:\n{after}"
     );
-
-    if let Some(pid) = pid {
-        assert!(
-            held > 0,
-            "bpftool should show sirqtop({pid}) holding programs while it runs"
-        );
-        let (held_after, _) = programs(Some(pid));
-        assert_eq!(held_after, 0, "programs of sirqtop({pid}) still loaded");
-    }
-    // Other tests may run their own collectors meanwhile: wait for the count to settle back.
-    let start = Instant::now();
-    loop {
-        let (_, named) = programs(None);
-        if named <= named_before {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{named} sirqtop-like BPF programs loaded after exit, {named_before} before"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_detached(&held);
+    // Informational only: other root tests may load their own collectors meanwhile.
+    println!(
+        "sirqtop-like programs loaded: {named_before} before, {} after",
+        sirqtop_like_programs()
+    );
 }
 
 #[test]
@@ -326,30 +352,21 @@ fn sigterm_restores_the_terminal_and_detaches() {
         s.contains("sirqtop  kernel")
     });
     let pid = tmux.child_pid().expect("sirqtop pid");
-    assert!(programs(Some(pid)).0 > 0);
+    let held = held_prog_ids(pid);
+    assert!(!held.is_empty());
     // SAFETY: kill with a pid we just looked up and a valid signal number.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let start = Instant::now();
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&exit_file.0) {
-            if !s.is_empty() {
-                break s;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no exit on SIGTERM:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.trim(), "EXIT=0", "SIGTERM is a clean exit");
+    assert_eq!(
+        wait_exit(&tmux, &exit_file, "SIGTERM"),
+        "EXIT=0",
+        "SIGTERM is a clean exit"
+    );
     let after = tmux.screen();
     assert!(
         !after.contains("sirqtop  kernel"),
         "terminal restored:\n{after}"
     );
-    assert_eq!(programs(Some(pid)).0, 0);
+    assert_detached(&held);
 }
 
 #[test]

@@ -200,9 +200,38 @@ pub struct Diff {
     pub notes: Vec<String>,
 }
 
-/// One side's raw numbers, before pairing into [`Change`]s.
+/// One capture's (or one interface's) value of every compared metric, in the units of
+/// [`Metrics`]; `None` where the metric is null or cannot be computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub tx_packets: Option<f64>,
+    pub rx_packets: Option<f64>,
+    pub net_rx_raises: Option<f64>,
+    pub raises_per_packet: Option<f64>,
+    pub softirq_ns: Option<f64>,
+    pub softirq_ns_per_packet: Option<f64>,
+    pub veth_hop_p50_ns: Option<f64>,
+    pub veth_hop_p99_ns: Option<f64>,
+    pub backlog_wait_p50_ns: Option<f64>,
+    pub backlog_wait_p99_ns: Option<f64>,
+}
+
+impl Point {
+    /// One interface.
+    pub fn of_interface(i: &JsonInterface) -> Point {
+        Raw::of(i).point()
+    }
+
+    /// A whole capture: counts summed over every interface, ratios over those sums,
+    /// percentiles of the merged histograms.
+    pub fn of_capture(c: &Capture) -> Point {
+        Raw::total(c).point()
+    }
+}
+
+/// Counts and histograms, before ratios and quantiles are taken.
 #[derive(Debug, Clone, Copy, Default)]
-struct Values {
+struct Raw {
     tx: Option<u64>,
     rx: Option<u64>,
     raises: Option<u64>,
@@ -211,9 +240,9 @@ struct Values {
     wait: Option<Histogram>,
 }
 
-impl Values {
-    fn of(i: &JsonInterface) -> Values {
-        Values {
+impl Raw {
+    fn of(i: &JsonInterface) -> Raw {
+        Raw {
             tx: i.tx_packets,
             rx: i.rx_packets,
             raises: i.net_rx_raises,
@@ -223,12 +252,12 @@ impl Values {
         }
     }
 
-    /// Sums over a whole capture; a metric stays null only if it is null everywhere
-    /// (a hook is attached for the whole capture or not at all).
-    fn total(c: &Capture) -> Values {
-        let mut t = Values::default();
+    /// A metric stays null only if it is null on every interface (a hook is attached for
+    /// the whole capture or not at all).
+    fn total(c: &Capture) -> Raw {
+        let mut t = Raw::default();
         for i in &c.interfaces {
-            let v = Values::of(i);
+            let v = Raw::of(i);
             add(&mut t.tx, v.tx);
             add(&mut t.rx, v.rx);
             add(&mut t.raises, v.raises);
@@ -237,6 +266,22 @@ impl Values {
             merge(&mut t.wait, v.wait);
         }
         t
+    }
+
+    fn point(&self) -> Point {
+        let f = |v: Option<u64>| v.map(|v| v as f64);
+        Point {
+            tx_packets: f(self.tx),
+            rx_packets: f(self.rx),
+            net_rx_raises: f(self.raises),
+            raises_per_packet: ratio(self.raises, self.rx),
+            softirq_ns: f(self.softirq_ns),
+            softirq_ns_per_packet: ratio(self.softirq_ns, self.rx),
+            veth_hop_p50_ns: quantile(&self.hop, 0.50),
+            veth_hop_p99_ns: quantile(&self.hop, 0.99),
+            backlog_wait_p50_ns: quantile(&self.wait, 0.50),
+            backlog_wait_p99_ns: quantile(&self.wait, 0.99),
+        }
     }
 }
 
@@ -263,20 +308,21 @@ fn quantile(h: &Option<Histogram>, q: f64) -> Option<f64> {
     h.as_ref().and_then(|h| h.quantile(q)).map(|v| v as f64)
 }
 
-fn metrics(b: &Values, a: &Values) -> Metrics {
-    let f = |v: Option<u64>| v.map(|v| v as f64);
-    let c = |pick: &dyn Fn(&Values) -> Option<f64>| Change::new(pick(b), pick(a));
-    Metrics {
-        tx_packets: c(&|v| f(v.tx)),
-        rx_packets: c(&|v| f(v.rx)),
-        net_rx_raises: c(&|v| f(v.raises)),
-        raises_per_packet: c(&|v| ratio(v.raises, v.rx)),
-        softirq_ns: c(&|v| f(v.softirq_ns)),
-        softirq_ns_per_packet: c(&|v| ratio(v.softirq_ns, v.rx)),
-        veth_hop_p50_ns: c(&|v| quantile(&v.hop, 0.50)),
-        veth_hop_p99_ns: c(&|v| quantile(&v.hop, 0.99)),
-        backlog_wait_p50_ns: c(&|v| quantile(&v.wait, 0.50)),
-        backlog_wait_p99_ns: c(&|v| quantile(&v.wait, 0.99)),
+impl Metrics {
+    /// Pairs two points metric by metric.
+    pub fn new(b: &Point, a: &Point) -> Metrics {
+        Metrics {
+            tx_packets: Change::new(b.tx_packets, a.tx_packets),
+            rx_packets: Change::new(b.rx_packets, a.rx_packets),
+            net_rx_raises: Change::new(b.net_rx_raises, a.net_rx_raises),
+            raises_per_packet: Change::new(b.raises_per_packet, a.raises_per_packet),
+            softirq_ns: Change::new(b.softirq_ns, a.softirq_ns),
+            softirq_ns_per_packet: Change::new(b.softirq_ns_per_packet, a.softirq_ns_per_packet),
+            veth_hop_p50_ns: Change::new(b.veth_hop_p50_ns, a.veth_hop_p50_ns),
+            veth_hop_p99_ns: Change::new(b.veth_hop_p99_ns, a.veth_hop_p99_ns),
+            backlog_wait_p50_ns: Change::new(b.backlog_wait_p50_ns, a.backlog_wait_p50_ns),
+            backlog_wait_p99_ns: Change::new(b.backlog_wait_p99_ns, a.backlog_wait_p99_ns),
+        }
     }
 }
 
@@ -291,7 +337,7 @@ struct Selector<'a> {
 impl<'a> Selector<'a> {
     fn parse(s: &'a str) -> Result<Selector<'a>, &'static str> {
         let (netns, name) = match s.rsplit_once('/') {
-            Some((ns, _)) if ns.is_empty() => return Err("empty netns label before '/'"),
+            Some(("", _)) => return Err("empty netns label before '/'"),
             Some((ns, name)) => (Some(ns), name),
             None => (None, s),
         };
@@ -424,7 +470,7 @@ pub fn diff(
                 before: IfaceRef::of(b),
                 after: IfaceRef::of(a),
                 matched_by: by,
-                metrics: metrics(&Values::of(b), &Values::of(a)),
+                metrics: Metrics::new(&Point::of_interface(b), &Point::of_interface(a)),
             }
         })
         .collect();
@@ -452,7 +498,7 @@ pub fn diff(
         interfaces: rows,
         only_before,
         only_after,
-        total: metrics(&Values::total(before), &Values::total(after)),
+        total: Metrics::new(&Point::of_capture(before), &Point::of_capture(after)),
         notes: notes(before, after),
     })
 }
@@ -530,7 +576,10 @@ enum Kind {
     Ratio,
 }
 
-const ROWS: [(&str, Kind, fn(&Metrics) -> Change); 10] = [
+/// Table row: label, number format, which metric.
+type TableRow = (&'static str, Kind, fn(&Metrics) -> Change);
+
+const ROWS: [TableRow; 10] = [
     ("tx packets", Kind::Int, |m| m.tx_packets),
     ("rx packets", Kind::Int, |m| m.rx_packets),
     ("NET_RX raises", Kind::Int, |m| m.net_rx_raises),

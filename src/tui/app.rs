@@ -705,3 +705,101 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
         (None, None) => Ordering::Equal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Availability, ProbeReport};
+
+    fn app() -> App {
+        let meta = CaptureMeta {
+            kernel_release: "test".into(),
+            probes: ProbeReport::default(),
+            availability: Availability::all(),
+            started_at: std::time::SystemTime::UNIX_EPOCH,
+            netns_filter: vec![],
+            ncpus: 1,
+            bpf_stats: false,
+        };
+        App::new(meta, Duration::from_secs(1))
+    }
+
+    fn snap(secs: u64, tx: u64) -> Snapshot {
+        let mut i = Interface::new(IfaceKey {
+            netns: 1,
+            ifindex: 2,
+        });
+        i.counters.tx_packets = tx;
+        i.counters.rx_packets = tx / 2;
+        i.counters.softirq_ns = tx * 1_000;
+        Snapshot {
+            elapsed_ns: secs * 1_000_000_000,
+            interfaces: vec![i],
+            cpus: vec![],
+            loss: Loss::default(),
+            programs: vec![],
+        }
+    }
+
+    #[test]
+    fn rates_are_over_the_snapshots_own_interval() {
+        let mut a = app();
+        a.update(snap(10, 10_000));
+        // A skipped snapshot: the next one is 3 s later; rates still per second.
+        a.update(snap(13, 40_000));
+        let r = a
+            .data()
+            .rows
+            .values()
+            .next()
+            .map(|r| r.rates)
+            .unwrap_or_default();
+        assert_eq!(r.tx_pps, 10_000.0);
+        assert_eq!(r.rx_pps, 5_000.0);
+        assert!((r.softirq_pct - 1.0).abs() < 1e-9, "{}", r.softirq_pct);
+        assert_eq!(r.ns_per_pkt, Some(2_000.0));
+        // An older or equal snapshot changes nothing.
+        a.update(snap(13, 40_000));
+        a.update(snap(12, 1));
+        assert_eq!(a.data().updates, 2);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut a = app();
+        for t in 1..=(HISTORY_LEN as u64 + 50) {
+            a.update(snap(t, t * 100));
+        }
+        let row = a.data().rows.values().next().map(|r| r.history.len());
+        assert_eq!(row, Some(HISTORY_LEN));
+    }
+
+    #[test]
+    fn selection_follows_the_row_through_resorting() {
+        let mut a = app();
+        let mut s = snap(1, 100);
+        let mut other = Interface::new(IfaceKey {
+            netns: 1,
+            ifindex: 3,
+        });
+        other.counters.tx_packets = 50;
+        s.interfaces.push(other);
+        a.update(s);
+        a.sort = SortColumn::TxPps;
+        a.apply(Action::Down);
+        assert_eq!(
+            a.selected,
+            Some(IfaceKey {
+                netns: 1,
+                ifindex: 3
+            })
+        );
+        a.apply(Action::ReverseSort);
+        let rows = a.visible_rows();
+        assert_eq!(
+            a.selected_index(&rows),
+            Some(0),
+            "same interface, now first"
+        );
+    }
+}

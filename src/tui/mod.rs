@@ -132,6 +132,8 @@ fn event_loop(
                 Ok(FromCollector::Failed(e)) => return Err(TuiError::Collector(e)),
                 Ok(FromCollector::Started(_)) => {}
                 Err(TryRecvError::Empty) => break,
+                // The collector also watches `stop`: a signal may end it first.
+                Err(TryRecvError::Disconnected) if stop.load(Ordering::Relaxed) => return Ok(()),
                 Err(TryRecvError::Disconnected) => return Err(TuiError::CollectorStopped),
             }
         }
@@ -207,6 +209,9 @@ impl CollectorThread {
                 Ok(FromCollector::Failed(e)) => return Err(TuiError::Collector(e)),
                 Ok(FromCollector::Snapshot(_)) => {}
                 Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) if stop.load(Ordering::Relaxed) => {
+                    return Ok(None)
+                }
                 Err(RecvTimeoutError::Disconnected) => return Err(TuiError::CollectorStopped),
             }
         }

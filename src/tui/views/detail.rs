@@ -77,7 +77,14 @@ fn render_rows(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
             netns: p.netns,
             ifindex: p.ifindex,
         };
-        match app.data().rows.get(&key) {
+        // A namespace inode can be reused after its namespace is gone: trust the key only
+        // when the name matches too.
+        let found = app
+            .data()
+            .rows
+            .get(&key)
+            .filter(|pr| p.name.as_ref().is_none_or(|n| *n == pr.iface.name));
+        match found {
             Some(pr) => shown.push(pr),
             None => note = Some(format!("peer {}: no activity seen", row.peer_text())),
         }
