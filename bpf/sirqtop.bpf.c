@@ -15,8 +15,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Only count interfaces whose netns is in `netns_allow`. */
 const volatile bool filter_netns = false;
-/* A NET_RX raise within this window after an enqueue on the same CPU is caused by it. */
-const volatile __u64 raise_window_ns = 1000000;
 /* Counters only: no in-flight skb tracking, so no hop or backlog latency (cheapest). */
 const volatile bool lite = false;
 /* Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = no stacks. */
@@ -44,6 +42,25 @@ struct {
 	__type(key, struct sirq_iface_key);
 	__type(value, struct sirq_iface_hists);
 } iface_hists SEC(".maps");
+
+/*
+ * The fast path: interfaces live in direct-mapped array slots (an inlined array access
+ * instead of a hash lookup); only an interface whose slot is taken by another one goes to
+ * the hash maps above. User space sums both.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SIRQ_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sirq_iface_slot);
+} iface_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SIRQ_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sirq_hist_slot);
+} hist_slots SEC(".maps");
 
 /*
  * In-flight skbs: a direct-mapped table indexed by a hash of the skb pointer. An array
@@ -175,10 +192,12 @@ static __always_inline void hist_add(struct sirq_hist *h, __u64 v)
 	h->buckets[hist_bucket(v)]++;
 }
 
-/* Shared histogram: atomic adds; max is best effort (a lost race keeps a close value). */
+/*
+ * Shared histogram: atomic adds; `count` is left 0 (user space sums the buckets) to save
+ * one atomic per packet; max is best effort (a lost race keeps a close value).
+ */
 static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v)
 {
-	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
 	if (v > h->max)
 		h->max = v;
@@ -262,11 +281,30 @@ static __always_inline void announce(struct sirq_iface_key *k, struct net_device
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+static __always_inline __u32 key_slot(struct sirq_iface_key *k)
+{
+	return ((k->netns * 0x9E3779B1u) ^ (k->ifindex * 0x85EBCA77u)) >> 16 &
+	       (SIRQ_IFACE_SLOTS - 1);
+}
+
+/* Counters of an interface, created (and announced) on first use. */
 static __always_inline struct sirq_iface_counters *
 iface_counters_get(struct sirq_iface_key *k, struct net_device *dev)
 {
-	struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, k);
+	__u32 idx = key_slot(k);
+	struct sirq_iface_slot *s = bpf_map_lookup_elem(&iface_slots, &idx);
+	struct sirq_iface_counters *c;
 
+	if (s) {
+		if (s->key.ifindex == k->ifindex && s->key.netns == k->netns)
+			return &s->c;
+		if (!s->key.ifindex) {
+			s->key = *k;
+			announce(k, dev);
+			return &s->c;
+		}
+	}
+	c = bpf_map_lookup_elem(&iface_counters, k);
 	if (c)
 		return c;
 	if (bpf_map_update_elem(&iface_counters, k, &zero_counters, BPF_NOEXIST) == 0)
@@ -277,10 +315,32 @@ iface_counters_get(struct sirq_iface_key *k, struct net_device *dev)
 	return c;
 }
 
+/* Counters of an interface already seen on this CPU, or NULL. */
+static __always_inline struct sirq_iface_counters *iface_counters_find(struct sirq_iface_key *k)
+{
+	__u32 idx = key_slot(k);
+	struct sirq_iface_slot *s = bpf_map_lookup_elem(&iface_slots, &idx);
+
+	if (s && s->key.ifindex == k->ifindex && s->key.netns == k->netns)
+		return &s->c;
+	return bpf_map_lookup_elem(&iface_counters, k);
+}
+
 static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_iface_key *k)
 {
-	struct sirq_iface_hists *h = bpf_map_lookup_elem(&iface_hists, k);
+	__u64 want = ((__u64)k->netns << 32) | k->ifindex;
+	__u32 idx = key_slot(k);
+	struct sirq_hist_slot *s = bpf_map_lookup_elem(&hist_slots, &idx);
+	struct sirq_iface_hists *h;
 
+	if (s) {
+		if (s->key == want)
+			return &s->h;
+		/* Claim a free slot; CPUs racing for it agree through the compare-and-swap. */
+		if (!s->key && (__sync_val_compare_and_swap(&s->key, 0, want) == 0 || s->key == want))
+			return &s->h;
+	}
+	h = bpf_map_lookup_elem(&iface_hists, k);
 	if (h)
 		return h;
 	bpf_map_update_elem(&iface_hists, k, &zero_hists, BPF_NOEXIST);
@@ -456,24 +516,29 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 	st = cpu_state();
 	if (!s || !st)
 		return 0;
-	now = bpf_ktime_get_ns();
 	s->raises++;
+	/*
+	 * A NET_RX raise right after a counted enqueue on this CPU (enqueue_to_backlog
+	 * scheduling the backlog) is caused by it. The enqueue's timestamp, a few hundred
+	 * ns earlier, stands in for the raise time: one clock read less per packet.
+	 */
+	if (vec == SIRQ_VEC_NET_RX && st->enq_ts) {
+		struct sirq_iface_counters *c = iface_counters_find(&st->enq_key);
+
+		now = st->enq_ts;
+		st->enq_ts = 0;
+		if (c) {
+			c->net_rx_raises++;
+			by = st->enq_key;
+			attributed = true;
+		}
+	} else {
+		now = bpf_ktime_get_ns();
+		if (vec == SIRQ_VEC_NET_RX)
+			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
+	}
 	if (st->raise_ts[vec] == 0)
 		st->raise_ts[vec] = now;
-	if (vec == SIRQ_VEC_NET_RX) {
-		if (st->enq_ts && now - st->enq_ts <= raise_window_ns) {
-			struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, &st->enq_key);
-
-			if (c) {
-				c->net_rx_raises++;
-				by = st->enq_key;
-				attributed = true;
-			}
-			st->enq_ts = 0;
-		} else {
-			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
-		}
-	}
 	if (stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
 		sample_stack(ctx, st, vec, attributed ? &by : NULL);
 	return 0;
@@ -481,7 +546,7 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 
 static __always_inline void charge_rx(struct sirq_iface_key *k, __u64 ns)
 {
-	struct sirq_iface_counters *c = bpf_map_lookup_elem(&iface_counters, k);
+	struct sirq_iface_counters *c = iface_counters_find(k);
 
 	if (c)
 		c->softirq_ns += ns;

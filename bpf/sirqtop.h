@@ -10,6 +10,8 @@
 #define SIRQ_VEC_NET_TX 2
 #define SIRQ_VEC_NET_RX 3
 #define SIRQ_NAME_LEN 16
+/* Direct-mapped interface slots (power of two); a colliding interface uses the hash maps. */
+#define SIRQ_IFACE_SLOTS 512
 /* Defaults; user space may resize before load. */
 #define SIRQ_MAX_IFACES 2048
 /* In-flight skb table: direct-mapped by skb pointer hash (power of two). */
@@ -66,6 +68,18 @@ struct sirq_iface_counters {
 struct sirq_iface_hists {
 	struct sirq_hist veth_hop;     /* on the transmitting veth: xmit -> receive on the peer */
 	struct sirq_hist backlog_wait; /* on the receiving device: enqueue -> receive */
+};
+
+/* A per-CPU interface slot: key {0, 0} = free (no interface has ifindex 0). */
+struct sirq_iface_slot {
+	struct sirq_iface_key key;
+	struct sirq_iface_counters c;
+};
+
+/* A shared histogram slot: key = netns << 32 | ifindex, 0 = free. */
+struct sirq_hist_slot {
+	__u64 key;
+	struct sirq_iface_hists h;
 };
 
 /* Per-CPU, per-vector softirq statistics (array index = vector). */

@@ -38,3 +38,7 @@ unsafe impl plain::Plain for types::sirq_softirq_stats {}
 unsafe impl plain::Plain for types::sirq_iface_event {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_site_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_iface_slot {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_hist_slot {}

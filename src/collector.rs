@@ -590,49 +590,70 @@ impl Collector {
         }
     }
 
+    /// Per-interface counters: the per-CPU array slots plus the hash map that takes
+    /// interfaces whose slot was already taken.
     fn read_iface_counters(&self) -> Result<HashMap<IfaceKey, IfaceCounters>> {
+        let mut out: HashMap<IfaceKey, IfaceCounters> = HashMap::new();
+        let slots = &self.skel.maps.iface_slots;
+        for idx in 0..slots.max_entries() {
+            let per_cpu = slots
+                .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| Error::Map { map: "iface_slots", source: e })?
+                .unwrap_or_default();
+            for v in &per_cpu {
+                let Ok(s) = plain::from_bytes::<types::sirq_iface_slot>(v) else { continue };
+                if s.key.ifindex == 0 {
+                    continue;
+                }
+                let k = IfaceKey { netns: s.key.netns, ifindex: s.key.ifindex };
+                out.entry(k).or_default().merge(&counters(&s.c));
+            }
+        }
         let map = &self.skel.maps.iface_counters;
-        let mut out = HashMap::new();
         for key in map.keys() {
             let Some(k) = iface_key(&key) else { continue };
             let per_cpu = map
                 .lookup_percpu(&key, MapFlags::ANY)
-                .map_err(|e| Error::Map {
-                    map: "iface_counters",
-                    source: e,
-                })?;
-            let mut sum = IfaceCounters::default();
-            for v in per_cpu.iter().flatten() {
+                .map_err(|e| Error::Map { map: "iface_counters", source: e })?
+                .unwrap_or_default();
+            for v in &per_cpu {
                 if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
-                    sum.merge(&IfaceCounters {
-                        tx_packets: c.tx_packets,
-                        tx_bytes: c.tx_bytes,
-                        rx_enqueued: c.rx_enqueued,
-                        rx_packets: c.rx_packets,
-                        net_rx_raises: c.net_rx_raises,
-                        softirq_ns: c.softirq_ns,
-                    });
+                    out.entry(k).or_default().merge(&counters(c));
                 }
             }
-            out.insert(k, sum);
         }
         Ok(out)
     }
 
+    /// Latency histograms: the shared array slots plus the overflow hash map.
     fn read_iface_hists(&self) -> Result<HashMap<IfaceKey, (Histogram, Histogram)>> {
+        let mut out: HashMap<IfaceKey, (Histogram, Histogram)> = HashMap::new();
+        let mut add = |k: IfaceKey, h: &types::sirq_iface_hists| {
+            let e = out.entry(k).or_default();
+            e.0.merge(&hist(&h.veth_hop));
+            e.1.merge(&hist(&h.backlog_wait));
+        };
+        let slots = &self.skel.maps.hist_slots;
+        let batch = slots
+            .lookup_batch(slots.max_entries(), MapFlags::ANY, MapFlags::ANY)
+            .map_err(|e| Error::Map { map: "hist_slots", source: e })?;
+        for (_, v) in batch {
+            let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else { continue };
+            if s.key != 0 {
+                add(IfaceKey { netns: (s.key >> 32) as u32, ifindex: s.key as u32 }, &s.h);
+            }
+        }
         let map = &self.skel.maps.iface_hists;
-        let mut out = HashMap::new();
         for key in map.keys() {
             let Some(k) = iface_key(&key) else { continue };
-            let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(|e| Error::Map {
-                map: "iface_hists",
-                source: e,
-            })?
+            let Some(v) = map
+                .lookup(&key, MapFlags::ANY)
+                .map_err(|e| Error::Map { map: "iface_hists", source: e })?
             else {
                 continue;
             };
             if let Ok(h) = plain::from_bytes::<types::sirq_iface_hists>(&v) {
-                out.insert(k, (hist(&h.veth_hop), hist(&h.backlog_wait)));
+                add(k, h);
             }
         }
         Ok(out)
@@ -853,8 +874,21 @@ fn iface_key(bytes: &[u8]) -> Option<IfaceKey> {
     })
 }
 
+/// A kernel histogram; shared ones leave `count` at 0 (one atomic less per packet), so the
+/// count is the buckets' sum.
 fn hist(h: &types::sirq_hist) -> Histogram {
-    Histogram::from_parts(h.count, h.sum, h.max, h.buckets)
+    Histogram::from_parts(h.buckets.iter().sum(), h.sum, h.max, h.buckets)
+}
+
+fn counters(c: &types::sirq_iface_counters) -> IfaceCounters {
+    IfaceCounters {
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        rx_enqueued: c.rx_enqueued,
+        rx_packets: c.rx_packets,
+        net_rx_raises: c.net_rx_raises,
+        softirq_ns: c.softirq_ns,
+    }
 }
 
 fn c_string(raw: &[i8]) -> String {

@@ -633,6 +633,23 @@ fn refresh_interval_keys_step_and_show() {
 }
 
 #[test]
+fn detail_view_lists_raise_sites() {
+    let mut app = demo::app();
+    app.apply(Action::OpenDetail);
+    let s = render_to_text(&app, 160, 45);
+    assert!(s.contains("raise sites"), "{s}");
+    let l = line_with(&s, "enqueue_to_backlog");
+    assert!(l.contains("NET_RX") && l.contains("/s"), "{l}");
+    assert!(
+        l.contains("__raise_softirq_irqoff ← enqueue_to_backlog ← __netif_rx ← veth_xmit"),
+        "{l}"
+    );
+    // No room on a short terminal: the histograms keep their space, no garbling.
+    let s = render_to_text(&app, 160, 30);
+    assert!(!s.contains("raise sites") && s.contains("veth hop"), "{s}");
+}
+
+#[test]
 fn demo_capture_renders() {
     let app = demo::app();
     let s = render_to_text(&app, 160, 24);

@@ -670,12 +670,13 @@ pub fn render_table(d: &Diff) -> String {
     let mut out = String::new();
     for (tag, s) in [("before:", &d.before), ("after: ", &d.after)] {
         out.push_str(&format!(
-            "{tag} {}  (kernel {}, {} from {}, {} interfaces)\n",
+            "{tag} {}  (kernel {}, {} from {}, {} interface{})\n",
             s.source,
             s.kernel,
             secs(s.duration_ns),
             s.started_at,
-            s.interfaces
+            s.interfaces,
+            if s.interfaces == 1 { "" } else { "s" }
         ));
     }
     for r in &d.interfaces {

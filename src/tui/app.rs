@@ -2,10 +2,12 @@
 //! at it (view, sort, filters, selection). No terminal here: views read this, keys change it.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use crate::model::{CaptureMeta, CpuStats, Histogram, IfaceKey, Interface, Loss, Snapshot};
+use crate::model::{
+    CaptureMeta, CpuStats, Histogram, IfaceKey, Interface, Loss, RaiseSite, Snapshot,
+};
 
 /// Samples of history kept per interface (at 1 s refresh: five minutes).
 pub const HISTORY_LEN: usize = 300;
@@ -143,6 +145,8 @@ pub struct IfaceRow {
     /// Snapshot clock (ns since attach) at which it was first seen gone or missing.
     pub gone_since_ns: Option<u64>,
     pub history: VecDeque<Sample>,
+    /// Sampled kernel stacks of the raises it caused in the last interval, most first.
+    pub raise_sites: Vec<RaiseSite>,
 }
 
 impl IfaceRow {
@@ -153,6 +157,7 @@ impl IfaceRow {
             rates: Rates::default(),
             gone_since_ns: None,
             history: VecDeque::with_capacity(HISTORY_LEN),
+            raise_sites: Vec::new(),
         }
     }
 
@@ -263,6 +268,15 @@ impl Data {
         self.interval_ns = dt;
         self.updates += 1;
 
+        let mut sites: HashMap<IfaceKey, Vec<RaiseSite>> = HashMap::new();
+        for r in &delta.raise_sites {
+            if let Some(k) = r.iface {
+                sites.entry(k).or_default().push(r.clone());
+            }
+        }
+        for v in sites.values_mut() {
+            v.sort_by(|a, b| b.count.cmp(&a.count).then(b.samples.cmp(&a.samples)));
+        }
         let mut seen = HashSet::new();
         for (c, d) in cur.interfaces.iter().zip(delta.interfaces.iter()) {
             let key = c.key;
@@ -280,6 +294,7 @@ impl Data {
             row.iface = c.clone();
             row.last = d.clone();
             row.rates = Rates::of(d, dt);
+            row.raise_sites = sites.remove(&key).unwrap_or_default();
             row.gone_since_ns = if c.gone {
                 Some(row.gone_since_ns.unwrap_or(now))
             } else {
@@ -302,6 +317,7 @@ impl Data {
             idle.backlog_wait = Histogram::default();
             row.last = idle;
             row.rates = Rates::default();
+            row.raise_sites.clear();
             row.gone_since_ns = Some(row.gone_since_ns.unwrap_or(now));
             row.push_sample(Sample::default());
         }
@@ -738,6 +754,7 @@ mod tests {
             cpus: vec![],
             loss: Loss::default(),
             programs: vec![],
+            raise_sites: vec![],
         }
     }
 

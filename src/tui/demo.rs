@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::model::hist::BUCKETS;
 use crate::model::{
     Availability, Backend, CaptureMeta, CpuStats, Histogram, Hook, IfaceKey, Interface, Loss,
-    PeerRef, ProbeReport, ProgramCost, Snapshot, NET_RX, NET_TX,
+    PeerRef, ProbeReport, ProgramCost, RaiseSite, Snapshot, NET_RX, NET_TX,
 };
 
 use super::app::App;
@@ -275,6 +275,11 @@ pub fn snapshot_at(t: u64) -> Snapshot {
     gone.gone = t > 118;
     interfaces.push(gone);
 
+    let interfaces_raises: Vec<(IfaceKey, u64)> = interfaces
+        .iter()
+        .filter(|i| i.counters.net_rx_raises > 0 && i.kind.is_some())
+        .map(|i| (i.key, i.counters.net_rx_raises))
+        .collect();
     let cpus = (0..4u32)
         .map(|cpu| {
             let mut c = CpuStats::new(cpu);
@@ -357,8 +362,41 @@ pub fn snapshot_at(t: u64) -> Snapshot {
             raises_unattributed: 2_300 * t,
         },
         programs,
-        raise_sites: Vec::new(),
+        raise_sites: raise_sites(&interfaces_raises),
     }
+}
+
+/// Sampled raise stacks: 80% of an interface's raises from the veth path through the
+/// backlog, 20% re-raised at the end of a NET_RX run (more work pending).
+fn raise_sites(raises: &[(IfaceKey, u64)]) -> Vec<RaiseSite> {
+    const VETH: [&str; 6] = [
+        "__raise_softirq_irqoff",
+        "enqueue_to_backlog",
+        "__netif_rx",
+        "veth_xmit",
+        "dev_hard_start_xmit",
+        "__dev_queue_xmit",
+    ];
+    const RERAISE: [&str; 4] = [
+        "__raise_softirq_irqoff",
+        "net_rx_action",
+        "handle_softirqs",
+        "run_ksoftirqd",
+    ];
+    let mut out = Vec::new();
+    for (key, n) in raises {
+        for (frames, share) in [(&VETH[..], 80), (&RERAISE[..], 20)] {
+            let count = n * share / 100;
+            out.push(RaiseSite {
+                iface: Some(*key),
+                vector: NET_RX,
+                samples: count / 64,
+                count,
+                frames: frames.iter().map(|f| f.to_string()).collect(),
+            });
+        }
+    }
+    out
 }
 
 /// A dashboard that has watched the demo node for two minutes, refreshing every second.

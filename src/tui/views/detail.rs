@@ -27,15 +27,64 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
 
-    let [rows_area, hist_area, spark_area] = Layout::vertical([
+    // Raise sites (sampled stacks) get a box when there are some and room for them.
+    let sites = row.raise_sites.len().min(MAX_SITES) as u16;
+    let sites_h = if sites > 0 && inner.height >= 4 + 8 + SPARK_HEIGHT + sites + 2 {
+        sites + 2
+    } else {
+        0
+    };
+    let [rows_area, hist_area, sites_area, spark_area] = Layout::vertical([
         Constraint::Length(4),
         Constraint::Min(6),
+        Constraint::Length(sites_h),
         Constraint::Length(SPARK_HEIGHT),
     ])
     .areas(inner);
     render_rows(app, row, f, rows_area);
     render_histograms(app, row, f, hist_area);
+    if sites_h > 0 {
+        render_raise_sites(app, row, f, sites_area);
+    }
     render_history(app, row, f, spark_area);
+}
+
+/// Most raise sites listed in the detail view.
+const MAX_SITES: usize = 5;
+
+fn render_raise_sites(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
+    let secs = app.data().interval_ns.max(1) as f64 / 1e9;
+    let dim = Style::default().fg(Color::DarkGray);
+    let lines: Vec<Line> = row
+        .raise_sites
+        .iter()
+        .take(MAX_SITES)
+        .map(|r| {
+            let vec = crate::model::VECTOR_NAMES
+                .get(r.vector)
+                .copied()
+                .unwrap_or("?");
+            Line::from(vec![
+                Span::raw(format!("{:>7}/s ", format::rate(r.count as f64 / secs))),
+                Span::styled(format!("{vec:<7}"), Style::default().fg(Color::Cyan)),
+                Span::raw(r.frames.join(" ← ")),
+            ])
+        })
+        .collect();
+    let title = Line::from(vec![
+        Span::styled(
+            " raise sites ",
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            "(sampled kernel stacks of the softirq raises it caused) ",
+            dim,
+        ),
+    ]);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
 }
 
 fn title(row: &IfaceRow) -> Line<'static> {
