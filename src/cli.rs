@@ -70,7 +70,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "stack_sample")]
     pub no_stacks: bool,
 
-    /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 64; 1 = every
+    /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 1024; 1 = every
     /// raise, exact but costly under a packet flood).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stack_sample: Option<u32>,

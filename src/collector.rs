@@ -36,9 +36,10 @@ pub struct Config {
     pub stack_every: u32,
 }
 
-/// The CLI's default raise-site sampling: every 64th raise per CPU keeps stack walks off
-/// the per-packet path under a flood while still finding every frequent site.
-pub const DEFAULT_STACK_EVERY: u32 = 64;
+/// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
+/// 1024 raises per CPU keeps it off the per-packet budget under a flood while still finding
+/// every frequent site within seconds.
+pub const DEFAULT_STACK_EVERY: u32 = 1024;
 
 /// Names and kinds the kernel side reported when it first saw an interface.
 type Seen = Rc<RefCell<HashMap<IfaceKey, (String, String)>>>;
