@@ -147,8 +147,7 @@ bcc_setup() {
             log "bcc: no headers for $rel; installing $pkg as a stand-in"
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2 ||
                 { BCC_NOTE="installing $pkg failed"; return 1; }
-            arch=/usr/src/${pkg#linux-headers-}
-            arch=/usr/src/linux-headers-${pkg#linux-headers-}
+            arch=/usr/src/$pkg
             common=${arch%-amd64}-common
             # bcc's BCC_KERNEL_SOURCE wants one tree; Debian splits it into -common + -amd64.
             hdr=$cache/headers-${pkg#linux-headers-}
@@ -281,8 +280,11 @@ fi
 # ---- the matrix -------------------------------------------------------------------------------
 read -r -a conds <<<"$CONDITIONS"
 read -r -a works <<<"$WORKLOADS"
-[ -e "$raw/bcc-na.txt" ] && conds=("${conds[@]/bcc/}")
-conds=(${conds[@]})
+if [ -e "$raw/bcc-na.txt" ]; then
+    keep=()
+    for c in "${conds[@]}"; do [ "$c" = bcc ] || keep+=("$c"); done
+    conds=("${keep[@]}")
+fi
 n=${#conds[@]}
 est=$((REPS * n * ${#works[@]} * (SECS + 2) + 60))
 log "matrix: $REPS rounds x ${#conds[@]} conditions x ${#works[@]} workloads x ${SECS}s (~$((est / 60)) min)"
@@ -348,8 +350,10 @@ if [ "$PROFILE" = 1 ]; then
             ts=$EPOCHREALTIME
             measure "$w" "$SECS" "$base.iperf.json" >"$base.result"
             if [[ $c == bpftrace || $c == bcc ]]; then
-                bpftool prog show -j >"$base.bpftool.json" 2>/dev/null || true
-                echo "$TPID" >"$base.pid"
+                # Its programs: the prog ids behind the fds it holds (bpftool here shows no pids).
+                for id in $(grep -h '^prog_id:' /proc/"$TPID"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un); do
+                    bpftool prog show id "$id" -j 2>/dev/null && echo
+                done >"$base.bpftool.json"
             fi
             te=$EPOCHREALTIME
             stop_tracer

@@ -57,6 +57,10 @@ def parse_log(path):
     }
 
 
+def j(v):
+    return json.dumps(v)
+
+
 def kv(s):
     return dict(p.split("=", 1) for p in (s or "").split() if "=" in p)
 
@@ -72,7 +76,7 @@ def in_range(v, lo, hi):
 def unsupported_reason(meta, backend):
     """Why the guest kernel cannot offer a forced backend at all, or None."""
     if backend == "fentry" and meta.get("btf_veth") == "no":
-        return "module BTF (no /sys/kernel/btf/veth: CONFIG_DEBUG_INFO_BTF_MODULES), needed by fentry on veth_xmit"
+        return "no module BTF for veth (/sys/kernel/btf/veth), which fentry on veth_xmit needs"
     if backend == "kprobe" and meta.get("kprobe_pmu") == "no":
         return "kprobes (no kprobe PMU)"
     return None
@@ -99,9 +103,9 @@ def check_cell(boot, backend, n):
         # a forced backend the kernel cannot offer must fail fast and say so, not hang or lie
         counts["unsupported"] = unsupported
         if res.get("rc") not in ("0", None) and res.get("ready") == "no" and "sirqtop:" in last_err:
-            counts["note"] = "not supported by this kernel (%s); sirqtop refuses it: %s" % (unsupported, last_err)
+            counts["note"] = "kernel has %s; sirqtop fails cleanly: `%s`" % (unsupported, last_err)
             return True, counts, [], details
-        reasons.append("kernel lacks %s, yet sirqtop did not fail cleanly with an error" % unsupported)
+        reasons.append("kernel has %s, yet sirqtop did not fail cleanly with an error" % unsupported)
         return False, counts, reasons, details
     if res.get("rc") != "0":
         reasons.append("sirqtop exited with status %s (ready line: %s)%s" % (
@@ -126,7 +130,7 @@ def check_cell(boot, backend, n):
     want = AUTO_EXPECTED if backend == "auto" else backend
     for hook in HOOKS:
         if backends.get(hook) != want:
-            reasons.append("kernel.backends.%s = %r, expected %r" % (hook, backends.get(hook), want))
+            reasons.append("kernel.backends.%s = %s, expected %s" % (hook, j(backends.get(hook)), j(want)))
     counts["backends"] = backends
     counts["mechanisms"] = kernel.get("mechanisms")
     counts["fallbacks"] = kernel.get("fallbacks")
@@ -162,28 +166,28 @@ def check_cell(boot, backend, n):
         hop = ((va.get("latency") or {}).get("veth_hop") or {}).get("count")
         counts.update(tx=tx, hop=hop)
         if not in_range(tx, n, n + SLACK):
-            reasons.append("vA.tx_packets = %r, expected %d..%d" % (tx, n, n + SLACK))
+            reasons.append("vA.tx_packets = %s, expected %d..%d" % (j(tx), n, n + SLACK))
         if not in_range(hop, n - HOP_MISS, n + SLACK):
-            reasons.append("vA.latency.veth_hop.count = %r, expected %d..%d" % (hop, n - HOP_MISS, n + SLACK))
+            reasons.append("vA.latency.veth_hop.count = %s, expected %d..%d" % (j(hop), n - HOP_MISS, n + SLACK))
         peer = va.get("peer") or {}
         if peer.get("name") != "vB":
-            reasons.append("vA.peer.name = %r, expected 'vB'" % peer.get("name"))
+            reasons.append("vA.peer.name = %s, expected \"vB\"" % j(peer.get("name")))
         if va.get("kind") != "veth":
-            reasons.append("vA.kind = %r, expected 'veth'" % va.get("kind"))
+            reasons.append("vA.kind = %s, expected \"veth\"" % j(va.get("kind")))
         if va.get("netns_name") not in ("ns1", None):
-            reasons.append("vA.netns_name = %r, expected 'ns1'" % va.get("netns_name"))
+            reasons.append("vA.netns_name = %s, expected \"ns1\"" % j(va.get("netns_name")))
     if vb is not None:
         enq, rx = vb.get("rx_enqueued"), vb.get("rx_packets")
         raises, sns = vb.get("net_rx_raises"), vb.get("softirq_ns")
         counts.update(enq=enq, rx=rx, raises=raises, softirq_ns=sns)
         if not in_range(enq, n, n + SLACK):
-            reasons.append("vB.rx_enqueued = %r, expected %d..%d" % (enq, n, n + SLACK))
+            reasons.append("vB.rx_enqueued = %s, expected %d..%d" % (j(enq), n, n + SLACK))
         if not in_range(rx, n, n + SLACK):
-            reasons.append("vB.rx_packets = %r, expected %d..%d" % (rx, n, n + SLACK))
+            reasons.append("vB.rx_packets = %s, expected %d..%d" % (j(rx), n, n + SLACK))
         if num(raises) is None or raises < 1:
-            reasons.append("vB.net_rx_raises = %r, expected >= 1" % raises)
+            reasons.append("vB.net_rx_raises = %s, expected >= 1" % j(raises))
         if num(sns) is None or sns <= 0:
-            reasons.append("vB.softirq_ns = %r, expected > 0" % sns)
+            reasons.append("vB.softirq_ns = %s, expected > 0" % j(sns))
     # ground truth from the kernel's own counters, to tell harness from tool problems
     counts["sysfs_tx"], counts["sysfs_rx"] = res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx")
     if res.get("sysfs_vA_tx") not in (None, str(n)) or res.get("sysfs_vB_rx") not in (None, str(n)):

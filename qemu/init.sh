@@ -40,6 +40,9 @@ SIZE=$(param size 64)
 DURATION=$(param duration 4s)
 READY_TIMEOUT=$(param ready_timeout 60)
 NOISE=$(param noise 200)
+# sirqtop.env=VAR=value,VAR2=value2: extra environment for sirqtop (debugging,
+# e.g. SIRQTOP_LIBBPF_LOG=1 for the verifier logs)
+GUEST_ENV=$(param env "" | tr ',' ' ')
 
 meta() { echo "@@SIRQTOP:META $1=$2"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -139,7 +142,7 @@ run_backend() { # run_backend BACKEND
     rm -f /tmp/$b.json /tmp/$b.err /tmp/$b.out
     a0=$(nsstat ns1 vA tx_packets); b0=$(nsstat ns2 vB rx_packets)
     t0=$(uptime_s)
-    /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 \
+    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 \
         --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no

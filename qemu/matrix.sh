@@ -19,7 +19,11 @@
 #   SIRQTOP_QEMU_BACKENDS   comma-separated (default kprobe,fentry,tracepoint,auto)
 #   SIRQTOP_QEMU_N          datagrams per run (default 500)
 #   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 4s)
+#   SIRQTOP_QEMU_READY_TIMEOUT  seconds a guest waits for "sirqtop: ready", and for
+#                           sirqtop to exit after the traffic (default 60)
 #   SIRQTOP_QEMU_TIMEOUT    hard limit per boot in seconds (default 480)
+#   SIRQTOP_QEMU_GUEST_ENV  space-separated VAR=value given to sirqtop in the guests
+#                           (e.g. SIRQTOP_LIBBPF_LOG=1: verifier logs in the cell's stderr)
 #   SIRQTOP_QEMU_RESULTS    where logs go (default .cache/qemu-matrix)
 #   SIRQTOP_QEMU_MARKDOWN   markdown table to write (default qemu/TESTED_KERNELS.md
 #                           when the default suites and backends run, else none)
@@ -100,7 +104,8 @@ for suite in $suites; do
     set +e
     "$here/boot.sh" "$kdir" "$results/$release.initrd" "$l" \
         "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.size=64" "sirqtop.duration=$duration" \
-        "sirqtop.debian=$debver"
+        "sirqtop.debian=$debver" "sirqtop.ready_timeout=${SIRQTOP_QEMU_READY_TIMEOUT:-60}" \
+        ${SIRQTOP_QEMU_GUEST_ENV:+"sirqtop.env=$(echo $SIRQTOP_QEMU_GUEST_ENV | tr ' ' ',')"}
     rc=$?
     set -e
     log "$release: QEMU exit $rc after $(( $(date +%s) - t0 ))s, console log $l"

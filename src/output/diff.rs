@@ -145,7 +145,7 @@ pub struct Side {
     pub kernel: String,
     pub started_at: String,
     pub duration_ns: u64,
-    pub interfaces: usize,
+    pub interface_count: usize,
 }
 
 impl Side {
@@ -155,7 +155,7 @@ impl Side {
             kernel: c.kernel.release.clone(),
             started_at: c.capture.started_at.clone(),
             duration_ns: c.capture.duration_ns,
-            interfaces: c.interfaces.len(),
+            interface_count: c.interfaces.len(),
         }
     }
 }
@@ -166,7 +166,7 @@ impl Side {
 /// {
 ///   "diff_version": 1,
 ///   "before": {"source": "a.json", "kernel": "6.18.44", "started_at": "...Z",
-///              "duration_ns": 10000000000, "interfaces": 2},
+///              "duration_ns": 10000000000, "interface_count": 2},
 ///   "after":  {...same fields...},
 ///   "interfaces": [                       // matched pairs, sorted by before netns/name
 ///     {"before": {"netns": "pod-a", "name": "eth0", "kind": "veth",
@@ -675,8 +675,8 @@ pub fn render_table(d: &Diff) -> String {
             s.kernel,
             secs(s.duration_ns),
             s.started_at,
-            s.interfaces,
-            if s.interfaces == 1 { "" } else { "s" }
+            s.interface_count,
+            if s.interface_count == 1 { "" } else { "s" }
         ));
     }
     for r in &d.interfaces {
@@ -695,7 +695,7 @@ pub fn render_table(d: &Diff) -> String {
         &mut out,
         &format!(
             "total (all interfaces: {} before, {} after)",
-            d.before.interfaces, d.after.interfaces
+            d.before.interface_count, d.after.interface_count
         ),
         &d.total,
     );

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh: parse iperf3 and sirqtop output, and write the report.
+
+  report.py iperf udp|tcp FILE     -> "rx_kpps sent_kpps loss_pct" | "gbit_s retransmits -"
+  report.py captured FILE NETNS IF -> packets sirqtop counted on interface IF of netns NETNS
+  report.py report DIR             -> the markdown report of one run (stdout)
+
+Only the standard library: it runs wherever bench/run.sh does.
+"""
+import csv
+import json
+import math
+import os
+import statistics
+import sys
+
+NAN = float("nan")
+
+LABELS = {
+    "untraced": "untraced",
+    "floor": "floor (empty progs, same hooks)",
+    "sirqtop": "sirqtop --json",
+    "lite": "sirqtop --json --lite",
+    "bpfstats": "sirqtop --json --bpf-stats",
+    "bpftrace": "bpftrace (subset.bt)",
+    "bcc": "bcc softirqs -d",
+}
+ORDER = list(LABELS)
+
+# Prototype numbers from issue #5 (ratio to untraced, same workload), for context.
+PROTOTYPE = {
+    "bpftrace": (0.58, 0.84),
+    "bcc": (0.81, 0.93),
+}
+
+TARGETS = {
+    "udp_ratio": 0.80,
+    "tcp_ratio": 0.95,
+    "lite_udp_ratio": 0.90,
+    "floor_factor": 1.3,
+    "prog_ns": 60.0,
+    "ingest_eps": 10e6,
+    "ready_ms": 150.0,
+    "rss_mib": 64.0,
+}
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def iperf(workload, path):
+    d = load_json(path)
+    if not d or "end" not in d or d.get("error"):
+        return NAN, NAN, NAN
+    e = d["end"]
+    if workload == "udp":
+        rcv = e.get("sum_received") or e.get("sum") or {}
+        snd = e.get("sum_sent") or e.get("sum") or {}
+        secs = rcv.get("seconds") or 0
+        if not secs:
+            return NAN, NAN, NAN
+        got = rcv.get("packets", 0) - rcv.get("lost_packets", 0)
+        sent = snd.get("packets", 0) / (snd.get("seconds") or secs)
+        loss = 100.0 * rcv.get("lost_packets", 0) / max(rcv.get("packets", 0), 1)
+        return got / secs / 1e3, sent / 1e3, loss
+    rcv = e.get("sum_received") or {}
+    snd = e.get("sum_sent") or {}
+    return rcv.get("bits_per_second", NAN) / 1e9, snd.get("retransmits", NAN), NAN
+
+
+def udp_sent_packets(path):
+    d = load_json(path)
+    try:
+        return d["end"]["sum_sent"]["packets"]
+    except (TypeError, KeyError):
+        return None
+
+
+def captured(path, netns_name, ifname):
+    d = load_json(path)
+    if not d:
+        return ""
+    for i in d.get("interfaces", []):
+        if i.get("netns_name") == netns_name and i.get("name") == ifname:
+            return str(i.get("tx_packets"))
+    return "0"
+
+
+def fmt(v, digits=1):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:,.{digits}f}"
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    return statistics.median(vals) if vals else NAN
+
+
+def rng(vals, digits=1):
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    return f"{min(vals):,.{digits}f}–{max(vals):,.{digits}f}"
+
+
+def read_tsv(path):
+    try:
+        with open(path) as f:
+            return list(csv.DictReader(f, delimiter="\t"))
+    except OSError:
+        return []
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return NAN
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def program_stats(raw, tool, workload):
+    """[(program, hook, run_count, run_time_ns)] of one profile run, and its window in s."""
+    base = os.path.join(raw, "profile", f"{tool}-{workload}")
+    window = num(read_text(base + ".window_ns")) / 1e9
+    progs = []
+    if tool in ("bpfstats", "lite"):
+        d = load_json(base + ".json")
+        if d:
+            window = d["capture"]["duration_ns"] / 1e9
+            for p in d["overhead"]["programs"]:
+                if p.get("run_count") is not None:
+                    progs.append((p["name"], p["hook"], p["run_count"], p["run_time_ns"]))
+    elif tool == "floor":
+        try:
+            with open(base + ".out") as f:
+                for line in f:
+                    parts = line.split(" ", 1)
+                    if len(parts) == 2 and parts[1].startswith("{"):
+                        p = json.loads(parts[1])
+                        progs.append((p["name"], "", p["run_count"], p["run_time_ns"]))
+        except (OSError, ValueError):
+            pass
+    else:
+        try:
+            with open(base + ".bpftool.json") as f:
+                for line in f:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    p = json.loads(line)
+                    if p.get("name", "").startswith(("BEGIN", "END")):
+                        continue  # bpftrace's one-shot uprobes
+                    progs.append((p.get("name", "?"), p.get("type", ""), p.get("run_cnt", 0),
+                                  p.get("run_time_ns", 0)))
+        except (OSError, ValueError):
+            pass
+    return progs, window, udp_sent_packets(base + ".iperf.json"), iperf(workload, base + ".iperf.json")
+
+
+FLOOR_HOOK = {
+    "floor_xmit": "net_dev_start_xmit",
+    "floor_netif_rx": "netif_rx",
+    "floor_raise": "softirq_raise",
+    "floor_entry": "softirq_entry",
+    "floor_exit": "softirq_exit",
+    "floor_receive": "netif_receive_skb",
+}
+
+
+def report(raw):
+    out = []
+    w = out.append
+    env = read_text(os.path.join(raw, "env.txt"))
+    samples = read_tsv(os.path.join(raw, "samples.tsv"))
+    tracers = read_tsv(os.path.join(raw, "tracers.tsv"))
+    ready = read_tsv(os.path.join(raw, "ready.tsv"))
+    us = load_json(os.path.join(raw, "userspace.json"))
+    us64 = load_json(os.path.join(raw, "userspace-64cpu.json"))
+
+    w(f"# sirqtop overhead benchmark: {os.path.basename(raw)}")
+    w("")
+    w("```")
+    w(env)
+    w("```")
+    w("")
+
+    data = {}  # (cond, workload) -> {round: value}
+    extra = {}  # (cond, 'udp') -> {round: (sent, loss)}
+    loads = []
+    for s in samples:
+        key = (s["condition"], s["workload"])
+        data.setdefault(key, {})[int(s["round"])] = num(s["value"])
+        extra.setdefault(key, {})[int(s["round"])] = (num(s["sent"]), num(s["loss_pct"]))
+        loads.append(num(s["load1"]))
+    conds = [c for c in ORDER if any(k[0] == c for k in data)]
+    workloads = [x for x in ("udp", "tcp") if any(k[1] == x for k in data)]
+
+    def ratio(c, wl):
+        base = med(data.get(("untraced", wl), {}).values())
+        v = med(data.get((c, wl), {}).values())
+        return v / base if base and not math.isnan(base) else NAN
+
+    def paired(c, wl):
+        b = data.get(("untraced", wl), {})
+        v = data.get((c, wl), {})
+        return [v[r] / b[r] for r in v if r in b and b[r]]
+
+    ready_by = {}
+    hwm_by = {}
+    traced = {}
+    for t in tracers:
+        ready_by.setdefault(t["condition"], []).append(num(t["ready_ms"]))
+        hwm_by.setdefault(t["condition"], []).append(num(t["hwm_kib"]) / 1024)
+        traced.setdefault(t["condition"], []).append(num(t["traced_tx"]))
+
+    w("## Throughput (median of rounds, min–max; ratio = median / untraced median of this run)")
+    w("")
+    head = "| condition |"
+    sep = "|---|"
+    for wl in workloads:
+        if wl == "udp":
+            head += " UDP 64 B rx kpps | ratio (per-round min–max) | sent kpps | rx loss % |"
+            sep += "---:|---:|---:|---:|"
+        else:
+            head += " TCP Gbit/s | ratio (per-round min–max) |"
+            sep += "---:|---:|"
+    head += " ready ms | tracer VmHWM MiB |"
+    sep += "---:|---:|"
+    w(head)
+    w(sep)
+    for c in conds:
+        row = f"| {LABELS.get(c, c)} |"
+        for wl in workloads:
+            vals = list(data.get((c, wl), {}).values())
+            pr = paired(c, wl)
+            rt = "1.00" if c == "untraced" else f"**{fmt(ratio(c, wl), 2)}** ({rng(pr, 2)})"
+            if wl == "udp":
+                ex = list(extra.get((c, wl), {}).values())
+                row += (f" {fmt(med(vals))} ({rng(vals)}) | {rt} | {fmt(med([e[0] for e in ex]))} |"
+                        f" {fmt(med([e[1] for e in ex]))} |")
+            else:
+                row += f" {fmt(med(vals), 2)} ({rng(vals, 2)}) | {rt} |"
+        rd = ready_by.get(c, [])
+        row += f" {fmt(med(rd), 0)} | {fmt(med(hwm_by.get(c, [])), 1)} |"
+        w(row)
+    w("")
+    for c in ("bcc", "bpftrace", "floor", "sirqtop", "lite", "bpfstats"):
+        note = read_text(os.path.join(raw, f"{c}-failed.txt"))
+        if note:
+            w(f"- **{LABELS[c]}: n/a**: {note}")
+    na = read_text(os.path.join(raw, "bcc-na.txt"))
+    if na:
+        w(f"- **bcc softirqs -d: n/a**: {na}")
+    note = read_text(os.path.join(raw, "bcc-note.txt"))
+    if note and not na:
+        w(f"- bcc: {note}")
+    for c in ("sirqtop", "lite", "bpfstats"):
+        tx = [t for t in traced.get(c, []) if not math.isnan(t)]
+        if tx:
+            w(f"- {LABELS[c]} counted {fmt(min(tx), 0)}–{fmt(max(tx), 0)} packets on the sending veth per "
+              "capture (it saw the traffic).")
+    ul = [x for x in loads if not math.isnan(x)]
+    if ul:
+        w(f"- 1-min load average during the samples: {min(ul):.2f}–{max(ul):.2f}.")
+    for wl in workloads:
+        b = [v for v in data.get(("untraced", wl), {}).values() if not math.isnan(v)]
+        if len(b) > 1:
+            w(f"- untraced {wl.upper()} spread (max−min)/median: {100 * (max(b) - min(b)) / med(b):.1f} %.")
+    w("")
+
+    # ---- targets ----------------------------------------------------------------------
+    w("## Targets")
+    w("")
+    w("| target | measured | |")
+    w("|---|---:|---|")
+
+    def verdict(ok):
+        if ok is None:
+            return "n/a"
+        return "met" if ok else "**missed**"
+
+    def line(name, value, ok):
+        w(f"| {name} | {value} | {verdict(ok)} |")
+
+    for wl in workloads:
+        fl, sq = ratio("floor", wl), ratio("sirqtop", wl)
+        if not math.isnan(fl) and not math.isnan(sq):
+            of, os_ = 1 - fl, 1 - sq
+            factor = os_ / of if of > 0 else (math.inf if os_ > 0 else 0.0)
+            line(f"{wl.upper()}: sirqtop overhead ≤ 1.3 × floor overhead",
+                 f"sirqtop {100 * os_:.1f} % vs floor {100 * of:.1f} % (× {factor:.2f})",
+                 factor <= TARGETS["floor_factor"] or os_ <= 0)
+    if "udp" in workloads:
+        r = ratio("sirqtop", "udp")
+        line("UDP flood ≥ 0.80 × untraced", fmt(r, 2), None if math.isnan(r) else r >= TARGETS["udp_ratio"])
+        r = ratio("lite", "udp")
+        line("--lite UDP ≥ 0.90 × untraced", fmt(r, 2), None if math.isnan(r) else r >= TARGETS["lite_udp_ratio"])
+    if "tcp" in workloads:
+        r = ratio("sirqtop", "tcp")
+        line("TCP ≥ 0.95 × untraced", fmt(r, 2), None if math.isnan(r) else r >= TARGETS["tcp_ratio"])
+
+    prof = {}
+    if os.path.isdir(os.path.join(raw, "profile")):
+        for tool in ("floor", "bpfstats", "lite", "bpftrace", "bcc"):
+            for wl in workloads:
+                p = program_stats(raw, tool, wl)
+                if p[0]:
+                    prof[(tool, wl)] = p
+    worst = None
+    for wl in workloads:
+        for name, hook, cnt, ns in (prof.get(("bpfstats", wl)) or ([],))[0]:
+            if cnt:
+                m = ns / cnt
+                if worst is None or m > worst[0]:
+                    worst = (m, name, wl)
+    if worst:
+        line("each BPF program ≤ 60 ns mean", f"worst {worst[1]} {worst[0]:.0f} ns ({worst[2].upper()})",
+             worst[0] <= TARGETS["prog_ns"])
+    if us:
+        line("user-space ingest ≥ 10 M events/s (one core)",
+             f"{us['stream_events_per_s'] / 1e6:.0f} M events/s stream; "
+             f"{us['merge_records_per_s'] / 1e6:.0f} M per-CPU records/s merged",
+             us["stream_events_per_s"] >= TARGETS["ingest_eps"])
+    rd = [num(r["ready_ms"]) for r in ready if r["mode"] == "sirqtop"]
+    if rd:
+        line("ready ≤ 150 ms (process start → `sirqtop: ready`)", f"median {med(rd):.0f} ms ({rng(rd, 0)})",
+             med(rd) <= TARGETS["ready_ms"])
+    if us:
+        mib = us["rss_capture_hwm_kib"] / 1024
+        line("RSS ≤ 64 MiB at 10 k interfaces", f"{mib:.1f} MiB (--json capture path)", mib <= TARGETS["rss_mib"])
+    w("")
+
+    # ---- per-hook cost ----------------------------------------------------------------
+    if prof:
+        w("## Per-hook BPF cost (separate runs, kernel BPF stats on)")
+        w("")
+        w("Mean = run_time_ns / run_count (the program body as the kernel accounts it, without the")
+        w("tracepoint dispatch around it); events/s = run_count / attach window; per packet = run_count /")
+        w("UDP packets sent in that run (every sent packet crosses the whole path on the sender's CPU;")
+        w("drops happen only at the receiving socket).")
+        w("")
+        for (tool, wl), (progs, window, rx, res) in sorted(prof.items(), key=lambda k: (ORDER.index(k[0][0]), k[0][1])):
+            rate = (f"{fmt(res[0])} kpps rx" if wl == "udp" else f"{fmt(res[0], 2)} Gbit/s")
+            w(f"**{LABELS[tool]}, {wl.upper()}** ({rate}, window {window:.1f} s)")
+            w("")
+            w("| program | hook | run_count | mean ns | events/s | per packet sent |")
+            w("|---|---|---:|---:|---:|---:|")
+            tot_ns = 0
+            tot_cnt = 0
+            for name, hook, cnt, ns in progs:
+                hook = hook or FLOOR_HOOK.get(name, "")
+                mean = ns / cnt if cnt else NAN
+                per = cnt / rx if (rx and wl == "udp") else NAN
+                tot_ns += ns
+                tot_cnt += cnt
+                w(f"| {name} | {hook} | {cnt:,} | {fmt(mean, 1)} | {fmt(cnt / window if window else NAN, 0)} |"
+                  f" {fmt(per, 2)} |")
+            per_pkt_ns = tot_ns / rx if (rx and wl == "udp") else NAN
+            w(f"| **all** | | {tot_cnt:,} | {fmt(tot_ns / tot_cnt if tot_cnt else NAN, 1)} |"
+              f" {fmt(tot_cnt / window if window else NAN, 0)} | {fmt(tot_cnt / rx if (rx and wl == 'udp') else NAN, 2)} |")
+            if wl == "udp" and rx:
+                w("")
+                w(f"BPF time per packet sent: {fmt(per_pkt_ns, 0)} ns")
+            w("")
+
+    # ---- ready ------------------------------------------------------------------------
+    if ready or ready_by:
+        w("## Attach-to-ready time (process start → ready line)")
+        w("")
+        w("| tool | runs | median ms | min–max ms |")
+        w("|---|---:|---:|---:|")
+        for mode in ("sirqtop", "lite"):
+            v = [num(r["ready_ms"]) for r in ready if r["mode"] == mode]
+            if v:
+                w(f"| {LABELS[mode]} (idle start-ups) | {len(v)} | {fmt(med(v), 0)} | {rng(v, 0)} |")
+        for c in conds:
+            v = [x for x in ready_by.get(c, []) if not math.isnan(x)]
+            if v:
+                w(f"| {LABELS[c]} (benchmark rounds) | {len(v)} | {fmt(med(v), 0)} | {rng(v, 0)} |")
+        w("")
+
+    # ---- user space -------------------------------------------------------------------
+    if us:
+        w("## User space (examples/bench_userspace, synthetic, one core)")
+        w("")
+        w("| measure | " + f"{us['cpus']} CPUs |" + (f" {us64['cpus']} CPUs |" if us64 else ""))
+        w("|---|---:|" + ("---:|" if us64 else ""))
+        rows = [
+            ("peak RSS, `--json` capture of 10 k interfaces (MiB)", "rss_capture_hwm_kib", 1 / 1024, 1),
+            ("peak RSS, + second snapshot and delta (MiB)", "rss_hwm_kib", 1 / 1024, 1),
+            ("JSON document size (MiB)", "json_bytes", 1 / 1048576, 1),
+            ("per-CPU counter records merged (M/s)", "merge_records_per_s", 1e-6, 0),
+            ("per-CPU softirq records merged (M/s)", "vector_merge_records_per_s", 1e-6, 0),
+            ("per-packet event stream, hash + histogram (M events/s)", "stream_events_per_s", 1e-6, 1),
+            ("Snapshot::delta, 10 k interfaces (ms)", "delta_ms", 1, 2),
+            ("Capture::new (ms)", "capture_new_ms", 1, 2),
+            ("JSON serialization (ms)", "json_ms", 1, 2),
+            ("snapshot path total (ms)", "snapshot_path_ms", 1, 2),
+        ]
+        for label, k, scale, d in rows:
+            line_ = f"| {label} | {fmt(us[k] * scale, d)} |"
+            if us64:
+                line_ += f" {fmt(us64[k] * scale, d)} |"
+            w(line_)
+        w("")
+    return "\n".join(out) + "\n"
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "iperf":
+        v = iperf(argv[2], argv[3])
+        print(" ".join("nan" if math.isnan(x) else f"{x:.3f}" for x in v))
+    elif len(argv) >= 5 and argv[1] == "captured":
+        print(captured(argv[2], argv[3], argv[4]))
+    elif len(argv) >= 3 and argv[1] == "report":
+        sys.stdout.write(report(argv[2]))
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
