@@ -12,6 +12,7 @@
 #   WORKLOADS="udp tcp"
 #   SENDER_CPU=0 RECEIVER_CPU=1   iperf3 -A pinning (BENCHMARKS.md says why)
 #   PROFILE=1          per-hook BPF run time (separate runs with BPF stats on)
+#   PROFILE_TOOLS="floor bpfstats lite bpftrace bcc"   what the profile runs cover
 #   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready"
 #   USERSPACE=1        examples/bench_userspace (snapshot path, RSS at 10k interfaces)
 #   SKIP_BUILD=0       1 = use the binaries already in target/release
@@ -30,6 +31,7 @@ WORKLOADS=${WORKLOADS:-udp tcp}
 SENDER_CPU=${SENDER_CPU:-0}
 RECEIVER_CPU=${RECEIVER_CPU:-1}
 PROFILE=${PROFILE:-1}
+PROFILE_TOOLS=${PROFILE_TOOLS:-floor bpfstats lite bpftrace bcc}
 READY_RUNS=${READY_RUNS:-7}
 USERSPACE=${USERSPACE:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -331,7 +333,7 @@ done
 if [ "$PROFILE" = 1 ]; then
     log "profile: per-hook BPF run time (separate runs, stats on)"
     mkdir -p "$raw/profile"
-    for c in floor bpfstats lite bpftrace bcc; do
+    for c in $PROFILE_TOOLS; do
         [ "$c" = bcc ] && [ -z "$BCC_TOOL" ] && continue
         [ "$c" = bpftrace ] && ! command -v bpftrace >/dev/null && continue
         for w in "${works[@]}"; do

@@ -336,9 +336,16 @@ static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_ifac
 	if (s) {
 		if (s->key == want)
 			return &s->h;
-		/* Claim a free slot; CPUs racing for it agree through the compare-and-swap. */
-		if (!s->key && (__sync_val_compare_and_swap(&s->key, 0, want) == 0 || s->key == want))
-			return &s->h;
+		/*
+		 * Claim a free slot. A plain store, not a compare-and-swap (BPF cmpxchg needs
+		 * 5.12): of CPUs racing for the slot one keeps it, the others read another key
+		 * back and use the hash map.
+		 */
+		if (!s->key) {
+			s->key = want;
+			if (s->key == want)
+				return &s->h;
+		}
 	}
 	h = bpf_map_lookup_elem(&iface_hists, k);
 	if (h)
@@ -437,7 +444,11 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	if (!st || !dev)
 		return 0;
 	if (!dev_key(dev, &k, direct)) {
-		st->enq_ts = 0;
+		/* Filtered out: the raise it may cause is nobody's, and not a loss either
+		 * (enq_ts 1 marks it; a filtered enqueue has no timestamp). */
+		st->enq_ts = 1;
+		st->enq_key.netns = 0;
+		st->enq_key.ifindex = 0;
 		return 0;
 	}
 	c = iface_counters_get(&k, dev);
@@ -523,9 +534,14 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 	 * ns earlier, stands in for the raise time: one clock read less per packet.
 	 */
 	if (vec == SIRQ_VEC_NET_RX && st->enq_ts) {
-		struct sirq_iface_counters *c = iface_counters_find(&st->enq_key);
+		struct sirq_iface_counters *c = NULL;
 
-		now = st->enq_ts;
+		if (st->enq_key.ifindex) {
+			c = iface_counters_find(&st->enq_key);
+			now = st->enq_ts;
+		} else {
+			now = bpf_ktime_get_ns();
+		}
 		st->enq_ts = 0;
 		if (c) {
 			c->net_rx_raises++;
@@ -791,6 +807,11 @@ int BPF_KPROBE(kprobe___netif_rx, struct sk_buff *skb)
 	return on_netif_rx(skb, false);
 }
 
+/*
+ * Kernels that inline __raise_softirq_irqoff into raise_softirq_irqoff (notrace, so no
+ * kprobe or fentry there) raise the backlog's NET_RX where this cannot see it; the
+ * collector notices (NET_RX runs without raises) and says so.
+ */
 SEC("kprobe/__raise_softirq_irqoff")
 int BPF_KPROBE(kprobe_softirq_raise, unsigned int nr)
 {

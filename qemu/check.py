@@ -184,7 +184,15 @@ def check_cell(boot, backend, n):
             reasons.append("vB.rx_enqueued = %s, expected %d..%d" % (j(enq), n, n + SLACK))
         if not in_range(rx, n, n + SLACK):
             reasons.append("vB.rx_packets = %s, expected %d..%d" % (j(rx), n, n + SLACK))
-        if num(raises) is None or raises < 1:
+        warned = any(w.startswith("softirq_raise:") for w in kernel.get("warnings") or [])
+        if backend in ("kprobe", "fentry") and raises == 0 and warned:
+            # These kernels inline __raise_softirq_irqoff into the notrace
+            # raise_softirq_irqoff: no kprobe/fentry can see the backlog's raise. Passing
+            # requires sirqtop to have said so in kernel.warnings.
+            details.append("note: raises invisible to %s on this kernel; sirqtop warned: %s"
+                           % (backend, kernel.get("warnings")))
+            counts["raises"] = "0 (warned)"
+        elif num(raises) is None or raises < 1:
             reasons.append("vB.net_rx_raises = %s, expected >= 1" % j(raises))
         if num(sns) is None or sns <= 0:
             reasons.append("vB.softirq_ns = %s, expected > 0" % j(sns))

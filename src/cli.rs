@@ -180,8 +180,21 @@ fn json_capture(cli: &Cli) -> anyhow::Result<()> {
             .iter()
             .map(|(h, (_, mech))| format!("{h}={mech}"))
             .collect();
+        let missing: Vec<&str> = crate::model::Hook::ALL
+            .iter()
+            .filter(|h| !m.probes.has(**h))
+            .map(|h| h.as_str())
+            .collect();
+        let missing = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not attached, their metrics are null: {}",
+                missing.join(" ")
+            )
+        };
         eprintln!(
-            "sirqtop: ready ({}), capturing for {:?}",
+            "sirqtop: ready ({}{missing}), capturing for {:?}",
             hooks.join(" "),
             cli.duration
         );

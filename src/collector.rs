@@ -273,8 +273,10 @@ impl Collector {
                 probe::programs(*h, *m)
                     .iter()
                     .enumerate()
-                    .filter(|(i, p)| *i == 0 || probe::has_function(features, strip_backend(p)))
-                    .map(|(_, p)| (*p, *h, *m))
+                    .filter(|(i, (_, func))| {
+                        *i == 0 || func.is_none_or(|f| probe::has_function(features, f))
+                    })
+                    .map(|(_, (p, _))| (*p, *h, *m))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -599,14 +601,22 @@ impl Collector {
         for idx in 0..slots.max_entries() {
             let per_cpu = slots
                 .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "iface_slots", source: e })?
+                .map_err(|e| Error::Map {
+                    map: "iface_slots",
+                    source: e,
+                })?
                 .unwrap_or_default();
             for v in &per_cpu {
-                let Ok(s) = plain::from_bytes::<types::sirq_iface_slot>(v) else { continue };
+                let Ok(s) = plain::from_bytes::<types::sirq_iface_slot>(v) else {
+                    continue;
+                };
                 if s.key.ifindex == 0 {
                     continue;
                 }
-                let k = IfaceKey { netns: s.key.netns, ifindex: s.key.ifindex };
+                let k = IfaceKey {
+                    netns: s.key.netns,
+                    ifindex: s.key.ifindex,
+                };
                 out.entry(k).or_default().merge(&counters(&s.c));
             }
         }
@@ -615,7 +625,10 @@ impl Collector {
             let Some(k) = iface_key(&key) else { continue };
             let per_cpu = map
                 .lookup_percpu(&key, MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "iface_counters", source: e })?
+                .map_err(|e| Error::Map {
+                    map: "iface_counters",
+                    source: e,
+                })?
                 .unwrap_or_default();
             for v in &per_cpu {
                 if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
@@ -637,19 +650,31 @@ impl Collector {
         let slots = &self.skel.maps.hist_slots;
         let batch = slots
             .lookup_batch(slots.max_entries(), MapFlags::ANY, MapFlags::ANY)
-            .map_err(|e| Error::Map { map: "hist_slots", source: e })?;
+            .map_err(|e| Error::Map {
+                map: "hist_slots",
+                source: e,
+            })?;
         for (_, v) in batch {
-            let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else { continue };
+            let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else {
+                continue;
+            };
             if s.key != 0 {
-                add(IfaceKey { netns: (s.key >> 32) as u32, ifindex: s.key as u32 }, &s.h);
+                add(
+                    IfaceKey {
+                        netns: (s.key >> 32) as u32,
+                        ifindex: s.key as u32,
+                    },
+                    &s.h,
+                );
             }
         }
         let map = &self.skel.maps.iface_hists;
         for key in map.keys() {
             let Some(k) = iface_key(&key) else { continue };
-            let Some(v) = map
-                .lookup(&key, MapFlags::ANY)
-                .map_err(|e| Error::Map { map: "iface_hists", source: e })?
+            let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(|e| Error::Map {
+                map: "iface_hists",
+                source: e,
+            })?
             else {
                 continue;
             };
@@ -860,13 +885,6 @@ pub fn trim_probe_frames(frames: Vec<String>) -> Vec<String> {
     }
 }
 
-/// `kprobe___netif_rx` -> `__netif_rx`: the kernel function behind an optional program.
-fn strip_backend(prog: &str) -> &str {
-    prog.strip_prefix("kprobe_")
-        .or_else(|| prog.strip_prefix("fentry_"))
-        .unwrap_or(prog)
-}
-
 fn iface_key(bytes: &[u8]) -> Option<IfaceKey> {
     let k = plain::from_bytes::<types::sirq_iface_key>(bytes).ok()?;
     Some(IfaceKey {
@@ -1005,11 +1023,5 @@ mod tests {
             ])
         );
         assert_eq!(trim_probe_frames(f(&["bpf_x+0x1"])), f(&["bpf_x+0x1"]));
-    }
-
-    #[test]
-    fn optional_program_function_names() {
-        assert_eq!(strip_backend("kprobe___netif_rx"), "__netif_rx");
-        assert_eq!(strip_backend("fentry_veth_xmit"), "veth_xmit");
     }
 }

@@ -496,6 +496,30 @@ fn sub_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
+/// What the numbers themselves say about a hook that misses events. Every softirq run
+/// needs a raise first, so NET_RX runs far beyond the raises seen mean the raise hook is
+/// blind to a raise path (kprobe/fentry on kernels that inline `__raise_softirq_irqoff`
+/// into the notrace `raise_softirq_irqoff`).
+pub fn coverage_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(b), true) = (
+        probes.backend(Hook::SoftirqRaise),
+        probes.has(Hook::SoftirqRun),
+    ) {
+        let rx = snap.vector_total(NET_RX);
+        if b != Backend::Tracepoint && rx.runs >= 10 && rx.raises < rx.runs / 2 {
+            out.push(format!(
+                "softirq_raise: the {b} probe saw {} NET_RX raises for {} NET_RX runs: this \
+                 kernel raises through a path it cannot see (__raise_softirq_irqoff inlined \
+                 into the notrace raise_softirq_irqoff), so raise counts are incomplete; \
+                 --probe auto uses the irq:softirq_raise tracepoint, which sees them",
+                rx.raises, rx.runs
+            ));
+        }
+    }
+    out
+}
+
 /// Facts about a capture that do not change while it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureMeta {
@@ -564,6 +588,40 @@ mod tests {
         let a = Availability::from_report(&r);
         assert!(a.tx && a.receive && a.veth_hop);
         assert!(!a.enqueue && !a.raises && !a.backlog_wait && !a.softirq_time);
+    }
+
+    #[test]
+    fn blind_raise_hook_is_reported() {
+        let mut r = ProbeReport::default();
+        r.attached
+            .insert(Hook::SoftirqRaise, (Backend::Kprobe, "kprobe".into()));
+        r.attached
+            .insert(Hook::SoftirqRun, (Backend::Tracepoint, "tp_btf".into()));
+        let mut cpu = CpuStats::new(0);
+        cpu.vectors[NET_RX].runs = 500;
+        let mut s = Snapshot {
+            elapsed_ns: 1,
+            interfaces: vec![],
+            cpus: vec![cpu],
+            loss: Loss::default(),
+            programs: vec![],
+            raise_sites: vec![],
+        };
+        let w = coverage_warnings(&r, &s);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("softirq_raise: the kprobe probe saw 0 NET_RX raises for 500"),
+            "{w:?}"
+        );
+        s.cpus[0].vectors[NET_RX].raises = 499;
+        assert!(coverage_warnings(&r, &s).is_empty());
+        r.attached
+            .insert(Hook::SoftirqRaise, (Backend::Tracepoint, "tp_btf".into()));
+        s.cpus[0].vectors[NET_RX].raises = 0;
+        assert!(
+            coverage_warnings(&r, &s).is_empty(),
+            "tracepoints see every raise"
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct Kernel {
     pub mechanisms: BTreeMap<String, String>,
     /// Why a better backend was not used, one line per skipped candidate.
     pub fallbacks: Vec<String>,
+    /// What the capture's own numbers say a hook missed (see README, Troubleshooting).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +282,7 @@ impl Capture {
                 backends,
                 mechanisms,
                 fallbacks: meta.probes.fallbacks.clone(),
+                warnings: crate::model::coverage_warnings(&meta.probes, snap),
             },
             capture: CaptureInfo {
                 started_at: rfc3339(meta.started_at),

@@ -78,7 +78,7 @@ pub fn rank(mech: &str) -> usize {
 }
 
 /// The kernel functions a kprobe/fentry hook attaches to. Only the first is required:
-/// `__netif_rx` exists since 5.18, and veth enqueues through it from then on.
+/// `__netif_rx` exists since 5.18 (veth enqueues through it from then on).
 pub fn functions(hook: Hook) -> &'static [&'static str] {
     match hook {
         Hook::VethXmit => &["veth_xmit"],
@@ -99,27 +99,34 @@ pub fn tracepoint(hook: Hook) -> &'static str {
     }
 }
 
-/// BPF program names (in bpf/sirqtop.bpf.c) for a hook and mechanism; the first program
-/// of every list is required, later ones are attached where their function exists.
-pub fn programs(hook: Hook, mech: Mechanism) -> &'static [&'static str] {
+/// BPF programs (in bpf/sirqtop.bpf.c) for a hook and mechanism, each with the kernel
+/// function it needs (None for tracepoints). The first program is required; a later one is
+/// attached where its function exists.
+pub fn programs(hook: Hook, mech: Mechanism) -> &'static [(&'static str, Option<&'static str>)] {
     use Mechanism::*;
     match (hook, mech) {
-        (Hook::VethXmit, TpBtf) => &["tp_veth_xmit"],
-        (Hook::VethXmit, RawTp) => &["raw_veth_xmit"],
-        (Hook::VethXmit, Fentry) => &["fentry_veth_xmit"],
-        (Hook::VethXmit, Kprobe) => &["kprobe_veth_xmit"],
-        (Hook::NetifRx, TpBtf) => &["tp_netif_rx"],
-        (Hook::NetifRx, RawTp) => &["raw_netif_rx"],
-        (Hook::NetifRx, Fentry) => &["fentry_netif_rx", "fentry___netif_rx"],
-        (Hook::NetifRx, Kprobe) => &["kprobe_netif_rx", "kprobe___netif_rx"],
-        (Hook::SoftirqRaise, TpBtf) => &["tp_softirq_raise"],
-        (Hook::SoftirqRaise, RawTp) => &["raw_softirq_raise"],
-        (Hook::SoftirqRaise, Fentry) => &["fentry_softirq_raise"],
-        (Hook::SoftirqRaise, Kprobe) => &["kprobe_softirq_raise"],
-        (Hook::SoftirqRun, TpBtf) => &["tp_softirq_entry", "tp_softirq_exit"],
-        (Hook::SoftirqRun, RawTp) => &["raw_softirq_entry", "raw_softirq_exit"],
-        (Hook::NetifReceive, TpBtf) => &["tp_netif_receive"],
-        (Hook::NetifReceive, RawTp) => &["raw_netif_receive"],
+        (Hook::VethXmit, TpBtf) => &[("tp_veth_xmit", None)],
+        (Hook::VethXmit, RawTp) => &[("raw_veth_xmit", None)],
+        (Hook::VethXmit, Fentry) => &[("fentry_veth_xmit", Some("veth_xmit"))],
+        (Hook::VethXmit, Kprobe) => &[("kprobe_veth_xmit", Some("veth_xmit"))],
+        (Hook::NetifRx, TpBtf) => &[("tp_netif_rx", None)],
+        (Hook::NetifRx, RawTp) => &[("raw_netif_rx", None)],
+        (Hook::NetifRx, Fentry) => &[
+            ("fentry_netif_rx", Some("netif_rx")),
+            ("fentry___netif_rx", Some("__netif_rx")),
+        ],
+        (Hook::NetifRx, Kprobe) => &[
+            ("kprobe_netif_rx", Some("netif_rx")),
+            ("kprobe___netif_rx", Some("__netif_rx")),
+        ],
+        (Hook::SoftirqRaise, TpBtf) => &[("tp_softirq_raise", None)],
+        (Hook::SoftirqRaise, RawTp) => &[("raw_softirq_raise", None)],
+        (Hook::SoftirqRaise, Fentry) => &[("fentry_softirq_raise", Some("__raise_softirq_irqoff"))],
+        (Hook::SoftirqRaise, Kprobe) => &[("kprobe_softirq_raise", Some("__raise_softirq_irqoff"))],
+        (Hook::SoftirqRun, TpBtf) => &[("tp_softirq_entry", None), ("tp_softirq_exit", None)],
+        (Hook::SoftirqRun, RawTp) => &[("raw_softirq_entry", None), ("raw_softirq_exit", None)],
+        (Hook::NetifReceive, TpBtf) => &[("tp_netif_receive", None)],
+        (Hook::NetifReceive, RawTp) => &[("raw_netif_receive", None)],
         (Hook::SoftirqRun | Hook::NetifReceive, Fentry | Kprobe) => &[],
     }
 }
@@ -129,7 +136,7 @@ pub fn program_owner(name: &str) -> Option<(Hook, Mechanism)> {
     use Mechanism::*;
     for hook in Hook::ALL {
         for mech in [TpBtf, RawTp, Fentry, Kprobe] {
-            if programs(hook, mech).contains(&name) {
+            if programs(hook, mech).iter().any(|(p, _)| *p == name) {
                 return Some((hook, mech));
             }
         }
@@ -177,7 +184,7 @@ impl KernelFeatures {
         self
     }
 
-    fn symbol(&self, name: &str) -> Option<&SymbolInfo> {
+    pub fn symbol(&self, name: &str) -> Option<&SymbolInfo> {
         self.symbols.as_ref().and_then(|s| s.get(name))
     }
 }
