@@ -95,6 +95,7 @@ struct Identity {
     kind: Option<String>,
     netns_name: Option<String>,
     netns_label: String,
+    container: Option<crate::netns::ContainerRef>,
     peer: Option<PeerRef>,
 }
 
@@ -780,6 +781,7 @@ impl Collector {
                     kind: l.kind.clone(),
                     netns_name,
                     netns_label,
+                    container: topo.namespaces.get(&l.netns).and_then(|n| n.container.clone()),
                     peer,
                 },
             );
@@ -793,6 +795,7 @@ impl Collector {
             i.kind = id.kind.clone();
             i.netns_name = id.netns_name.clone();
             i.netns_label = id.netns_label.clone();
+            i.container = id.container.clone();
             i.peer = id.peer.clone();
         } else if let Ok(seen) = self.seen.try_borrow() {
             // Gone before we could look: the kernel side's first-sight record names it.
@@ -803,6 +806,7 @@ impl Collector {
             if let Some(n) = self.topology.namespaces.get(&i.key.netns) {
                 i.netns_name = n.ip_netns_name.clone();
                 i.netns_label = n.label();
+                i.container = n.container.clone();
             }
         }
         if i.kind.is_none() && i.name == "lo" {

@@ -551,3 +551,65 @@ fn raw_tracepoint_fallback_counts_the_same() {
     );
     assert!(b.net_rx_raises.unwrap() >= 1 && b.softirq_ns.unwrap() > 0);
 }
+
+/// Puts a process into a cgroup shaped like Docker's, removed on drop (cgroup v1 `pids`
+/// hierarchy, or the unified v2 one).
+struct FakeContainer {
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl FakeContainer {
+    fn start(ns: &str, id: &str) -> Option<FakeContainer> {
+        let root = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("cgroup.procs").exists())?;
+        let dir = root.join("docker").join(id);
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new("ip").args(["netns", "exec", ns, "sleep", "60"]).spawn().ok()?;
+        // `ip netns exec` execs sleep in place: the pid is the sleeping process.
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).ok()?;
+        Some(FakeContainer { dir, child })
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[test]
+fn namespace_of_a_container_process_is_labelled_in_the_capture() {
+    require_root!();
+    let _g = common::serial();
+    let lab = common::lab("c", "10.201.9");
+    let ((ns_a, ix_a), _) = common::keys(&lab);
+    let id = format!("{:0>64x}", 0x5137_0000_0000u64 + std::process::id() as u64);
+    let Some(_ctr) = FakeContainer::start(&lab.ns_a, &id) else {
+        eprintln!("skipped: no writable cgroup hierarchy");
+        return;
+    };
+    let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
+    let cfg = Config { netns_filter: vec![ns_a], ..Config::default() };
+    let mut c = Collector::start(&cfg).expect("attach");
+    send_udp(&lab.ns_a, &lab.addr_b, 5001, 50, 64);
+    settle();
+    let s = c.snapshot().unwrap();
+    let cap = Capture::new(c.meta(), &s);
+    drop(c);
+    let a = iface(&s, ns_a, ix_a);
+    let ctr = a.container.as_ref().expect("container found from the cgroup");
+    assert_eq!((ctr.runtime.as_str(), ctr.id.as_str()), ("docker", id.as_str()));
+    let ja = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
+    assert_eq!(ja.container.as_ref().map(|c| c.id.as_str()), Some(id.as_str()));
+    // An ip-netns name is what an operator typed, so it stays the label.
+    assert_eq!(ja.netns_label.as_deref(), Some(lab.ns_a.as_str()));
+}

@@ -211,6 +211,8 @@ pub struct Interface {
     pub netns_name: Option<String>,
     /// What an operator recognises the namespace by ("host", ip-netns name, container, comm[pid]).
     pub netns_label: String,
+    /// The container owning the namespace, from its first process's cgroup.
+    pub container: Option<crate::netns::ContainerRef>,
     pub peer: Option<PeerRef>,
     pub counters: IfaceCounters,
     pub veth_hop: Histogram,
@@ -227,6 +229,7 @@ impl Interface {
             kind: None,
             netns_name: None,
             netns_label: format!("netns:{}", key.netns),
+            container: None,
             peer: None,
             counters: IfaceCounters::default(),
             veth_hop: Histogram::default(),

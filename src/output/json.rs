@@ -93,6 +93,9 @@ pub struct JsonInterface {
     pub netns_name: Option<String>,
     #[serde(default)]
     pub netns_label: Option<String>,
+    /// The container owning the namespace (from its first process's cgroup), if any.
+    #[serde(default)]
+    pub container: Option<crate::netns::ContainerRef>,
     pub ifindex: u32,
     pub name: String,
     pub kind: Option<String>,
@@ -214,6 +217,7 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         netns_inode: i.key.netns,
         netns_name: i.netns_name.clone(),
         netns_label: Some(i.netns_label.clone()),
+        container: i.container.clone(),
         ifindex: i.key.ifindex,
         name: i.name.clone(),
         kind: i.kind.clone(),
