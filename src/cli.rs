@@ -160,8 +160,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         return json_capture(&cli);
     }
     let cfg = cli.config()?;
-    let _ = cfg;
-    anyhow::bail!("the dashboard is not built yet: use --json")
+    crate::tui::run(cfg, crate::tui::TuiOptions { interval: cli.interval })?;
+    Ok(())
 }
 
 fn json_capture(cli: &Cli) -> anyhow::Result<()> {

@@ -24,7 +24,7 @@ fn within(v: u64, n: u64, what: &str) {
     );
 }
 
-fn iface<'a>(s: &'a Snapshot, netns: u32, ifindex: u32) -> &'a Interface {
+fn iface(s: &Snapshot, netns: u32, ifindex: u32) -> &Interface {
     s.interface(IfaceKey { netns, ifindex })
         .unwrap_or_else(|| panic!("no interface ({netns}, {ifindex}) in {:#?}", s.interfaces))
 }
