@@ -128,6 +128,8 @@ struct cpu_state {
 	__u64 enq_ts;                    /* last counted enqueue on this CPU, 0 = none */
 	struct sirq_iface_key enq_key;
 	__u32 stack_tick;                /* raises since the last stack sample */
+	__u32 ksoftirqd_pid;             /* this CPU's ksoftirqd, once seen */
+	__u32 other_pid;                 /* the last task seen not to be ksoftirqd */
 	__u32 _pad2;
 };
 
@@ -205,8 +207,9 @@ static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v)
 }
 
 /*
- * The address of a BTF pointer as a plain number: the verifier forbids arithmetic on
- * pointers, so copy its bits out of a stack slot (a scalar comes back).
+ * The address of a pointer as a plain number: the verifier forbids arithmetic on
+ * pointers, so copy its bits out of a stack slot (a scalar comes back). A helper call:
+ * only for rare paths.
  */
 static __always_inline __u64 addr_of(const void *p)
 {
@@ -214,6 +217,23 @@ static __always_inline __u64 addr_of(const void *p)
 
 	bpf_probe_read_kernel(&v, sizeof(v), &spill);
 	return v;
+}
+
+/* The in-flight table's identity of an skb is its address minus this variable's. */
+__u64 skb_id_anchor = 0;
+
+/*
+ * For BTF pointers (tp_btf/fentry) pointer - pointer is a number, free for programs
+ * allowed to see kernel addresses; kprobe/raw_tp arguments are numbers already and
+ * subtract the anchor's address, learned once, so every backend agrees on the identity.
+ */
+static __always_inline __u64 skb_id(const void *skb, bool direct)
+{
+	if (direct)
+		return (__u64)skb - (__u64)&skb_id_anchor;
+	if (!skb_id_anchor)
+		skb_id_anchor = addr_of(&skb_id_anchor);
+	return (__u64)skb - skb_id_anchor;
 }
 
 static __always_inline struct inflight *slot_of(__u64 skb)
@@ -406,7 +426,7 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
 	struct inflight *f;
-	__u64 ptr = addr_of(skb);
+	__u64 ptr = skb_id(skb, direct);
 
 	if (check_kind && !is_veth(dev, direct))
 		return 0;
@@ -437,7 +457,7 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
-	__u64 ptr = addr_of(skb);
+	__u64 ptr = skb_id(skb, direct);
 	__u64 now;
 
 	st = cpu_state();
@@ -473,14 +493,30 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	return 0;
 }
 
-static __always_inline bool in_ksoftirqd(void)
+/*
+ * Whether the current task is this CPU's ksoftirqd. Reading the task name costs a helper
+ * call, so it is read only for a pid not seen before on this CPU: softirqs run in few
+ * tasks (the interrupted task, or ksoftirqd).
+ */
+static __always_inline bool in_ksoftirqd(struct cpu_state *st)
 {
+	__u32 pid = (__u32)bpf_get_current_pid_tgid();
 	char comm[16];
+	bool k;
 
+	if (pid == st->ksoftirqd_pid)
+		return true;
+	if (pid == st->other_pid)
+		return false;
 	if (bpf_get_current_comm(comm, sizeof(comm)))
 		return false;
-	return comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' && comm[3] == 'f' &&
-	       comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q';
+	k = comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' && comm[3] == 'f' &&
+	    comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q';
+	if (k)
+		st->ksoftirqd_pid = pid;
+	else
+		st->other_pid = pid;
+	return k;
 }
 
 /* Counts one sampled raise under (interface, vector, kernel stack). */
@@ -618,7 +654,7 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	s->runs++;
 	s->run_ns += d;
 	hist_add(&s->run, d);
-	if (in_ksoftirqd())
+	if (in_ksoftirqd(st))
 		s->ksoftirqd_runs++;
 	if (vec == SIRQ_VEC_NET_RX && st->rx_has) {
 		charge_rx(&st->rx_key, now - st->rx_mark);
@@ -635,7 +671,7 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
-	__u64 ptr = addr_of(skb);
+	__u64 ptr = skb_id(skb, direct);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 enq_ts = 0;
 	bool counted = false;
