@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Helpers of bench/run.sh: parse iperf3 and sirqtop output, and write the report.
 
-  report.py iperf udp|tcp FILE     -> "rx_kpps sent_kpps loss_pct" | "gbit_s retransmits -"
+  report.py result udp|tcp FILE    -> "rx_kpps sent_kpps loss_pct" | "gbit_s retransmits nan"
+                                      (FILE: bench/udpflood.c's lines, or iperf3 -J)
   report.py captured FILE NETNS IF -> packets sirqtop counted on interface IF of netns NETNS
   report.py report DIR             -> the markdown report of one run (stdout)
 
@@ -53,7 +54,34 @@ def load_json(path):
         return None
 
 
-def iperf(workload, path):
+def flood_lines(path):
+    """The JSON lines bench/udpflood.c printed (sender and sink), merged; None if not one."""
+    merged = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{") and ('"sent"' in line or '"received"' in line):
+                    d = json.loads(line)
+                    if "sent" in d:
+                        merged["sent"], merged["sent_ns"] = d["sent"], d["ns"]
+                    else:
+                        merged["received"], merged["recv_ns"] = d["received"], d["ns"]
+    except (OSError, ValueError):
+        return None
+    return merged or None
+
+
+def result(workload, path):
+    """(value, sent, loss %): UDP rx kpps, sent kpps; TCP Gbit/s, retransmits, nan."""
+    fl = flood_lines(path) if workload == "udp" else None
+    if fl:
+        if not fl.get("recv_ns") or not fl.get("sent_ns"):
+            return NAN, NAN, NAN
+        rx = fl["received"] / (fl["recv_ns"] / 1e9)
+        sent = fl["sent"] / (fl["sent_ns"] / 1e9)
+        loss = 100.0 * max(fl["sent"] - fl["received"], 0) / max(fl["sent"], 1)
+        return rx / 1e3, sent / 1e3, loss
     d = load_json(path)
     if not d or "end" not in d or d.get("error"):
         return NAN, NAN, NAN
@@ -74,6 +102,9 @@ def iperf(workload, path):
 
 
 def udp_sent_packets(path):
+    fl = flood_lines(path)
+    if fl:
+        return fl.get("sent")
     d = load_json(path)
     try:
         return d["end"]["sum_sent"]["packets"]
@@ -168,7 +199,7 @@ def program_stats(raw, tool, workload):
                                   p.get("run_time_ns", 0)))
         except (OSError, ValueError):
             pass
-    return progs, window, udp_sent_packets(base + ".iperf.json"), iperf(workload, base + ".iperf.json")
+    return progs, window, udp_sent_packets(base + ".workload.txt"), result(workload, base + ".workload.txt")
 
 
 FLOOR_HOOK = {
@@ -421,8 +452,8 @@ def report(raw):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "iperf":
-        v = iperf(argv[2], argv[3])
+    if len(argv) >= 4 and argv[1] == "result":
+        v = result(argv[2], argv[3])
         print(" ".join("nan" if math.isnan(x) else f"{x:.3f}" for x in v))
     elif len(argv) >= 5 and argv[1] == "captured":
         print(captured(argv[2], argv[3], argv[4]))

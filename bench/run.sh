@@ -10,7 +10,9 @@
 #   SECS=5             seconds per measurement (iperf3 -t)
 #   CONDITIONS="untraced floor sirqtop lite bpfstats bpftrace bcc"
 #   WORKLOADS="udp tcp"
-#   SENDER_CPU=0 RECEIVER_CPU=1   iperf3 -A pinning (BENCHMARKS.md says why)
+#   SENDER_CPU=0 RECEIVER_CPU=1   CPU pinning of both ends (BENCHMARKS.md says why)
+#   UDP_TOOL=udpflood  bench/udpflood.c (send() per datagram, recvmmsg sink); or iperf3
+#                      (-u -b 0 -l 64), whose receiver drops 15-20 % here (BENCHMARKS.md)
 #   PROFILE=1          per-hook BPF run time (separate runs with BPF stats on)
 #   PROFILE_TOOLS="floor bpfstats lite bpftrace bcc"   what the profile runs cover
 #   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready"
@@ -30,6 +32,7 @@ CONDITIONS=${CONDITIONS:-untraced floor sirqtop lite bpfstats bpftrace bcc}
 WORKLOADS=${WORKLOADS:-udp tcp}
 SENDER_CPU=${SENDER_CPU:-0}
 RECEIVER_CPU=${RECEIVER_CPU:-1}
+UDP_TOOL=${UDP_TOOL:-udpflood}
 PROFILE=${PROFILE:-1}
 PROFILE_TOOLS=${PROFILE_TOOLS:-floor bpfstats lite bpftrace bcc}
 READY_RUNS=${READY_RUNS:-7}
@@ -46,6 +49,7 @@ die() { log "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (BPF, network namespaces): sudo bench/run.sh"
 [ "${BASH_VERSINFO[0]}" -ge 5 ] || die "needs bash >= 5 (EPOCHREALTIME)"
 [[ $REPS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || die "REPS and SECS must be positive integers"
+case $UDP_TOOL in udpflood | iperf3) ;; *) die "UDP_TOOL must be udpflood or iperf3" ;; esac
 for c in $CONDITIONS; do
     case $c in untraced | floor | sirqtop | lite | bpfstats | bpftrace | bcc) ;;
     *) die "unknown condition '$c' (untraced floor sirqtop lite bpfstats bpftrace bcc)" ;;
@@ -77,7 +81,7 @@ cleanup() {
     local i
     for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do umount "${MOUNTED[i]}" 2>/dev/null || true; done
     if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && [ -e "$raw" ]; then
-        chown -R "$SUDO_USER:" "$raw" "$OUT" 2>/dev/null || true
+        chown -R "$SUDO_USER:" "$raw" "$OUT" "$target/bench" 2>/dev/null || true
     fi
     exit "$rc"
 }
@@ -112,6 +116,12 @@ need python3 python3
 need ss iproute2
 [[ " $CONDITIONS " == *" bpftrace "* ]] && need bpftrace bpftrace
 [ "$PROFILE" = 1 ] && { need bpftool bpftool || true; }
+FLOOD=$target/bench/udpflood
+if [ "$UDP_TOOL" = udpflood ]; then
+    need cc gcc
+    mkdir -p "$target/bench"
+    cc -O2 -Wall -o "$FLOOD" "$here/udpflood.c" || die "building bench/udpflood.c failed"
+fi
 
 # Classic tracepoints (bpftrace, bcc) need tracefs; bcc 0.26 looks under debugfs.
 mount_if_missing() { # mount_if_missing TYPE DIR
@@ -189,10 +199,25 @@ ip -n "$NSA" link set "$VA" up
 ip -n "$NSB" link set "$VB" up
 log "namespaces $NSA ($IPA, cpu $SENDER_CPU) -> $NSB ($IPB, cpu $RECEIVER_CPU)"
 
-# One iperf3 test; prints what report.py makes of it ("value sent loss%" / "gbps retr").
+# One measurement; prints what report.py makes of it: "rx_kpps sent_kpps loss%" for UDP,
+# "gbit_s retransmits -" for TCP.
 PORT=5201
-measure() { # measure udp|tcp SECS JSONFILE
+measure() { # measure udp|tcp SECS OUTFILE
     local w=$1 secs=$2 out=$3 i args=()
+    if [ "$w" = udp ] && [ "$UDP_TOOL" = udpflood ]; then
+        ip netns exec "$NSB" taskset -c "$RECEIVER_CPU" "$FLOOD" sink "$PORT" "$secs" >"$out.sink" 2>&1 &
+        SPID=$!
+        for i in $(seq 100); do grep -q listening "$out.sink" 2>/dev/null && break; sleep 0.02; done
+        timeout $((secs + 30)) ip netns exec "$NSA" taskset -c "$SENDER_CPU" "$FLOOD" send "$IPB" "$PORT" \
+            "$secs" 64 >"$out" 2>&1 || true
+        for i in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SPID" 2>/dev/null || true
+        wait "$SPID" 2>/dev/null || true
+        SPID=
+        cat "$out.sink" >>"$out" && rm -f "$out.sink"
+        $PY result udp "$out"
+        return
+    fi
     [ "$w" = udp ] && args=(-u -b 0 -l 64)
     ip netns exec "$NSB" iperf3 -s -1 -A "$RECEIVER_CPU" -p "$PORT" >/dev/null 2>&1 &
     SPID=$!
@@ -206,7 +231,7 @@ measure() { # measure udp|tcp SECS JSONFILE
     kill -KILL "$SPID" 2>/dev/null || true
     wait "$SPID" 2>/dev/null || true
     SPID=
-    $PY iperf "$w" "$out"
+    $PY result "$w" "$out"
 }
 
 # ---- tracers --------------------------------------------------------------------------------
@@ -275,7 +300,7 @@ fi
     command -v bpftrace >/dev/null && echo "bpftrace: $(bpftrace --version 2>/dev/null)"
     [ -n "$BCC_TOOL" ] && echo "bcc: $(dpkg-query -W -f '${Version}' bpfcc-tools 2>/dev/null) (softirqs -d)"
     echo "reps: $REPS x ${SECS}s; conditions: $CONDITIONS; workloads: $WORKLOADS"
-    echo "pinning: sender cpu $SENDER_CPU, receiver cpu $RECEIVER_CPU"
+    echo "pinning: sender cpu $SENDER_CPU, receiver cpu $RECEIVER_CPU; UDP flood: $UDP_TOOL, 64-byte payload"
     echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$raw/env.txt"
 
@@ -292,7 +317,7 @@ est=$((REPS * n * ${#works[@]} * (SECS + 2) + 60))
 log "matrix: $REPS rounds x ${#conds[@]} conditions x ${#works[@]} workloads x ${SECS}s (~$((est / 60)) min)"
 
 log "warm-up (untraced, not recorded)"
-for w in "${works[@]}"; do measure "$w" 2 "$raw/warmup-$w.json" >/dev/null; done
+for w in "${works[@]}"; do measure "$w" 2 "$raw/warmup-$w.txt" >/dev/null; done
 
 printf 'round\tpos\tcondition\tworkload\tvalue\tsent\tloss_pct\tload1\n' >"$raw/samples.tsv"
 printf 'round\tcondition\tready_ms\thwm_kib\ttraced_tx\n' >"$raw/tracers.tsv"
@@ -315,7 +340,7 @@ for ((r = 1; r <= REPS; r++)); do
         ws=("${works[@]}")
         ((r % 2 == 0)) && ws=($(printf '%s\n' "${works[@]}" | tac))
         for w in "${ws[@]}"; do
-            res=$(measure "$w" "$SECS" "$base-$w.iperf.json")
+            res=$(measure "$w" "$SECS" "$base-$w.result.txt")
             read -r v sent loss <<<"$res"
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$c" "$w" "$v" "$sent" "$loss" "$(loadavg)" >>"$raw/samples.tsv"
             log "round $r/$REPS $c $w: $v $([ "$w" = udp ] && echo kpps || echo Gbit/s) (load $(loadavg))"
@@ -350,7 +375,7 @@ if [ "$PROFILE" = 1 ]; then
             esac
             start_tracer "$c" "$base" "${extra[@]}" || continue
             ts=$EPOCHREALTIME
-            measure "$w" "$SECS" "$base.iperf.json" >"$base.result"
+            measure "$w" "$SECS" "$base.workload.txt" >"$base.result"
             if [[ $c == bpftrace || $c == bcc ]]; then
                 # Its programs: the prog ids behind the fds it holds (bpftool here shows no pids).
                 for id in $(grep -h '^prog_id:' /proc/"$TPID"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un); do

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +90,9 @@ static int do_sink(int port, double secs, int spin)
 	/* Root may exceed rmem_max; otherwise the plain request is capped by it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	/* A blocking read wakes up at least every 100 ms to check the time limits. */
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (i = 0; i < BATCH; i++) {
 		iov[i].iov_base = bufs[i];
 		iov[i].iov_len = sizeof(bufs[i]);
@@ -113,7 +117,7 @@ static int do_sink(int port, double secs, int spin)
 				break;
 			continue;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			perror("udpflood: recvmmsg");
 			return 1;
 		}
