@@ -133,42 +133,12 @@ fn sockaddr(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("address {addr}"))
 }
 
-fn mac(ns: &str, dev: &str) -> anyhow::Result<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-n", ns, "-o", "link", "show", "dev", dev])
-        .output()
-        .context("ip link show")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .map(str::to_string)
-        .with_context(|| format!("no MAC address for {dev} in {ns}"))
-}
-
 /// Addresses, links up, and static neighbours both ways: no ARP in the measured traffic.
 fn address_pair(s: &str, r: &str, subnet: &str) -> anyhow::Result<()> {
     let (addr_s, addr_r) = (format!("{subnet}.1"), format!("{subnet}.2"));
-    for (ns, dev, addr) in [(s, TX_DEV, &addr_s), (r, RX_DEV, &addr_r)] {
-        ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-        ip(&["-n", ns, "link", "set", dev, "up"])?;
-    }
-    let (mac_s, mac_r) = (mac(s, TX_DEV)?, mac(r, RX_DEV)?);
-    for (ns, dst, lladdr, dev) in [(s, &addr_r, &mac_r, TX_DEV), (r, &addr_s, &mac_s, RX_DEV)] {
-        ip(&[
-            "-n",
-            ns,
-            "neigh",
-            "replace",
-            dst,
-            "lladdr",
-            lladdr,
-            "dev",
-            dev,
-            "nud",
-            "permanent",
-        ])?;
-    }
+    lab::address(s, TX_DEV, &addr_s)?;
+    lab::address(r, RX_DEV, &addr_r)?;
+    lab::static_neighbours((s, TX_DEV, &addr_s), (r, RX_DEV, &addr_r))?;
     Ok(())
 }
 

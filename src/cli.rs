@@ -61,8 +61,9 @@ pub struct Cli {
     #[arg(long)]
     pub bpf_stats: bool,
 
-    /// Counters only, for always-on use: no per-packet latency tracking, so veth_hop and
-    /// backlog_wait are null. Cheapest mode.
+    /// Counters only, for always-on use: packets, bytes and NET_RX raises per interface and
+    /// raises per CPU. No per-packet latency tracking and no softirq entry/exit hooks, so
+    /// veth_hop, backlog_wait, softirq_ns and per-CPU runs are null. Cheapest mode.
     #[arg(long)]
     pub lite: bool,
 
@@ -160,7 +161,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         return json_capture(&cli);
     }
     let cfg = cli.config()?;
-    crate::tui::run(cfg, crate::tui::TuiOptions { interval: cli.interval })?;
+    crate::tui::run(
+        cfg,
+        crate::tui::TuiOptions {
+            interval: cli.interval,
+        },
+    )?;
     Ok(())
 }
 

@@ -162,6 +162,15 @@ impl Collector {
         };
         let mut plan = probe::plan(cfg.probe, &features);
         let mut fallbacks = plan.skipped.clone();
+        // --lite is for always-on use: per-packet counters and raises only. The softirq
+        // entry/exit hooks (NET_RX time, per-CPU runs) are the first thing it gives up:
+        // two fewer programs per softirq.
+        if cfg.lite {
+            if let Some(c) = plan.candidates.get_mut(&Hook::SoftirqRun) {
+                c.clear();
+            }
+            fallbacks.push("softirq_run: not attached with --lite (counters only)".into());
+        }
         // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
         // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
         if let Some(deny) = std::env::var_os("SIRQTOP_DENY") {
@@ -781,7 +790,10 @@ impl Collector {
                     kind: l.kind.clone(),
                     netns_name,
                     netns_label,
-                    container: topo.namespaces.get(&l.netns).and_then(|n| n.container.clone()),
+                    container: topo
+                        .namespaces
+                        .get(&l.netns)
+                        .and_then(|n| n.container.clone()),
                     peer,
                 },
             );

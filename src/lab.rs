@@ -85,16 +85,12 @@ impl VethLab {
             "link", "add", &self.if_a, "netns", &self.ns_a, "type", "veth", "peer", "name",
             &self.if_b, "netns", &self.ns_b,
         ])?;
-        for (ns, dev, addr) in [
-            (&self.ns_a, &self.if_a, &self.addr_a),
-            (&self.ns_b, &self.if_b, &self.addr_b),
-        ] {
+        for ns in [&self.ns_a, &self.ns_b] {
             disable_ipv6(ns);
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
-        Ok(())
+        address(&self.ns_a, &self.if_a, &self.addr_a)?;
+        address(&self.ns_b, &self.if_b, &self.addr_b)
     }
 
     fn teardown(&self) {
@@ -118,26 +114,10 @@ impl VethLab {
 
     /// Static neighbours both ways, so the measured traffic is only what is sent.
     pub fn warm_up(&self) -> Result<()> {
-        let (mac_a, mac_b) = (mac(&self.ns_a, &self.if_a)?, mac(&self.ns_b, &self.if_b)?);
-        for (ns, dst, lladdr, dev) in [
-            (&self.ns_a, &self.addr_b, &mac_b, &self.if_a),
-            (&self.ns_b, &self.addr_a, &mac_a, &self.if_b),
-        ] {
-            ip(&[
-                "-n",
-                ns,
-                "neigh",
-                "replace",
-                dst,
-                "lladdr",
-                lladdr,
-                "dev",
-                dev,
-                "nud",
-                "permanent",
-            ])?;
-        }
-        Ok(())
+        static_neighbours(
+            (&self.ns_a, &self.if_a, &self.addr_a),
+            (&self.ns_b, &self.if_b, &self.addr_b),
+        )
     }
 }
 
@@ -145,6 +125,34 @@ impl Drop for VethLab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// Gives `dev` in `ns` the /24 address `addr` and sets it up.
+pub fn address(ns: &str, dev: &str, addr: &str) -> Result<()> {
+    ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+    ip(&["-n", ns, "link", "set", dev, "up"])
+}
+
+/// Permanent neighbour entries both ways between two (namespace, device, address) ends:
+/// no ARP in the measured traffic.
+pub fn static_neighbours(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<()> {
+    let (mac_a, mac_b) = (mac(a.0, a.1)?, mac(b.0, b.1)?);
+    for ((ns, dev, _), (_, _, dst), lladdr) in [(a, b, &mac_b), (b, a, &mac_a)] {
+        ip(&[
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            dst,
+            "lladdr",
+            lladdr,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ])?;
+    }
+    Ok(())
 }
 
 /// IPv6 autoconfiguration chatter would blur exact packet counts.

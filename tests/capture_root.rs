@@ -499,6 +499,21 @@ fn lite_mode_counts_but_reports_no_latency() {
     let ja = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
     assert!(ja.latency.veth_hop.is_none() && ja.latency.backlog_wait.is_none());
     assert_eq!(ja.tx_packets, Some(a.counters.tx_packets));
+    // No softirq entry/exit hooks in lite: softirq time and runs are null, raises are not.
+    let jb = cap.interfaces.iter().find(|i| i.name == lab.if_b).unwrap();
+    assert!(jb.softirq_ns.is_none() && jb.softirq_ns_per_packet.is_none());
+    assert_eq!(jb.net_rx_raises, Some(b.counters.net_rx_raises));
+    assert!(!cap.kernel.backends.contains_key("softirq_run"));
+    let net_rx = &cap
+        .cpus
+        .iter()
+        .find_map(|c| {
+            c.softirqs
+                .get("NET_RX")
+                .filter(|v| v.raises.unwrap_or(0) > 0)
+        })
+        .expect("NET_RX raises on some CPU");
+    assert!(net_rx.runs.is_none() && net_rx.run_hist.is_none());
 }
 
 #[test]
@@ -561,13 +576,20 @@ struct FakeContainer {
 
 impl FakeContainer {
     fn start(ns: &str, id: &str) -> Option<FakeContainer> {
-        let root = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .into_iter()
-            .map(std::path::Path::new)
-            .find(|p| p.join("cgroup.procs").exists())?;
+        let root = [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.procs").exists())?;
         let dir = root.join("docker").join(id);
         std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new("ip").args(["netns", "exec", ns, "sleep", "60"]).spawn().ok()?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "sleep", "60"])
+            .spawn()
+            .ok()?;
         // `ip netns exec` execs sleep in place: the pid is the sleeping process.
         std::thread::sleep(Duration::from_millis(200));
         std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).ok()?;
@@ -598,7 +620,10 @@ fn namespace_of_a_container_process_is_labelled_in_the_capture() {
         return;
     };
     let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
-    let cfg = Config { netns_filter: vec![ns_a], ..Config::default() };
+    let cfg = Config {
+        netns_filter: vec![ns_a],
+        ..Config::default()
+    };
     let mut c = Collector::start(&cfg).expect("attach");
     send_udp(&lab.ns_a, &lab.addr_b, 5001, 50, 64);
     settle();
@@ -606,10 +631,19 @@ fn namespace_of_a_container_process_is_labelled_in_the_capture() {
     let cap = Capture::new(c.meta(), &s);
     drop(c);
     let a = iface(&s, ns_a, ix_a);
-    let ctr = a.container.as_ref().expect("container found from the cgroup");
-    assert_eq!((ctr.runtime.as_str(), ctr.id.as_str()), ("docker", id.as_str()));
+    let ctr = a
+        .container
+        .as_ref()
+        .expect("container found from the cgroup");
+    assert_eq!(
+        (ctr.runtime.as_str(), ctr.id.as_str()),
+        ("docker", id.as_str())
+    );
     let ja = cap.interfaces.iter().find(|i| i.name == lab.if_a).unwrap();
-    assert_eq!(ja.container.as_ref().map(|c| c.id.as_str()), Some(id.as_str()));
+    assert_eq!(
+        ja.container.as_ref().map(|c| c.id.as_str()),
+        Some(id.as_str())
+    );
     // An ip-netns name is what an operator typed, so it stays the label.
     assert_eq!(ja.netns_label.as_deref(), Some(lab.ns_a.as_str()));
 }
