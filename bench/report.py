@@ -212,6 +212,48 @@ FLOOR_HOOK = {
 }
 
 
+SIRQ_TO_FLOOR = {
+    "tp_veth_xmit": "floor_xmit",
+    "tp_netif_rx": "floor_netif_rx",
+    "tp_softirq_raise": "floor_raise",
+    "tp_softirq_entry": "floor_entry",
+    "tp_softirq_exit": "floor_exit",
+    "tp_netif_receive": "floor_receive",
+}
+
+
+def hook_bodies(prof, workloads):
+    """Per workload, per sirqtop program: empty/full/lite means, bodies, events/s, per packet."""
+    out = {}
+    for wl in workloads:
+        full = prof.get(("bpfstats", wl))
+        if not full:
+            continue
+        floor = {n: (c, ns) for n, _h, c, ns in (prof.get(("floor", wl)) or ([],))[0]}
+        lite = {n: (c, ns) for n, _h, c, ns in (prof.get(("lite", wl)) or ([],))[0]}
+        progs, window, sent, _res = full
+        rows = []
+        for name, hook, cnt, ns in progs:
+            mean = ns / cnt if cnt else NAN
+            fc, fns = floor.get(SIRQ_TO_FLOOR.get(name, ""), (0, 0))
+            empty = fns / fc if fc else NAN
+            lc, lns = lite.get(name, (0, 0))
+            lmean = lns / lc if lc else NAN
+            rows.append({
+                "hook": FLOOR_HOOK.get(SIRQ_TO_FLOOR.get(name, ""), hook),
+                "prog": name,
+                "empty": empty,
+                "full": mean,
+                "body": mean - empty,
+                "lite": lmean,
+                "lite_body": lmean - empty,
+                "eps": cnt / window if window else NAN,
+                "per_pkt": cnt / sent if (sent and wl == "udp") else NAN,
+            })
+        out[wl] = rows
+    return out
+
+
 def report(raw):
     out = []
     w = out.append
@@ -351,16 +393,18 @@ def report(raw):
                 p = program_stats(raw, tool, wl)
                 if p[0]:
                     prof[(tool, wl)] = p
-    worst = None
-    for wl in workloads:
-        for name, hook, cnt, ns in (prof.get(("bpfstats", wl)) or ([],))[0]:
-            if cnt:
-                m = ns / cnt
-                if worst is None or m > worst[0]:
-                    worst = (m, name, wl)
+    bodies = hook_bodies(prof, workloads)
+    worst_raw = max(((b["full"], b["prog"], wl) for wl in workloads for b in bodies.get(wl, [])
+                     if not math.isnan(b["full"])), default=None)
+    worst = max(((b["body"], b["prog"], wl) for wl in workloads for b in bodies.get(wl, [])
+                 if not math.isnan(b["body"])), default=None)
     if worst:
-        line("each BPF program ≤ 60 ns mean", f"worst {worst[1]} {worst[0]:.0f} ns ({worst[2].upper()})",
-             worst[0] <= TARGETS["prog_ns"])
+        line("each BPF program ≤ 60 ns mean body (mean − empty program on the same hook)",
+             f"worst {worst[1]} {worst[0]:.0f} ns ({worst[2].upper()})", worst[0] <= TARGETS["prog_ns"])
+    if worst_raw:
+        line("… the same on the raw mean (body + the stats' own ~empty-program cost)",
+             f"worst {worst_raw[1]} {worst_raw[0]:.0f} ns ({worst_raw[2].upper()})",
+             worst_raw[0] <= TARGETS["prog_ns"])
     if us:
         line("user-space ingest ≥ 10 M events/s (one core)",
              f"{us['stream_events_per_s'] / 1e6:.0f} M events/s stream; "
@@ -379,33 +423,61 @@ def report(raw):
     if prof:
         w("## Per-hook BPF cost (separate runs, kernel BPF stats on)")
         w("")
-        w("Mean = run_time_ns / run_count (the program body as the kernel accounts it, without the")
-        w("tracepoint dispatch around it); events/s = run_count / attach window; per packet = run_count /")
-        w("UDP packets sent in that run (every sent packet crosses the whole path on the sender's CPU;")
-        w("drops happen only at the receiving socket).")
+        w("Mean = run_time_ns / run_count as the kernel accounts it (the program plus the stats' own")
+        w("clock reads; the tracepoint dispatch around it is not included). Body = mean − the empty")
+        w("program's mean on the same hook in the same workload (bench_floor). Events/s = run_count /")
+        w("attach window; per packet = run_count / UDP datagrams sent (every datagram crosses the whole")
+        w("path on the sender's CPU).")
         w("")
-        for (tool, wl), (progs, window, rx, res) in sorted(prof.items(), key=lambda k: (ORDER.index(k[0][0]), k[0][1])):
-            rate = (f"{fmt(res[0])} kpps rx" if wl == "udp" else f"{fmt(res[0], 2)} Gbit/s")
-            w(f"**{LABELS[tool]}, {wl.upper()}** ({rate}, window {window:.1f} s)")
+        for wl in workloads:
+            rows = bodies.get(wl, [])
+            if not rows:
+                continue
+            hdr = []
+            for tool in ("floor", "bpfstats", "lite"):
+                p = prof.get((tool, wl))
+                if p:
+                    res = p[3]
+                    rate = f"{fmt(res[0])} kpps" if wl == "udp" else f"{fmt(res[0], 2)} Gbit/s"
+                    hdr.append(f"{LABELS[tool]} {rate}")
+            w(f"**{wl.upper()}** ({'; '.join(hdr)})")
             w("")
-            w("| program | hook | run_count | mean ns | events/s | per packet sent |")
-            w("|---|---|---:|---:|---:|---:|")
+            w("| hook | sirqtop program | empty ns | sirqtop ns | body ns | --lite ns | --lite body ns |"
+              " events/s | per packet |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+            tot = {"empty": 0.0, "full": 0.0, "lite": 0.0}
+            seen = {"empty": 0, "full": 0, "lite": 0}
+            for b in rows:
+                w(f"| {b['hook']} | {b['prog']} | {fmt(b['empty'])} | {fmt(b['full'])} | **{fmt(b['body'])}** |"
+                  f" {fmt(b['lite'])} | {fmt(b['lite_body'])} | {fmt(b['eps'], 0)} | {fmt(b['per_pkt'], 2)} |")
+                for k in tot:
+                    if not math.isnan(b[k]) and not math.isnan(b["per_pkt"]):
+                        tot[k] += b[k] * b["per_pkt"]
+                        seen[k] += 1
+            for k in tot:
+                if seen[k] != len(rows):
+                    tot[k] = NAN
+            if wl == "udp":
+                w(f"| **per packet** | | {fmt(tot['empty'], 0)} | {fmt(tot['full'], 0)} |"
+                  f" **{fmt(tot['full'] - tot['empty'], 0)}** | {fmt(tot['lite'], 0)} |"
+                  f" {fmt(tot['lite'] - tot['empty'], 0)} | | |")
+            w("")
+        for (tool, wl), (progs, window, sent, res) in sorted(prof.items(), key=lambda k: (ORDER.index(k[0][0]), k[0][1])):
+            if tool not in ("bpftrace", "bcc"):
+                continue
+            rate = (f"{fmt(res[0])} kpps" if wl == "udp" else f"{fmt(res[0], 2)} Gbit/s")
+            w(f"**{LABELS[tool]}, {wl.upper()}** ({rate}; classic tracepoints, bpftool)")
+            w("")
+            w("| program | run_count | mean ns | events/s | per packet |")
+            w("|---|---:|---:|---:|---:|")
             tot_ns = 0
-            tot_cnt = 0
-            for name, hook, cnt, ns in progs:
-                hook = hook or FLOOR_HOOK.get(name, "")
-                mean = ns / cnt if cnt else NAN
-                per = cnt / rx if (rx and wl == "udp") else NAN
+            for name, _hook, cnt, ns in progs:
+                per = cnt / sent if (sent and wl == "udp") else NAN
                 tot_ns += ns
-                tot_cnt += cnt
-                w(f"| {name} | {hook} | {cnt:,} | {fmt(mean, 1)} | {fmt(cnt / window if window else NAN, 0)} |"
-                  f" {fmt(per, 2)} |")
-            per_pkt_ns = tot_ns / rx if (rx and wl == "udp") else NAN
-            w(f"| **all** | | {tot_cnt:,} | {fmt(tot_ns / tot_cnt if tot_cnt else NAN, 1)} |"
-              f" {fmt(tot_cnt / window if window else NAN, 0)} | {fmt(tot_cnt / rx if (rx and wl == 'udp') else NAN, 2)} |")
-            if wl == "udp" and rx:
-                w("")
-                w(f"BPF time per packet sent: {fmt(per_pkt_ns, 0)} ns")
+                w(f"| {name} | {cnt:,} | {fmt(ns / cnt if cnt else NAN, 1)} |"
+                  f" {fmt(cnt / window if window else NAN, 0)} | {fmt(per, 2)} |")
+            if wl == "udp" and sent:
+                w(f"| **per packet** | | {fmt(tot_ns / sent, 0)} | | |")
             w("")
 
     # ---- ready ------------------------------------------------------------------------
