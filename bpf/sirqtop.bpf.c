@@ -475,7 +475,7 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	if (!c)
 		return 0;
 	c->rx_enqueued++;
-	now = bpf_ktime_get_ns();
+	now = lite ? 1 : bpf_ktime_get_ns(); /* lite: a marker, no clock read */
 	if (!lite) {
 		f = slot_of(ptr);
 		if (f) {
@@ -576,7 +576,7 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 			c = iface_counters_find(&st->enq_key);
 			now = st->enq_ts;
 		} else {
-			now = bpf_ktime_get_ns();
+			now = lite ? 0 : bpf_ktime_get_ns();
 		}
 		st->enq_ts = 0;
 		if (c) {
@@ -585,11 +585,12 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 			attributed = true;
 		}
 	} else {
-		now = bpf_ktime_get_ns();
+		now = lite ? 0 : bpf_ktime_get_ns();
 		if (vec == SIRQ_VEC_NET_RX)
 			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
 	}
-	if (st->raise_ts[vec] == 0)
+	/* raise -> run delay needs softirq_entry, which --lite does not attach. */
+	if (!lite && st->raise_ts[vec] == 0)
 		st->raise_ts[vec] = now;
 	if (stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
 		sample_stack(ctx, st, vec, attributed ? &by : NULL);
@@ -672,7 +673,8 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
-	__u64 now = bpf_ktime_get_ns();
+	/* --lite keeps no timestamps: no clock read on its per-packet path. */
+	__u64 now = lite ? 0 : bpf_ktime_get_ns();
 	__u64 enq_ts = 0;
 	bool counted = false;
 
