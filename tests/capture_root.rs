@@ -11,7 +11,6 @@ use common::{send_udp, tcp_stream, udp_sink};
 use sirqtop::collector::{Collector, Config};
 use sirqtop::model::{Hook, IfaceKey, Interface, Snapshot, NET_RX};
 use sirqtop::output::json::Capture;
-use sirqtop::probe::ProbeMode;
 
 /// ARP/ND and similar control packets the kernel may add on its own.
 const SLACK: u64 = 10;
@@ -45,12 +44,10 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     let _sink2 = udp_sink(&other.ns_b, &other.addr_b, 5001);
 
     let cfg = Config {
-        probe: ProbeMode::Auto,
         netns_filter: vec![ns_a, ns_b],
-        bpf_stats: false,
-        lite: false,
         // Every raise's stack: the sampled counts must then equal the attributed raises.
         stack_every: 1,
+        ..Config::default()
     };
     let mut c = Collector::start(&cfg).expect("attach");
     const N: u64 = 2000;
@@ -191,11 +188,9 @@ fn tcp_stream_is_counted_on_both_ends() {
     let lab = common::lab("t", "10.201.5");
     let ((ns_a, ix_a), (ns_b, ix_b)) = common::keys(&lab);
     let cfg = Config {
-        probe: ProbeMode::Auto,
         netns_filter: vec![ns_a, ns_b],
         bpf_stats: true,
-        lite: false,
-        stack_every: 0,
+        ..Config::default()
     };
     let mut c = Collector::start(&cfg).expect("attach");
     const BYTES: usize = 8 << 20;
