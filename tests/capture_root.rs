@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{send_udp, tcp_stream, udp_sink};
 use sirqtop::collector::{Collector, Config};
-use sirqtop::model::{Hook, IfaceKey, Interface, Snapshot, NET_RX};
+use sirqtop::model::{CaptureMeta, Hook, IfaceKey, Interface, Snapshot, NET_RX};
 use sirqtop::output::json::Capture;
 
 /// ARP/ND and similar control packets the kernel may add on its own.
@@ -33,6 +33,16 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(300));
 }
 
+/// Attaches with `cfg`, runs `traffic`, lets its softirqs finish, and returns what was
+/// counted; the collector (and every probe) is gone when this returns.
+fn capture_while(cfg: &Config, traffic: impl FnOnce()) -> (CaptureMeta, Snapshot) {
+    let mut c = Collector::start(cfg).expect("attach");
+    traffic();
+    settle();
+    let s = c.snapshot().expect("snapshot");
+    (c.meta().clone(), s)
+}
+
 #[test]
 fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     require_root!();
@@ -49,16 +59,14 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
         stack_every: 1,
         ..Config::default()
     };
-    let mut c = Collector::start(&cfg).expect("attach");
     const N: u64 = 2000;
-    // The other pair's traffic runs at the same time and must not show up.
-    let (ons, oaddr) = (other.ns_a.clone(), other.addr_b.clone());
-    let noise = std::thread::spawn(move || send_udp(&ons, &oaddr, 5001, 3000, 64));
-    send_udp(&lab.ns_a, &lab.addr_b, 5001, N as usize, 64);
-    noise.join().unwrap();
-    settle();
-    let s = c.snapshot().expect("snapshot");
-    drop(c);
+    let (_, s) = capture_while(&cfg, || {
+        // The other pair's traffic runs at the same time and must not show up.
+        let (ons, oaddr) = (other.ns_a.clone(), other.addr_b.clone());
+        let noise = std::thread::spawn(move || send_udp(&ons, &oaddr, 5001, 3000, 64));
+        send_udp(&lab.ns_a, &lab.addr_b, 5001, N as usize, 64);
+        noise.join().unwrap();
+    });
 
     for i in &s.interfaces {
         assert!(
@@ -167,12 +175,10 @@ fn whole_node_capture_sees_both_pairs() {
     let other = common::lab("x", "10.201.4");
     let _s1 = udp_sink(&lab.ns_b, &lab.addr_b, 5001);
     let _s2 = udp_sink(&other.ns_b, &other.addr_b, 5001);
-    let mut c = Collector::start(&Config::default()).expect("attach");
-    send_udp(&lab.ns_a, &lab.addr_b, 5001, 500, 64);
-    send_udp(&other.ns_a, &other.addr_b, 5001, 700, 64);
-    settle();
-    let s = c.snapshot().unwrap();
-    drop(c);
+    let (_, s) = capture_while(&Config::default(), || {
+        send_udp(&lab.ns_a, &lab.addr_b, 5001, 500, 64);
+        send_udp(&other.ns_a, &other.addr_b, 5001, 700, 64);
+    });
     let (k1, _) = common::keys(&lab);
     let (k2, _) = common::keys(&other);
     let a1 = iface(&s, k1.0, k1.1);
@@ -192,13 +198,11 @@ fn tcp_stream_is_counted_on_both_ends() {
         bpf_stats: true,
         ..Config::default()
     };
-    let mut c = Collector::start(&cfg).expect("attach");
     const BYTES: usize = 8 << 20;
-    let got = tcp_stream(&lab.ns_b, &lab.addr_b, &lab.ns_a, 5201, BYTES);
-    assert_eq!(got, BYTES);
-    settle();
-    let s = c.snapshot().unwrap();
-    drop(c);
+    let (_, s) = capture_while(&cfg, || {
+        let got = tcp_stream(&lab.ns_b, &lab.addr_b, &lab.ns_a, 5201, BYTES);
+        assert_eq!(got, BYTES);
+    });
     let a = iface(&s, ns_a, ix_a);
     let b = iface(&s, ns_b, ix_b);
     assert!(
@@ -477,12 +481,7 @@ fn lite_mode_counts_but_reports_no_latency() {
         lite: true,
         ..Config::default()
     };
-    let mut c = Collector::start(&cfg).expect("attach");
-    send_udp(&lab.ns_a, &lab.addr_b, 5001, 800, 64);
-    settle();
-    let s = c.snapshot().unwrap();
-    let meta = c.meta().clone();
-    drop(c);
+    let (meta, s) = capture_while(&cfg, || send_udp(&lab.ns_a, &lab.addr_b, 5001, 800, 64));
     let a = iface(&s, ns_a, ix_a);
     let b = iface(&s, ns_b, ix_b);
     within(a.counters.tx_packets, 800, "A.tx");
@@ -619,12 +618,8 @@ fn namespace_of_a_container_process_is_labelled_in_the_capture() {
         netns_filter: vec![ns_a],
         ..Config::default()
     };
-    let mut c = Collector::start(&cfg).expect("attach");
-    send_udp(&lab.ns_a, &lab.addr_b, 5001, 50, 64);
-    settle();
-    let s = c.snapshot().unwrap();
-    let cap = Capture::new(c.meta(), &s);
-    drop(c);
+    let (meta, s) = capture_while(&cfg, || send_udp(&lab.ns_a, &lab.addr_b, 5001, 50, 64));
+    let cap = Capture::new(&meta, &s);
     let a = iface(&s, ns_a, ix_a);
     let ctr = a
         .container
