@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     );
     let cfg = Config {
         netns_filter: vec![a.netns, b.netns],
+        stack_every: sirqtop::collector::DEFAULT_STACK_EVERY,
         ..Config::default()
     };
     let mut c = Collector::start(&cfg)?;
