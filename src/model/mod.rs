@@ -330,6 +330,19 @@ pub struct Loss {
     pub raises_unattributed: u64,
 }
 
+impl Loss {
+    pub fn delta(&self, e: &Loss) -> Loss {
+        Loss {
+            ringbuf_dropped: self.ringbuf_dropped.saturating_sub(e.ringbuf_dropped),
+            inflight_evicted: self.inflight_evicted.saturating_sub(e.inflight_evicted),
+            iface_table_full: self.iface_table_full.saturating_sub(e.iface_table_full),
+            raises_unattributed: self
+                .raises_unattributed
+                .saturating_sub(e.raises_unattributed),
+        }
+    }
+}
+
 /// One attached BPF program's own cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramCost {
@@ -427,24 +440,7 @@ impl Snapshot {
             elapsed_ns: self.elapsed_ns.saturating_sub(earlier.elapsed_ns),
             interfaces,
             cpus,
-            loss: Loss {
-                ringbuf_dropped: self
-                    .loss
-                    .ringbuf_dropped
-                    .saturating_sub(earlier.loss.ringbuf_dropped),
-                inflight_evicted: self
-                    .loss
-                    .inflight_evicted
-                    .saturating_sub(earlier.loss.inflight_evicted),
-                iface_table_full: self
-                    .loss
-                    .iface_table_full
-                    .saturating_sub(earlier.loss.iface_table_full),
-                raises_unattributed: self
-                    .loss
-                    .raises_unattributed
-                    .saturating_sub(earlier.loss.raises_unattributed),
-            },
+            loss: self.loss.delta(&earlier.loss),
             programs: self
                 .programs
                 .iter()
