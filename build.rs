@@ -1,43 +1,55 @@
-//! Compiles bpf/sirqtop.bpf.c and generates its libbpf-rs skeleton into OUT_DIR.
+//! Compiles the BPF programs in bpf/ and generates their libbpf-rs skeletons into OUT_DIR.
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use libbpf_cargo::SkeletonBuilder;
+
+/// The BPF sources and the skeleton each becomes: sirqtop itself, and the benchmark's
+/// floor (empty programs on the same hooks).
+const OBJECTS: [(&str, &str); 2] = [
+    ("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"),
+    ("bpf/floor.bpf.c", "floor.skel.rs"),
+];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("CARGO_CFG_TARGET_ARCH is set by cargo");
-    // BPF_KPROBE needs the pt_regs layout of the target architecture.
+    // vmlinux.h carries the architecture's pt_regs, which BPF_KPROBE reads arguments from:
+    // a header from another architecture would compile into wrong register offsets.
+    let vmlinux_dir = format!("bpf/vmlinux/{arch}");
+    if !Path::new(&vmlinux_dir).join("vmlinux.h").exists() {
+        eprintln!(
+            "error: no {vmlinux_dir}/vmlinux.h for target architecture {arch}.\n\
+             Generate it on a {arch} machine whose kernel has BTF (CO-RE keeps it portable \
+             across kernel versions):\n  mkdir -p {vmlinux_dir} && bpftool btf dump file \
+             /sys/kernel/btf/vmlinux format c > {vmlinux_dir}/vmlinux.h"
+        );
+        std::process::exit(1);
+    }
+    // BPF_KPROBE needs the __TARGET_ARCH_ name libbpf uses for this architecture.
     let target_arch = match arch.as_str() {
         "x86_64" => "x86",
         "aarch64" => "arm64",
         "riscv64" => "riscv",
         "powerpc64" => "powerpc",
         "s390x" => "s390",
+        "loongarch64" => "loongarch",
         other => other,
     };
-    // sirqtop itself, and the benchmark's floor (empty programs on the same hooks).
-    for (src, skel) in [
-        ("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"),
-        ("bpf/floor.bpf.c", "floor.skel.rs"),
-    ] {
+    for (src, skel) in OBJECTS {
         SkeletonBuilder::new()
             .source(src)
             .clang_args([
                 "-Ibpf".to_string(),
+                format!("-I{vmlinux_dir}"),
                 format!("-D__TARGET_ARCH_{target_arch}"),
                 "-Wall".to_string(),
                 "-Wno-unused-function".to_string(),
             ])
             .build_and_generate(out_dir.join(skel))
             .unwrap_or_else(|e| panic!("compile {src} and generate its skeleton: {e}"));
+        println!("cargo:rerun-if-changed={src}");
     }
-    for f in [
-        "bpf/sirqtop.bpf.c",
-        "bpf/floor.bpf.c",
-        "bpf/sirqtop.h",
-        "bpf/vmlinux.h",
-    ] {
-        println!("cargo:rerun-if-changed={f}");
-    }
+    println!("cargo:rerun-if-changed=bpf/sirqtop.h");
+    println!("cargo:rerun-if-changed={vmlinux_dir}/vmlinux.h");
 }

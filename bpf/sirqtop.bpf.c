@@ -13,14 +13,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Only count interfaces whose netns is in `netns_allow`. */
-const volatile bool filter_netns = false;
-/* Counters only: no in-flight skb tracking, so no hop or backlog latency (cheapest). */
-const volatile bool lite = false;
-/* Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = no stacks. */
-const volatile __u32 stack_every = 0;
-/* Address of veth_link_ops (from kallsyms) makes the veth check one compare; 0 = compare kind. */
-const volatile __u64 veth_ops_addr = 0;
+/* Set by user space before load; see struct sirq_config. */
+const volatile struct sirq_config cfg = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -148,11 +142,12 @@ __u64 other_ops_seen[4] = {};
 static const struct sirq_iface_counters zero_counters;
 static const struct sirq_iface_hists zero_hists;
 
-/* Make the record type visible to the skeleton generator. */
+/* Make these types visible to the skeleton generator. */
 struct sirq_iface_event _sirq_iface_event = {};
 enum sirq_counter _sirq_counter = 0;
 enum sirq_event_type _sirq_event_type = 0;
 struct sirq_site_key _sirq_site_key = {};
+enum sirq_limits _sirq_limits = 0;
 
 static __always_inline void ctr_inc(__u32 idx)
 {
@@ -259,7 +254,7 @@ static __always_inline bool dev_key(struct net_device *dev, struct sirq_iface_ke
 		k->ifindex = BPF_CORE_READ(dev, ifindex);
 		k->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	}
-	if (filter_netns && !bpf_map_lookup_elem(&netns_allow, &k->netns))
+	if (cfg.filter_netns && !bpf_map_lookup_elem(&netns_allow, &k->netns))
 		return false;
 	return true;
 }
@@ -388,7 +383,7 @@ static __always_inline bool is_veth(struct net_device *dev, bool direct)
 	if (!ops)
 		return false;
 	/* Pointer compares: the fast path never needs the address as a number. */
-	if ((__u64)ops == veth_ops_addr || (__u64)ops == veth_ops_seen)
+	if ((__u64)ops == veth_ops_seen)
 		return true;
 	if ((__u64)ops == other_ops_seen[0] || (__u64)ops == other_ops_seen[1] ||
 	    (__u64)ops == other_ops_seen[2] || (__u64)ops == other_ops_seen[3])
@@ -437,7 +432,7 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 		return 0;
 	c->tx_packets++;
 	c->tx_bytes += direct ? skb->len : BPF_CORE_READ(skb, len);
-	if (lite)
+	if (cfg.lite)
 		return 0;
 	f = slot_of(ptr);
 	if (!f)
@@ -475,8 +470,8 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	if (!c)
 		return 0;
 	c->rx_enqueued++;
-	now = lite ? 1 : bpf_ktime_get_ns(); /* lite: a marker, no clock read */
-	if (!lite) {
+	now = cfg.lite ? 1 : bpf_ktime_get_ns(); /* lite: a marker, no clock read */
+	if (!cfg.lite) {
 		f = slot_of(ptr);
 		if (f) {
 			if (f->skb != ptr) {
@@ -527,7 +522,7 @@ static __always_inline void sample_stack(void *ctx, struct cpu_state *st, __u32 
 	__u64 one = 1, *n;
 	long id;
 
-	if (++st->stack_tick < stack_every)
+	if (++st->stack_tick < cfg.stack_every)
 		return;
 	st->stack_tick = 0;
 	id = bpf_get_stackid(ctx, &raise_stacks, 0);
@@ -576,7 +571,7 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 			c = iface_counters_find(&st->enq_key);
 			now = st->enq_ts;
 		} else {
-			now = lite ? 0 : bpf_ktime_get_ns();
+			now = cfg.lite ? 0 : bpf_ktime_get_ns();
 		}
 		st->enq_ts = 0;
 		if (c) {
@@ -585,14 +580,14 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 			attributed = true;
 		}
 	} else {
-		now = lite ? 0 : bpf_ktime_get_ns();
+		now = cfg.lite ? 0 : bpf_ktime_get_ns();
 		if (vec == SIRQ_VEC_NET_RX)
 			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
 	}
 	/* raise -> run delay needs softirq_entry, which --lite does not attach. */
-	if (!lite && st->raise_ts[vec] == 0)
+	if (!cfg.lite && st->raise_ts[vec] == 0)
 		st->raise_ts[vec] = now;
-	if (stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
+	if (cfg.stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
 		sample_stack(ctx, st, vec, attributed ? &by : NULL);
 	return 0;
 }
@@ -674,11 +669,11 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
 	/* --lite keeps no timestamps: no clock read on its per-packet path. */
-	__u64 now = lite ? 0 : bpf_ktime_get_ns();
+	__u64 now = cfg.lite ? 0 : bpf_ktime_get_ns();
 	__u64 enq_ts = 0;
 	bool counted = false;
 
-	f = lite ? NULL : slot_of(ptr);
+	f = cfg.lite ? NULL : slot_of(ptr);
 	if (f && f->skb == ptr) {
 		/* The transmitting veth passed the filter when the entry was made. */
 		if (f->xmit_ts && now > f->xmit_ts) {

@@ -3,24 +3,39 @@
 #ifndef __SIRQTOP_H
 #define __SIRQTOP_H
 
-/* log2 histogram: bucket 0 holds [0, 2), bucket b holds [2^b, 2^(b+1)) ns; the last one is open. */
-#define SIRQ_HIST_BUCKETS 32
-/* NR_SOFTIRQS: HI TIMER NET_TX NET_RX BLOCK IRQ_POLL TASKLET SCHED HRTIMER RCU */
-#define SIRQ_NR_VECTORS 10
-#define SIRQ_VEC_NET_TX 2
-#define SIRQ_VEC_NET_RX 3
-#define SIRQ_NAME_LEN 16
-/* Direct-mapped interface slots (power of two); a colliding interface uses the hash maps. */
-#define SIRQ_IFACE_SLOTS 512
-/* Defaults; user space may resize before load. */
-#define SIRQ_MAX_IFACES 2048
-/* In-flight skb table: direct-mapped by skb pointer hash (power of two). */
-#define SIRQ_INFLIGHT_SLOTS 65536
-#define SIRQ_MAX_NETNS_FILTER 256
-/* Raise-site stacks: frames kept per stack, distinct stacks, (interface, vector, stack) keys. */
-#define SIRQ_STACK_DEPTH 32
-#define SIRQ_MAX_STACKS 4096
-#define SIRQ_MAX_SITES 8192
+/*
+ * Sizes and limits. Enums rather than #defines so that they are in the object's BTF and
+ * the generated skeleton (`types::sirq_limits`): user space reads them from there, never
+ * from a copy.
+ */
+enum sirq_limits {
+	/* log2 histogram: bucket 0 holds [0, 2), bucket b holds [2^b, 2^(b+1)) ns; the last is open. */
+	SIRQ_HIST_BUCKETS = 32,
+	/* NR_SOFTIRQS: HI TIMER NET_TX NET_RX BLOCK IRQ_POLL TASKLET SCHED HRTIMER RCU */
+	SIRQ_NR_VECTORS = 10,
+	SIRQ_VEC_NET_TX = 2,
+	SIRQ_VEC_NET_RX = 3,
+	SIRQ_NAME_LEN = 16,
+	/* Direct-mapped interface slots (power of two); a colliding interface uses the hash maps. */
+	SIRQ_IFACE_SLOTS = 512,
+	/* Interfaces in the overflow hash maps. */
+	SIRQ_MAX_IFACES = 2048,
+	/* In-flight skb table: direct-mapped by skb pointer hash (power of two). */
+	SIRQ_INFLIGHT_SLOTS = 65536,
+	SIRQ_MAX_NETNS_FILTER = 256,
+	/* Raise-site stacks: frames kept per stack, distinct stacks, (interface, vector, stack) keys. */
+	SIRQ_STACK_DEPTH = 32,
+	SIRQ_MAX_STACKS = 4096,
+	SIRQ_MAX_SITES = 8192,
+};
+
+/* What user space sets before load (read-only to the programs: `const volatile`). */
+struct sirq_config {
+	__u8 filter_netns; /* only count interfaces whose netns is in `netns_allow` */
+	__u8 lite;         /* counters only: no in-flight skb tracking, no clock reads per packet */
+	__u16 _pad;
+	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
+};
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */
 enum sirq_counter {

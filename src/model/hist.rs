@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Number of log2 buckets; bucket 0 holds [0, 2) ns, bucket b holds [2^b, 2^(b+1)) ns and
-/// the last bucket is open-ended.
-pub const BUCKETS: usize = 32;
+/// the last bucket is open-ended. From bpf/sirqtop.h through the skeleton.
+pub const BUCKETS: usize = crate::bpf::limits::HIST_BUCKETS;
 
 /// A log2 histogram of nanosecond values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

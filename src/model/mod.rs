@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 pub use hist::Histogram;
 
 /// Softirq vector names, in kernel order (index = vector number).
-pub const VECTOR_NAMES: [&str; 10] = [
+/// The count, and NET_RX/NET_TX, come from bpf/sirqtop.h through the skeleton.
+pub const VECTOR_NAMES: [&str; crate::bpf::limits::NR_VECTORS] = [
     "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU",
 ];
-pub const NET_RX: usize = 3;
-pub const NET_TX: usize = 2;
+pub const NET_RX: usize = crate::bpf::limits::VEC_NET_RX;
+pub const NET_TX: usize = crate::bpf::limits::VEC_NET_TX;
 
 /// An interface is (netns inode, ifindex): every pod has its own `eth0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,12 +1,18 @@
-//! Probe backends: what the running kernel offers, and per hook which mechanism to try
-//! in which order. Attaching itself happens in the collector, which owns the skeleton.
+//! Probe backends: what the running kernel offers ([`kernel`]), sirqtop's programs
+//! ([`programs`]), and per hook which mechanism to try in which order. Attaching itself
+//! happens in the collector, which owns the skeleton.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+pub mod kernel;
+pub mod programs;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use crate::model::{Backend, Hook};
+
+pub use kernel::{has_function, parse_kallsyms, KernelFeatures, SymbolInfo};
+pub use programs::{functions, program, programs, tracepoint, Program, PROGRAMS};
 
 /// `--probe`: let sirqtop choose per hook, or force one backend for the card's hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +65,10 @@ impl Mechanism {
             Mechanism::Kprobe => Backend::Kprobe,
         }
     }
+    /// Position in the auto order: tp_btf, raw_tp, fentry, kprobe.
+    pub fn rank(self) -> usize {
+        self as usize
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Mechanism::TpBtf => "tp_btf",
@@ -69,158 +79,46 @@ impl Mechanism {
     }
 }
 
-/// Position of a mechanism (by name) in the auto order; unknown names rank last.
-pub fn rank(mech: &str) -> usize {
-    ["tp_btf", "raw_tp", "fentry", "kprobe"]
-        .iter()
-        .position(|m| *m == mech)
-        .unwrap_or(usize::MAX)
-}
-
-/// The kernel functions a kprobe/fentry hook attaches to. Only the first is required:
-/// `__netif_rx` exists since 5.18 (veth enqueues through it from then on).
-pub fn functions(hook: Hook) -> &'static [&'static str] {
-    match hook {
-        Hook::VethXmit => &["veth_xmit"],
-        Hook::NetifRx => &["netif_rx", "__netif_rx"],
-        Hook::SoftirqRaise => &["__raise_softirq_irqoff"],
-        Hook::SoftirqRun | Hook::NetifReceive => &[],
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-/// The tracepoint behind a hook, for messages.
-pub fn tracepoint(hook: Hook) -> &'static str {
-    match hook {
-        Hook::VethXmit => "net:net_dev_start_xmit",
-        Hook::NetifRx => "net:netif_rx",
-        Hook::SoftirqRaise => "irq:softirq_raise",
-        Hook::SoftirqRun => "irq:softirq_entry/softirq_exit",
-        Hook::NetifReceive => "net:netif_receive_skb",
-    }
+/// Why a hook is not attached with a mechanism that ranks above the one it got (or why it
+/// is not attached at all: `mechanism` None).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub hook: Hook,
+    pub mechanism: Option<Mechanism>,
+    pub reason: String,
 }
 
-/// BPF programs (in bpf/sirqtop.bpf.c) for a hook and mechanism, each with the kernel
-/// function it needs (None for tracepoints). The first program is required; a later one is
-/// attached where its function exists.
-pub fn programs(hook: Hook, mech: Mechanism) -> &'static [(&'static str, Option<&'static str>)] {
-    use Mechanism::*;
-    match (hook, mech) {
-        (Hook::VethXmit, TpBtf) => &[("tp_veth_xmit", None)],
-        (Hook::VethXmit, RawTp) => &[("raw_veth_xmit", None)],
-        (Hook::VethXmit, Fentry) => &[("fentry_veth_xmit", Some("veth_xmit"))],
-        (Hook::VethXmit, Kprobe) => &[("kprobe_veth_xmit", Some("veth_xmit"))],
-        (Hook::NetifRx, TpBtf) => &[("tp_netif_rx", None)],
-        (Hook::NetifRx, RawTp) => &[("raw_netif_rx", None)],
-        (Hook::NetifRx, Fentry) => &[
-            ("fentry_netif_rx", Some("netif_rx")),
-            ("fentry___netif_rx", Some("__netif_rx")),
-        ],
-        (Hook::NetifRx, Kprobe) => &[
-            ("kprobe_netif_rx", Some("netif_rx")),
-            ("kprobe___netif_rx", Some("__netif_rx")),
-        ],
-        (Hook::SoftirqRaise, TpBtf) => &[("tp_softirq_raise", None)],
-        (Hook::SoftirqRaise, RawTp) => &[("raw_softirq_raise", None)],
-        (Hook::SoftirqRaise, Fentry) => &[("fentry_softirq_raise", Some("__raise_softirq_irqoff"))],
-        (Hook::SoftirqRaise, Kprobe) => &[("kprobe_softirq_raise", Some("__raise_softirq_irqoff"))],
-        (Hook::SoftirqRun, TpBtf) => &[("tp_softirq_entry", None), ("tp_softirq_exit", None)],
-        (Hook::SoftirqRun, RawTp) => &[("raw_softirq_entry", None), ("raw_softirq_exit", None)],
-        (Hook::NetifReceive, TpBtf) => &[("tp_netif_receive", None)],
-        (Hook::NetifReceive, RawTp) => &[("raw_netif_receive", None)],
-        (Hook::SoftirqRun | Hook::NetifReceive, Fentry | Kprobe) => &[],
-    }
-}
-
-/// Which hook and mechanism a program name belongs to.
-pub fn program_owner(name: &str) -> Option<(Hook, Mechanism)> {
-    use Mechanism::*;
-    for hook in Hook::ALL {
-        for mech in [TpBtf, RawTp, Fentry, Kprobe] {
-            if programs(hook, mech).iter().any(|(p, _)| *p == name) {
-                return Some((hook, mech));
-            }
+impl Fallback {
+    pub fn new(hook: Hook, mechanism: Mechanism, reason: impl Into<String>) -> Fallback {
+        Fallback {
+            hook,
+            mechanism: Some(mechanism),
+            reason: reason.into(),
         }
     }
-    None
 }
 
-/// What the running kernel offers, read from /sys and /proc.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KernelFeatures {
-    pub release: String,
-    pub btf: bool,
-    pub kprobes: bool,
-    /// Kernel function name -> present, for the functions the kprobe/fentry hooks need.
-    /// None when kallsyms was not read.
-    pub symbols: Option<HashMap<String, SymbolInfo>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SymbolInfo {
-    /// Compiler clones (`.isra.N`, `.constprop.N`) that callers may call instead.
-    pub clones: Vec<String>,
-}
-
-impl KernelFeatures {
-    /// Cheap checks only; kallsyms is read by `with_symbols` when a kprobe/fentry is considered.
-    pub fn detect() -> KernelFeatures {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        KernelFeatures {
-            release,
-            btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
-            // The kprobe PMU is registered only when CONFIG_KPROBES is on.
-            kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
-            symbols: None,
+/// `veth_xmit: fentry: <reason>`, the form of `kernel.fallbacks` in the JSON.
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mechanism {
+            Some(m) => write!(f, "{}: {m}: {}", self.hook, self.reason),
+            None => write!(f, "{}: {}", self.hook, self.reason),
         }
     }
-
-    pub fn with_symbols(mut self) -> KernelFeatures {
-        if self.symbols.is_none() {
-            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-            self.symbols = Some(parse_kallsyms(&text));
-        }
-        self
-    }
-
-    pub fn symbol(&self, name: &str) -> Option<&SymbolInfo> {
-        self.symbols.as_ref().and_then(|s| s.get(name))
-    }
-}
-
-/// Picks out the hook functions (and their clones) from /proc/kallsyms text.
-pub fn parse_kallsyms(text: &str) -> HashMap<String, SymbolInfo> {
-    let wanted: Vec<&str> = Hook::ALL
-        .iter()
-        .flat_map(|h| functions(*h).iter().copied())
-        .collect();
-    let mut out: HashMap<String, SymbolInfo> = HashMap::new();
-    for line in text.lines() {
-        let mut it = line.split_whitespace();
-        let (Some(_addr), Some(kind), Some(sym)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        if !matches!(kind, "t" | "T") {
-            continue;
-        }
-        let base = sym.split('.').next().unwrap_or(sym);
-        if !wanted.contains(&base) {
-            continue;
-        }
-        let entry = out.entry(base.to_string()).or_default();
-        if sym != base && (sym.contains(".isra.") || sym.contains(".constprop.")) {
-            entry.clones.push(sym.to_string());
-        }
-    }
-    out
 }
 
 /// Candidate mechanisms per hook, best first, and the reasons others were left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub candidates: BTreeMap<Hook, VecDeque<Mechanism>>,
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Fallback>,
 }
 
 /// The card's three hooks: the only ones with a kprobe/fentry alternative.
@@ -245,7 +143,7 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
         let mut keep = VecDeque::new();
         for mech in order {
             match unusable(hook, mech, mode, k) {
-                Some(reason) => skipped.push(format!("{hook}: {}: {reason}", mech.as_str())),
+                Some(reason) => skipped.push(Fallback::new(hook, mech, reason)),
                 None => keep.push_back(mech),
             }
         }
@@ -259,7 +157,8 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
 
 /// Why a mechanism cannot serve a hook on this kernel, decided without loading anything.
 fn unusable(hook: Hook, mech: Mechanism, mode: ProbeMode, k: &KernelFeatures) -> Option<String> {
-    let func = functions(hook).first()?;
+    let funcs = functions(hook);
+    let func = *funcs.first()?;
     match mech {
         Mechanism::TpBtf | Mechanism::RawTp => None,
         Mechanism::Kprobe if !k.kprobes => {
@@ -281,14 +180,6 @@ fn unusable(hook: Hook, mech: Mechanism, mode: ProbeMode, k: &KernelFeatures) ->
                 Some(_) => None,
             }
         }
-    }
-}
-
-/// Whether an optional function (e.g. `__netif_rx` before 5.18) can be probed.
-pub fn has_function(k: &KernelFeatures, name: &str) -> bool {
-    match &k.symbols {
-        Some(s) => s.contains_key(name),
-        None => true,
     }
 }
 
@@ -350,10 +241,10 @@ mod tests {
     fn no_kprobes_is_explained() {
         let p = plan(ProbeMode::Force(Backend::Kprobe), &kernel(false, SYMS));
         assert!(p.candidates[&Hook::VethXmit].is_empty());
-        assert!(p
-            .skipped
-            .iter()
-            .any(|s| s.starts_with("veth_xmit: kprobe:") && s.contains("CONFIG_KPROBES")));
+        assert!(p.skipped.iter().any(|s| s.hook == Hook::VethXmit
+            && s.mechanism == Some(Mechanism::Kprobe)
+            && s.to_string().starts_with("veth_xmit: kprobe: ")
+            && s.reason.contains("CONFIG_KPROBES")));
         // Tracepoint-only hooks keep their tracepoints when a backend is forced.
         assert_eq!(
             p.candidates[&Hook::NetifReceive].front(),
@@ -371,8 +262,11 @@ mod tests {
         assert!(p
             .skipped
             .iter()
-            .any(|s| s.contains("veth_xmit not in kallsyms")));
-        assert!(p.skipped.iter().any(|s| s.contains("compiler clones")));
+            .any(|s| s.reason.contains("veth_xmit not in kallsyms")));
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("compiler clones")));
         assert!(!has_function(&k, "__netif_rx"));
         // Forced, the clone warning does not remove the candidate.
         let f = plan(ProbeMode::Force(Backend::Kprobe), &k);
@@ -380,18 +274,5 @@ mod tests {
             f.candidates[&Hook::SoftirqRaise].front(),
             Some(&Mechanism::Kprobe)
         );
-    }
-
-    #[test]
-    fn program_names_map_back() {
-        assert_eq!(
-            program_owner("kprobe___netif_rx"),
-            Some((Hook::NetifRx, Mechanism::Kprobe))
-        );
-        assert_eq!(
-            program_owner("tp_softirq_exit"),
-            Some((Hook::SoftirqRun, Mechanism::TpBtf))
-        );
-        assert_eq!(program_owner("nope"), None);
     }
 }

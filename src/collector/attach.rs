@@ -1,0 +1,341 @@
+//! Backend plan -> load -> attach, with fallback: a hook whose mechanism fails to load or
+//! attach moves on to its next candidate, and the reason is kept as a typed [`Fallback`].
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use libbpf_rs::skel::{OpenSkel, Skel};
+use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
+
+use super::{identity, maps, stacks, Attached, Collector, Config};
+use crate::bpf::{limits, SkelError, Skeleton};
+use crate::error::{Error, Result};
+use crate::model::{Availability, Backend, CaptureMeta, Hook, ProbeReport};
+use crate::probe::{self, Fallback, KernelFeatures, Mechanism, ProbeMode};
+
+/// libbpf's messages, kept to explain load failures instead of printing them.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn libbpf_print(_level: libbpf_rs::PrintLevel, msg: String) {
+    // SIRQTOP_LIBBPF_LOG=1 shows libbpf's own messages (verifier logs) for debugging.
+    if std::env::var_os("SIRQTOP_LIBBPF_LOG").is_some() {
+        eprint!("{msg}");
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        if log.len() >= 400 {
+            log.drain(..200);
+        }
+        log.push(msg.trim_end().to_string());
+    }
+}
+
+fn take_libbpf_log() -> Vec<String> {
+    LIBBPF_LOG
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default()
+}
+
+/// Refuses early, with the reason, what would otherwise fail obscurely at load.
+pub fn check_environment(k: &KernelFeatures) -> Result<()> {
+    if !has_bpf_privileges() {
+        return Err(Error::NotPrivileged);
+    }
+    if !k.btf {
+        return Err(Error::NoBtf);
+    }
+    Ok(())
+}
+
+fn has_bpf_privileges() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    let has = |c: u32| caps & (1u64 << c) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+}
+
+/// Why one attempt failed.
+enum AttachFailure {
+    /// One hook's current mechanism failed: try its next candidate.
+    Hook(Fallback),
+    Fatal(Error),
+}
+
+/// Plans, loads and attaches, falling back per hook until every hook is attached with
+/// the best mechanism that works or has none left.
+pub(super) fn start(cfg: &Config) -> Result<Collector> {
+    let features = KernelFeatures::detect();
+    check_environment(&features)?;
+    if cfg.netns_filter.len() > limits::MAX_NETNS_FILTER {
+        return Err(Error::NothingAttached(format!(
+            "at most {} --netns filters",
+            limits::MAX_NETNS_FILTER
+        )));
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, libbpf_print)));
+    // Only a kprobe/fentry candidate needs kallsyms; reading it costs ~50 ms.
+    let mut features = match cfg.probe {
+        ProbeMode::Force(b) if b != Backend::Tracepoint => features.with_symbols(),
+        _ => features,
+    };
+    let mut plan = probe::plan(cfg.probe, &features);
+    let mut fallbacks = plan.skipped.clone();
+    // --lite is for always-on use: per-packet counters and raises only. The softirq
+    // entry/exit hooks (NET_RX time, per-CPU runs) are the first thing it gives up:
+    // two fewer programs per softirq.
+    if cfg.lite {
+        if let Some(c) = plan.candidates.get_mut(&Hook::SoftirqRun) {
+            c.clear();
+        }
+        fallbacks.push(Fallback {
+            hook: Hook::SoftirqRun,
+            mechanism: None,
+            reason: "not attached with --lite (counters only)".into(),
+        });
+    }
+    // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
+    // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
+    if let Some(deny) = std::env::var_os("SIRQTOP_DENY") {
+        let deny = deny.to_string_lossy().into_owned();
+        for (hook, cands) in plan.candidates.iter_mut() {
+            cands.retain(|m| {
+                let denied = deny.split(',').any(|d| d.trim() == m.as_str());
+                if denied {
+                    fallbacks.push(Fallback::new(*hook, *m, "denied by SIRQTOP_DENY"));
+                }
+                !denied
+            });
+        }
+    }
+    loop {
+        if let ProbeMode::Force(backend) = cfg.probe {
+            for hook in Hook::ALL.into_iter().filter(|h| probe::is_card_hook(*h)) {
+                if plan.candidates[&hook].is_empty() {
+                    let reason = fallbacks
+                        .iter()
+                        .rev()
+                        .find(|f| f.hook == hook)
+                        .map(|f| f.reason.clone())
+                        .unwrap_or_else(|| "not available".into());
+                    return Err(Error::ForcedBackendUnavailable {
+                        backend,
+                        hook,
+                        reason,
+                    });
+                }
+            }
+        }
+        let chosen: BTreeMap<Hook, Mechanism> = plan
+            .candidates
+            .iter()
+            .filter_map(|(h, c)| c.front().map(|m| (*h, *m)))
+            .collect();
+        if chosen.is_empty() {
+            let why: Vec<String> = fallbacks.iter().map(ToString::to_string).collect();
+            return Err(Error::NothingAttached(why.join("; ")));
+        }
+        // A kprobe/fentry candidate needs symbol facts (optional __netif_rx, clones).
+        if chosen
+            .values()
+            .any(|m| matches!(m, Mechanism::Kprobe | Mechanism::Fentry))
+            && features.symbols.is_none()
+        {
+            features = features.with_symbols();
+            let again = probe::plan(cfg.probe, &features);
+            // Keep what already failed removed; adopt the new facts for the rest.
+            for (h, c) in plan.candidates.iter_mut() {
+                c.retain(|m| again.candidates[h].contains(m));
+            }
+            for s in again.skipped {
+                if !fallbacks.contains(&s) {
+                    fallbacks.push(s);
+                }
+            }
+            continue;
+        }
+        match try_attach(cfg, &features, &chosen) {
+            Ok(mut c) => {
+                let mut report = ProbeReport::default();
+                for (h, m) in &chosen {
+                    report
+                        .attached
+                        .insert(*h, (m.backend(), m.as_str().to_string()));
+                }
+                // Only what ranks above the chosen mechanism is a reason it was chosen.
+                report.fallbacks = fallbacks
+                    .iter()
+                    .filter(|f| match (chosen.get(&f.hook), f.mechanism) {
+                        (Some(won), Some(m)) => m.rank() < won.rank(),
+                        _ => true,
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                c.meta.availability = Availability::from_report(&report);
+                if cfg.lite {
+                    c.meta.availability.veth_hop = false;
+                    c.meta.availability.backlog_wait = false;
+                }
+                c.meta.probes = report;
+                c.meta.kernel_release = features.release.clone();
+                return Ok(c);
+            }
+            Err(AttachFailure::Hook(failed)) => {
+                if let Some(c) = plan.candidates.get_mut(&failed.hook) {
+                    c.pop_front();
+                }
+                fallbacks.push(failed);
+            }
+            Err(AttachFailure::Fatal(e)) => return Err(e),
+        }
+    }
+}
+
+fn try_attach(
+    cfg: &Config,
+    features: &KernelFeatures,
+    chosen: &BTreeMap<Hook, Mechanism>,
+) -> std::result::Result<Collector, AttachFailure> {
+    let wanted: Vec<&'static probe::Program> = chosen
+        .iter()
+        .flat_map(|(h, m)| probe::programs(*h, *m))
+        .filter(|p| !p.optional || probe::has_function(features, p.target))
+        .collect();
+    take_libbpf_log();
+    let skel = load(cfg, &wanted)?;
+    let mut c = Collector {
+        ring: None,
+        links: Vec::new(),
+        stats_fd: None,
+        skel,
+        identity: identity::Identities::default(),
+        stacks: stacks::RaiseStacks::default(),
+        meta: CaptureMeta {
+            kernel_release: String::new(),
+            probes: ProbeReport::default(),
+            availability: Availability::default(),
+            started_at: SystemTime::now(),
+            netns_filter: cfg.netns_filter.clone(),
+            ncpus: probe::kernel::online_cpus() as u32,
+            bpf_stats: cfg.bpf_stats,
+        },
+        attached_at: Instant::now(),
+        possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
+    };
+    // From here on, dropping `c` cleans up everything.
+    for f in &cfg.netns_filter {
+        c.skel
+            .maps
+            .netns_allow
+            .update(&f.to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .map_err(|e| AttachFailure::Fatal(maps::map_error("netns_allow")(e)))?;
+    }
+    let ring_error =
+        |e: libbpf_rs::Error| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}")));
+    let mut rb = RingBufferBuilder::new();
+    rb.add(&c.skel.maps.events, c.identity.ring_callback())
+        .map_err(ring_error)?;
+    c.ring = Some(rb.build().map_err(ring_error)?);
+    if cfg.bpf_stats {
+        c.stats_fd = maps::enable_bpf_stats();
+    }
+    for p in wanted {
+        let Some(prog) = c.skel.object().progs_mut().find(|x| x.name() == p.name) else {
+            return Err(AttachFailure::Fatal(Error::Load(format!(
+                "program {} missing",
+                p.name
+            ))));
+        };
+        match prog.attach() {
+            Ok(link) => c.links.push(Attached {
+                name: p.name,
+                hook: p.hook,
+                mechanism: p.mechanism,
+                _link: link,
+            }),
+            Err(e) => {
+                return Err(AttachFailure::Hook(Fallback::new(
+                    p.hook,
+                    p.mechanism,
+                    format!("attach to {} failed: {e}", attach_target(p)),
+                )))
+            }
+        }
+    }
+    c.attached_at = Instant::now();
+    c.meta.started_at = SystemTime::now();
+    Ok(c)
+}
+
+/// What a program attaches to, for messages: the tracepoint(s) of its hook, or the
+/// functions of its hook.
+fn attach_target(p: &probe::Program) -> String {
+    match p.mechanism {
+        Mechanism::TpBtf | Mechanism::RawTp => probe::tracepoint(p.hook),
+        Mechanism::Fentry | Mechanism::Kprobe => probe::functions(p.hook).join("/"),
+    }
+}
+
+/// Sets the read-only config, enables exactly the wanted programs and loads. A program
+/// the kernel refuses becomes that hook's fallback.
+fn load(
+    cfg: &Config,
+    wanted: &[&'static probe::Program],
+) -> std::result::Result<Skeleton, AttachFailure> {
+    let loaded = Skeleton::load(|open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
+            ro.cfg.lite = u8::from(cfg.lite);
+            ro.cfg.stack_every = cfg.stack_every;
+        }
+        for mut p in open.open_object_mut().progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            p.set_autoload(wanted.iter().any(|w| w.name == name));
+        }
+    });
+    let e = match loaded {
+        Ok(s) => return Ok(s),
+        Err(SkelError::Open(e)) => return Err(AttachFailure::Fatal(Error::Load(e.to_string()))),
+        Err(SkelError::Load(e)) => e,
+    };
+    let log = take_libbpf_log();
+    if e.kind() == libbpf_rs::ErrorKind::PermissionDenied && !has_bpf_privileges() {
+        return Err(AttachFailure::Fatal(Error::NotPrivileged));
+    }
+    // libbpf names the program that failed ("prog 'NAME': ..."): only its hook falls back.
+    let failed = log.iter().rev().find_map(|l| {
+        let rest = l.split("prog '").nth(1)?;
+        let name = rest.split('\'').next()?;
+        probe::program(name).map(|p| (p, l.as_str()))
+    });
+    let Some((prog, line)) = failed else {
+        return Err(AttachFailure::Fatal(Error::Load(format!(
+            "{e}{}",
+            log.last().map(|l| format!(" ({l})")).unwrap_or_default()
+        ))));
+    };
+    let why = line.split("': ").nth(1).unwrap_or(line);
+    let reason = match (line.contains("-EPERM"), prog.mechanism) {
+        (true, Mechanism::Fentry) => "the kernel refuses fentry programs (EPERM)".to_string(),
+        (true, _) => format!("the kernel refused the program (EPERM): {why}"),
+        _ => format!("load failed: {why}"),
+    };
+    Err(AttachFailure::Hook(Fallback::new(
+        prog.hook,
+        prog.mechanism,
+        reason,
+    )))
+}

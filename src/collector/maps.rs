@@ -1,0 +1,292 @@
+//! Reading the kernel maps into model types, and sirqtop's own per-program cost.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd};
+
+use libbpf_rs::skel::Skel;
+use libbpf_rs::{MapCore, MapFlags};
+
+use crate::bpf::{types, SirqtopSkel};
+use crate::error::{Error, Result};
+use crate::model::{
+    CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Loss, ProgramCost, VectorStats,
+    VECTOR_NAMES,
+};
+use crate::probe::Mechanism;
+
+/// Wraps a libbpf error with the name of the map it came from.
+pub(super) fn map_error(map: &'static str) -> impl Fn(libbpf_rs::Error) -> Error {
+    move |source| Error::Map { map, source }
+}
+
+/// A u64 from the first 8 bytes of a map value (0 if shorter).
+fn first_u64(v: &[u8]) -> u64 {
+    v.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .unwrap_or(0)
+}
+
+/// Per-interface counters: the per-CPU array slots plus the hash map that takes
+/// interfaces whose slot was already taken.
+pub(super) fn iface_counters(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, IfaceCounters>> {
+    let mut out: HashMap<IfaceKey, IfaceCounters> = HashMap::new();
+    let slots = &skel.maps.iface_slots;
+    for idx in 0..slots.max_entries() {
+        let per_cpu = slots
+            .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_error("iface_slots"))?
+            .unwrap_or_default();
+        for v in &per_cpu {
+            let Ok(s) = plain::from_bytes::<types::sirq_iface_slot>(v) else {
+                continue;
+            };
+            if s.key.ifindex != 0 {
+                out.entry(key(&s.key)).or_default().merge(&counters(&s.c));
+            }
+        }
+    }
+    let map = &skel.maps.iface_counters;
+    for k in map.keys() {
+        let Ok(raw) = plain::from_bytes::<types::sirq_iface_key>(&k) else {
+            continue;
+        };
+        let per_cpu = map
+            .lookup_percpu(&k, MapFlags::ANY)
+            .map_err(map_error("iface_counters"))?
+            .unwrap_or_default();
+        for v in &per_cpu {
+            if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
+                out.entry(key(raw)).or_default().merge(&counters(c));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Latency histograms (veth hop, backlog wait): the shared array slots plus the
+/// overflow hash map.
+pub(super) fn iface_hists(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, (Histogram, Histogram)>> {
+    let mut out: HashMap<IfaceKey, (Histogram, Histogram)> = HashMap::new();
+    let mut add = |k: IfaceKey, h: &types::sirq_iface_hists| {
+        let e = out.entry(k).or_default();
+        e.0.merge(&hist(&h.veth_hop));
+        e.1.merge(&hist(&h.backlog_wait));
+    };
+    let slots = &skel.maps.hist_slots;
+    let batch = slots
+        .lookup_batch(slots.max_entries(), MapFlags::ANY, MapFlags::ANY)
+        .map_err(map_error("hist_slots"))?;
+    for (_, v) in batch {
+        let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else {
+            continue;
+        };
+        // The slot key packs netns << 32 | ifindex; 0 = free.
+        if s.key != 0 {
+            let k = IfaceKey {
+                netns: (s.key >> 32) as u32,
+                ifindex: s.key as u32,
+            };
+            add(k, &s.h);
+        }
+    }
+    let map = &skel.maps.iface_hists;
+    for k in map.keys() {
+        let Ok(raw) = plain::from_bytes::<types::sirq_iface_key>(&k) else {
+            continue;
+        };
+        let v = map
+            .lookup(&k, MapFlags::ANY)
+            .map_err(map_error("iface_hists"))?;
+        if let Some(h) = v
+            .as_deref()
+            .and_then(|v| plain::from_bytes::<types::sirq_iface_hists>(v).ok())
+        {
+            add(key(raw), h);
+        }
+    }
+    Ok(out)
+}
+
+/// Per CPU and vector softirq statistics; only CPUs with activity.
+pub(super) fn softirqs(skel: &SirqtopSkel, possible_cpus: usize) -> Result<Vec<CpuStats>> {
+    let map = &skel.maps.softirqs;
+    let mut cpus: Vec<CpuStats> = (0..possible_cpus as u32).map(CpuStats::new).collect();
+    for vec in 0..VECTOR_NAMES.len() {
+        let per_cpu = map
+            .lookup_percpu(&(vec as u32).to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_error("softirqs"))?
+            .unwrap_or_default();
+        for (cpu, v) in per_cpu.iter().enumerate() {
+            let (Some(slot), Ok(s)) = (
+                cpus.get_mut(cpu),
+                plain::from_bytes::<types::sirq_softirq_stats>(v),
+            ) else {
+                continue;
+            };
+            slot.vectors[vec] = VectorStats {
+                raises: s.raises,
+                runs: s.runs,
+                run_ns: s.run_ns,
+                ksoftirqd_runs: s.ksoftirqd_runs,
+                run: hist(&s.run),
+                raise_to_run: hist(&s.raise_to_run),
+            };
+        }
+    }
+    // Only CPUs that exist and did something: offline possible CPUs stay out.
+    cpus.retain(|c| c.vectors.iter().any(|v| !v.is_zero()));
+    Ok(cpus)
+}
+
+/// The tool's own losses, summed over CPUs.
+pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
+    use types::sirq_counter as C;
+    let map = &skel.maps.counters;
+    let read = |c: C| -> Result<u64> {
+        let per_cpu = map
+            .lookup_percpu(&c.0.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_error("counters"))?
+            .unwrap_or_default();
+        Ok(per_cpu
+            .iter()
+            .map(|v| first_u64(v))
+            .fold(0u64, u64::saturating_add))
+    };
+    Ok(Loss {
+        ringbuf_dropped: read(C::SIRQ_CTR_RINGBUF_DROPPED)?,
+        inflight_evicted: read(C::SIRQ_CTR_INFLIGHT_EVICTED)?,
+        iface_table_full: read(C::SIRQ_CTR_IFACE_FULL)?,
+        raises_unattributed: read(C::SIRQ_CTR_RAISE_UNATTRIBUTED)?,
+    })
+}
+
+/// One sampled raise site and how many raises were sampled there.
+pub(super) struct SiteSamples {
+    /// The interface whose enqueue caused the raises; None when none did.
+    pub iface: Option<IfaceKey>,
+    pub vector: usize,
+    pub stack_id: u32,
+    pub samples: u64,
+}
+
+pub(super) fn raise_site_samples(skel: &SirqtopSkel) -> Result<Vec<SiteSamples>> {
+    let map = &skel.maps.raise_sites;
+    let mut out = Vec::new();
+    for k in map.keys() {
+        let Ok(site) = plain::from_bytes::<types::sirq_site_key>(&k) else {
+            continue;
+        };
+        let Some(v) = map
+            .lookup(&k, MapFlags::ANY)
+            .map_err(map_error("raise_sites"))?
+        else {
+            continue;
+        };
+        // {0, 0}: the raise followed no counted enqueue.
+        let iface = (site.netns != 0 || site.ifindex != 0).then_some(IfaceKey {
+            netns: site.netns,
+            ifindex: site.ifindex,
+        });
+        out.push(SiteSamples {
+            iface,
+            vector: site.vec as usize,
+            stack_id: site.stackid as u32,
+            samples: first_u64(&v),
+        });
+    }
+    Ok(out)
+}
+
+/// The return addresses of one stored raise stack, innermost first.
+pub(super) fn raise_stack(skel: &SirqtopSkel, id: u32) -> Vec<u64> {
+    let raw = skel
+        .maps
+        .raise_stacks
+        .lookup(&id.to_ne_bytes(), MapFlags::ANY)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    raw.chunks_exact(8)
+        .filter_map(|b| b.try_into().ok().map(u64::from_ne_bytes))
+        .take_while(|&a| a != 0)
+        .collect()
+}
+
+/// Run count and time of one attached program (None unless BPF stats are on).
+pub(super) fn program_cost(
+    skel: &SirqtopSkel,
+    name: &str,
+    hook: Hook,
+    mechanism: Mechanism,
+    stats_on: bool,
+) -> ProgramCost {
+    let info = stats_on
+        .then(|| {
+            skel.object()
+                .progs()
+                .find(|p| p.name() == name)
+                .and_then(|p| prog_run_stats(p.as_fd().as_raw_fd()))
+        })
+        .flatten();
+    ProgramCost {
+        name: name.to_string(),
+        hook,
+        backend: mechanism.backend(),
+        run_count: info.map(|i| i.0),
+        run_time_ns: info.map(|i| i.1),
+    }
+}
+
+pub(super) fn kernel_stats_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+}
+
+/// Turns on BPF run-time stats for as long as the returned fd is open.
+pub(super) fn enable_bpf_stats() -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: plain syscall wrapper; a non-negative return is a new fd that we own.
+    let fd = unsafe {
+        libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a fresh descriptor returned by the kernel and owned by nobody else.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// (run_cnt, run_time_ns) of a loaded program.
+fn prog_run_stats(fd: i32) -> Option<(u64, u64)> {
+    let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: `info` is a properly sized, writable bpf_prog_info and `len` holds its size.
+    let r = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+    (r == 0).then_some((info.run_cnt, info.run_time_ns))
+}
+
+fn key(k: &types::sirq_iface_key) -> IfaceKey {
+    IfaceKey {
+        netns: k.netns,
+        ifindex: k.ifindex,
+    }
+}
+
+/// A kernel histogram; shared ones leave `count` at 0 (one atomic less per packet), so the
+/// count is the buckets' sum.
+fn hist(h: &types::sirq_hist) -> Histogram {
+    let count = h.buckets.iter().fold(0u64, |a, b| a.saturating_add(*b));
+    Histogram::from_parts(count, h.sum, h.max, h.buckets)
+}
+
+fn counters(c: &types::sirq_iface_counters) -> IfaceCounters {
+    IfaceCounters {
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        rx_enqueued: c.rx_enqueued,
+        rx_packets: c.rx_packets,
+        net_rx_raises: c.net_rx_raises,
+        softirq_ns: c.softirq_ns,
+    }
+}

@@ -1,0 +1,136 @@
+//! The collector owns the BPF skeleton and its links: it picks a backend per hook and
+//! attaches ([`attach`]), drains the ring buffer, reads the kernel maps into model types
+//! ([`maps`]), symbolizes raise sites ([`stacks`]) and names interfaces ([`identity`]),
+//! producing immutable [`Snapshot`]s. Dropping it detaches every link and unloads every
+//! program.
+
+mod attach;
+mod identity;
+mod maps;
+mod stacks;
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use libbpf_rs::{Link, RingBuffer};
+
+use crate::bpf::Skeleton;
+use crate::error::{Error, Result};
+use crate::model::{CaptureMeta, Hook, IfaceKey, Interface, Snapshot};
+use crate::probe::Mechanism;
+
+pub use attach::check_environment;
+pub use stacks::trim_probe_frames;
+
+/// What to attach and what to count.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub probe: crate::probe::ProbeMode,
+    /// Namespace inodes to count; empty = every namespace.
+    pub netns_filter: Vec<u32>,
+    /// Enable kernel BPF run-time statistics for sirqtop's own cost (costs throughput).
+    pub bpf_stats: bool,
+    /// Counters only: no per-packet latency tracking (for always-on use).
+    pub lite: bool,
+    /// Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU (0 = no stacks).
+    pub stack_every: u32,
+}
+
+/// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
+/// 1024 raises per CPU keeps it off the per-packet budget under a flood while still finding
+/// every frequent site within seconds.
+pub const DEFAULT_STACK_EVERY: u32 = 1024;
+
+/// One attached BPF program.
+struct Attached {
+    name: &'static str,
+    hook: Hook,
+    mechanism: Mechanism,
+    _link: Link,
+}
+
+pub struct Collector {
+    // Field order is drop order: the ring buffer and the links go before the skeleton
+    // whose maps and programs they use.
+    ring: Option<RingBuffer<'static>>,
+    links: Vec<Attached>,
+    stats_fd: Option<OwnedFd>,
+    skel: Skeleton,
+    identity: identity::Identities,
+    stacks: stacks::RaiseStacks,
+    meta: CaptureMeta,
+    attached_at: Instant,
+    /// Possible CPUs: the layout of per-CPU map values.
+    possible_cpus: usize,
+}
+
+impl Collector {
+    /// Attaches every hook with the best mechanism that works here (or the forced one).
+    pub fn start(cfg: &Config) -> Result<Collector> {
+        attach::start(cfg)
+    }
+
+    pub fn meta(&self) -> &CaptureMeta {
+        &self.meta
+    }
+
+    /// Drains the ring buffer without blocking; call it every ~100 ms.
+    pub fn poll(&mut self) -> Result<()> {
+        if let Some(rb) = &self.ring {
+            rb.consume()
+                .map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Everything counted since attach, with names, peers and namespace labels resolved.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.poll()?;
+        let elapsed_ns = self.attached_at.elapsed().as_nanos() as u64;
+        let counters = maps::iface_counters(&self.skel)?;
+        let hists = maps::iface_hists(&self.skel)?;
+        let cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
+        let loss = maps::loss(&self.skel)?;
+
+        let mut keys: Vec<IfaceKey> = counters.keys().chain(hists.keys()).copied().collect();
+        keys.sort();
+        keys.dedup();
+        self.identity.refresh(&keys);
+        let interfaces = keys
+            .into_iter()
+            .map(|k| {
+                let mut i = Interface::new(k);
+                if let Some(c) = counters.get(&k) {
+                    i.counters = *c;
+                }
+                if let Some((hop, wait)) = hists.get(&k) {
+                    i.veth_hop = *hop;
+                    i.backlog_wait = *wait;
+                }
+                self.identity.apply(&mut i);
+                i
+            })
+            .filter(|i| i.is_active())
+            .collect();
+        let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
+        let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
+        let programs = self
+            .links
+            .iter()
+            .map(|a| maps::program_cost(&self.skel, a.name, a.hook, a.mechanism, stats_on))
+            .collect();
+        Ok(Snapshot {
+            elapsed_ns,
+            interfaces,
+            cpus,
+            loss,
+            programs,
+            raise_sites,
+        })
+    }
+
+    /// How long the probes have been attached.
+    pub fn elapsed(&self) -> Duration {
+        self.attached_at.elapsed()
+    }
+}

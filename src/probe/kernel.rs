@@ -1,0 +1,144 @@
+//! What the running kernel offers, read from /sys and /proc: BTF, kprobes, and the
+//! kallsyms facts that decide whether a kprobe/fentry hook can see every event.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::model::Hook;
+
+/// What the running kernel offers, read from /sys and /proc.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelFeatures {
+    pub release: String,
+    pub btf: bool,
+    pub kprobes: bool,
+    /// Kernel function name -> present, for the functions the kprobe/fentry hooks need.
+    /// None when kallsyms was not read.
+    pub symbols: Option<HashMap<String, SymbolInfo>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SymbolInfo {
+    /// Compiler clones (`.isra.N`, `.constprop.N`) that callers may call instead.
+    pub clones: Vec<String>,
+}
+
+impl KernelFeatures {
+    /// Cheap checks only; kallsyms is read by `with_symbols` when a kprobe/fentry is considered.
+    pub fn detect() -> KernelFeatures {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        KernelFeatures {
+            release,
+            btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
+            // The kprobe PMU is registered only when CONFIG_KPROBES is on.
+            kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
+            symbols: None,
+        }
+    }
+
+    pub fn with_symbols(mut self) -> KernelFeatures {
+        if self.symbols.is_none() {
+            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            self.symbols = Some(parse_kallsyms(&text));
+        }
+        self
+    }
+
+    pub fn symbol(&self, name: &str) -> Option<&SymbolInfo> {
+        self.symbols.as_ref().and_then(|s| s.get(name))
+    }
+}
+
+/// Picks out the hook functions (and their clones) from /proc/kallsyms text.
+pub fn parse_kallsyms(text: &str) -> HashMap<String, SymbolInfo> {
+    let wanted: Vec<&str> = Hook::ALL
+        .iter()
+        .flat_map(|h| super::functions(*h))
+        .collect();
+    let mut out: HashMap<String, SymbolInfo> = HashMap::new();
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(_addr), Some(kind), Some(sym)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        if !matches!(kind, "t" | "T") {
+            continue;
+        }
+        let base = sym.split('.').next().unwrap_or(sym);
+        if !wanted.contains(&base) {
+            continue;
+        }
+        let entry = out.entry(base.to_string()).or_default();
+        if sym != base && (sym.contains(".isra.") || sym.contains(".constprop.")) {
+            entry.clones.push(sym.to_string());
+        }
+    }
+    out
+}
+
+/// Whether an optional function (e.g. `__netif_rx` before 5.18) can be probed.
+pub fn has_function(k: &KernelFeatures, name: &str) -> bool {
+    match &k.symbols {
+        Some(s) => s.contains_key(name),
+        None => true,
+    }
+}
+
+/// How many CPUs are online (`/sys/devices/system/cpu/online`); per-CPU maps are laid
+/// out by *possible* CPUs, which can be many more.
+pub fn online_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| count_cpu_list(&s))
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
+
+/// Counts the CPUs in a kernel CPU list such as `0-3,6,8-9`; None if malformed.
+pub fn count_cpu_list(s: &str) -> Option<usize> {
+    let mut n = 0usize;
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?),
+            None => {
+                let a = part.parse::<usize>().ok()?;
+                (a, a)
+            }
+        };
+        n = n.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
+    }
+    (n > 0).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpu_list("0-1\n"), Some(2));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("0-3,6,8-9"), Some(7));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
+        assert_eq!(count_cpu_list(""), None);
+    }
+
+    #[test]
+    fn kallsyms_picks_hook_functions_and_clones() {
+        let syms = parse_kallsyms(
+            "ffffffff81000000 T netif_rx\nffffffff81000010 T unrelated\n\
+             ffffffff81000200 t __raise_softirq_irqoff.isra.0\nffffffff81000300 d veth_xmit\n",
+        );
+        assert!(syms.contains_key("netif_rx"));
+        assert!(!syms.contains_key("unrelated"));
+        assert_eq!(
+            syms["__raise_softirq_irqoff"].clones,
+            vec!["__raise_softirq_irqoff.isra.0".to_string()]
+        );
+        // Data symbols are not functions.
+        assert!(!syms.contains_key("veth_xmit"));
+    }
+}
