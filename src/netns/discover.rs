@@ -207,7 +207,7 @@ fn link_info(
     let kind = raw
         .kind
         .clone()
-        .or_else(|| raw.is_loopback().then(|| "loopback".to_string()));
+        .or_else(|| raw.loopback.then(|| "loopback".to_string()));
     let peer = if kind.as_deref() == Some("veth") {
         veth_peer(netns, raw, nsids)
     } else {
@@ -379,7 +379,6 @@ fn candidate_order<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::netlink::{ARPHRD_LOOPBACK, IFF_LOOPBACK};
     use super::*;
 
     fn raw(ifindex: u32, link: Option<u32>, nsid: Option<i32>) -> RawLink {
@@ -387,8 +386,7 @@ mod tests {
             ifindex,
             name: format!("veth{ifindex}"),
             kind: Some("veth".into()),
-            ifi_type: 1,
-            flags: 0,
+            loopback: false,
             link,
             link_netnsid: nsid,
         }
@@ -420,8 +418,7 @@ mod tests {
             ifindex: 1,
             name: "lo".into(),
             kind: None,
-            ifi_type: ARPHRD_LOOPBACK,
-            flags: IFF_LOOPBACK,
+            loopback: true,
             link: None,
             link_netnsid: None,
         };
@@ -429,8 +426,7 @@ mod tests {
         let eth = RawLink {
             ifindex: 2,
             name: "eth0".into(),
-            ifi_type: 1,
-            flags: 0,
+            loopback: false,
             ..lo.clone()
         };
         assert_eq!(link_info(1, &eth, &nsids).kind, None);
