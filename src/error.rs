@@ -24,17 +24,18 @@ pub enum Error {
     NothingAttached(String),
     #[error("loading the BPF programs failed: {0}")]
     Load(String),
-    #[error("reading BPF map {map}: {source}")]
+    // Causes are part of the message, not a `source`: printed once with `{:#}` too.
+    #[error("reading BPF map {map}: {error}")]
     Map {
         map: &'static str,
-        source: libbpf_rs::Error,
+        error: libbpf_rs::Error,
     },
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
-    #[error("cannot write {}: {}", path.display(), os_message(source))]
+    #[error("cannot write {}: {}", path.display(), os_message(error))]
     Output {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -6,7 +6,8 @@ fn main() {
         Err(e) => sirqtop::cli::exit_on_usage_error(e),
     };
     if let Err(e) = sirqtop::cli::dispatch(cli) {
-        eprintln!("sirqtop: {e}");
+        // The whole context chain, on one line.
+        eprintln!("sirqtop: {e:#}");
         std::process::exit(1);
     }
 }

@@ -16,7 +16,7 @@ use crate::probe::Mechanism;
 
 /// Wraps a libbpf error with the name of the map it came from.
 pub(super) fn map_error(map: &'static str) -> impl Fn(libbpf_rs::Error) -> Error {
-    move |source| Error::Map { map, source }
+    move |error| Error::Map { map, error }
 }
 
 /// A u64 from the first 8 bytes of a map value (0 if shorter).

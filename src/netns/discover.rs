@@ -118,7 +118,7 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
 
     let proc = std::fs::read_dir("/proc").map_err(|source| NetnsError::Io {
         what: "/proc".to_string(),
-        source,
+        error: source,
     })?;
     let mut pids: Vec<u32> = proc
         .filter_map(Result::ok)

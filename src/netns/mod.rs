@@ -62,8 +62,8 @@ pub enum NetnsError {
     UnknownName(String),
     #[error("no process with pid {0}")]
     NoSuchPid(u32),
-    #[error("cannot read the network namespace of pid {pid}: {source}")]
-    PidNetns { pid: u32, source: io::Error },
+    #[error("cannot read the network namespace of pid {pid}: {error}")]
+    PidNetns { pid: u32, error: io::Error },
     #[error("no such file '{}' (expected a network namespace file such as /proc/PID/ns/net or /run/netns/NAME)", .0.display())]
     NoSuchPath(PathBuf),
     #[error("'{}' is not a network namespace file{}", .path.display(), in_parens(.detail))]
@@ -71,12 +71,12 @@ pub enum NetnsError {
         path: PathBuf,
         detail: Option<String>,
     },
-    #[error("cannot access '{}': {source}", .path.display())]
-    Access { path: PathBuf, source: io::Error },
+    #[error("cannot access '{}': {error}", .path.display())]
+    Access { path: PathBuf, error: io::Error },
     #[error("no network namespace with inode {0}")]
     NoSuchInode(u32),
-    #[error("cannot read {what}: {source}")]
-    Io { what: String, source: io::Error },
+    #[error("cannot read {what}: {error}")]
+    Io { what: String, error: io::Error },
     #[error("network namespace helper thread failed: {0}")]
     Helper(String),
 }
@@ -291,9 +291,9 @@ pub fn self_inode() -> Result<NetnsInode, NetnsError> {
 }
 
 fn proc_inode(path: &str) -> Result<NetnsInode, NetnsError> {
-    ns_inode_of(Path::new(path)).map_err(|source| NetnsError::Io {
+    ns_inode_of(Path::new(path)).map_err(|error| NetnsError::Io {
         what: path.to_string(),
-        source,
+        error,
     })
 }
 
@@ -310,10 +310,10 @@ fn pid_netns_inode(pid: u32) -> Result<NetnsInode, NetnsError> {
         return Err(if source.kind() == io::ErrorKind::NotFound {
             NetnsError::NoSuchPid(pid)
         } else {
-            NetnsError::PidNetns { pid, source }
+            NetnsError::PidNetns { pid, error: source }
         });
     }
-    ns_inode_of(&dir.join("ns/net")).map_err(|source| NetnsError::PidNetns { pid, source })
+    ns_inode_of(&dir.join("ns/net")).map_err(|error| NetnsError::PidNetns { pid, error })
 }
 
 /// The distinct `ip netns` directories (/var/run is normally a symlink to /run).
@@ -368,9 +368,9 @@ impl Probe {
                 path: path.to_path_buf(),
                 detail,
             },
-            Probe::Io(source) => NetnsError::Access {
+            Probe::Io(error) => NetnsError::Access {
                 path: path.to_path_buf(),
-                source,
+                error,
             },
         }
     }

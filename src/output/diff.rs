@@ -1,16 +1,12 @@
 //! `sirqtop diff`: two JSON captures side by side, matched by interface.
 //!
-//! The pure parts ([`parse_match`], [`diff`], [`render_table`]) do all the work; [`run`]
-//! only reads the files and prints. A metric that is null in a capture (its hook was not
+//! Pure: [`parse_match`], [`diff`] and [`render_table`] work on parsed captures; reading
+//! the files and printing is the CLI's (`cli::diff`). A metric that is null in a capture (its hook was not
 //! attached on that kernel) or cannot be computed (no packets received, empty histogram)
 //! is `None` here, prints as "—" and has no change.
 
-use std::io::Write as _;
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::cli::DiffArgs;
 use crate::model::Histogram;
 use crate::output::json::{Capture, JsonHist, JsonInterface};
 
@@ -20,17 +16,10 @@ pub const DIFF_VERSION: u32 = 1;
 /// Every variant prints as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
-    #[error("cannot read {path}: {error}")]
-    Read { path: String, error: std::io::Error },
-    /// Not JSON, another schema_version, or malformed (message from `Capture::from_json`).
-    #[error("{path}: {msg}")]
-    Capture { path: String, msg: String },
     #[error("invalid --match {arg}: {why} (use BEFORE=AFTER, each side NAME or NETNS/NAME)")]
     BadMatch { arg: String, why: &'static str },
     #[error("--match {arg}: {why}")]
     Unresolved { arg: String, why: String },
-    #[error("cannot write the diff: {0}")]
-    Write(String),
 }
 
 /// One interface as an operator names it: `netns/name`.
@@ -718,53 +707,6 @@ pub fn render_table(d: &Diff) -> String {
         }
     }
     out
-}
-
-/// A path as shown in messages, kept on one line.
-fn shown(p: &Path) -> String {
-    p.display().to_string().replace(['\n', '\r'], "?")
-}
-
-/// Reads and checks one capture file.
-pub fn load(path: &Path) -> Result<Capture, DiffError> {
-    let text = std::fs::read_to_string(path).map_err(|error| DiffError::Read {
-        path: shown(path),
-        error,
-    })?;
-    Capture::from_json(&text).map_err(|msg| DiffError::Capture {
-        path: shown(path),
-        msg,
-    })
-}
-
-/// `sirqtop diff BEFORE AFTER [--match B=A]... [--json]`.
-pub fn run(args: &DiffArgs) -> Result<(), DiffError> {
-    let matches = args
-        .matches
-        .iter()
-        .map(|m| parse_match(m))
-        .collect::<Result<Vec<_>, _>>()?;
-    let before = load(&args.before)?;
-    let after = load(&args.after)?;
-    let mut d = diff(&before, &after, &matches)?;
-    d.before.source = shown(&args.before);
-    d.after.source = shown(&args.after);
-    let text = if args.json {
-        let mut s =
-            serde_json::to_string_pretty(&d).map_err(|e| DiffError::Write(e.to_string()))?;
-        s.push('\n');
-        s
-    } else {
-        render_table(&d)
-    };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(DiffError::Write(e.to_string()))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

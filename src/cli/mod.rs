@@ -1,4 +1,7 @@
-//! Command line: flags, value parsers, and dispatch to the capture or the dashboard.
+//! Command line: flags, value parsers, and dispatch to the capture, the dashboard, the
+//! diff ([`diff`]) and the generated docs (shell completions, man page).
+
+pub mod diff;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -6,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::collector::Config;
 use crate::netns::NetnsSelector;
@@ -19,7 +23,10 @@ Examples:
   sudo sirqtop --json --duration 5s                    5 s capture of the whole node as JSON
   sudo sirqtop --json -d 10s --netns pod-a -o a.json   one namespace, written atomically to a.json
   sudo sirqtop --json --probe kprobe                   force the kprobe backend
-  sudo sirqtop --netns pid:4242 --netns /run/netns/b   dashboard scoped to two namespaces";
+  sudo sirqtop --netns pid:4242 --netns /run/netns/b   dashboard scoped to two namespaces
+  sirqtop diff before.json after.json                  compare two captures
+  sirqtop completions bash > /etc/bash_completion.d/sirqtop
+  sirqtop man > /usr/local/share/man/man1/sirqtop.1";
 
 /// What container networking costs this node: softirqs, CPU and per-hop latency per
 /// interface and network namespace (eBPF).
@@ -81,6 +88,13 @@ pub struct Cli {
 pub enum Command {
     /// Compare two --json captures side by side, matched by interface.
     Diff(DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -98,28 +112,32 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+/// A duration as humantime reads it (`500ms`, `5s`, `2m`, `1h30m`, `2min`, ...), plus
+/// what users of earlier versions rely on: a bare number of seconds (`2`, `0.5`) and a
+/// fraction with one unit (`1.5s`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let bad = || format!("invalid duration '{s}' (use e.g. 500ms, 5s, 2m)");
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
+    let d = if let Ok(secs) = t.parse::<f64>() {
+        Duration::try_from_secs_f64(secs).map_err(|_| bad())?
+    } else if t.contains('.') {
+        // humantime takes whole numbers only: scale one unit by the fraction.
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let one = humantime::parse_duration(&format!("1{unit}")).map_err(|_| bad())?;
+        Duration::try_from_secs_f64(one.as_secs_f64() * n).map_err(|_| bad())?
+    } else {
+        humantime::parse_duration(t).map_err(|_| bad())?
     };
-    if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86_400.0 {
+    if d.is_zero() || d > Duration::from_secs(7 * 86_400) {
         return Err(format!(
             "invalid duration '{s}' (must be more than 0 and at most 7 days)"
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 fn parse_probe(s: &str) -> Result<ProbeMode, String> {
@@ -153,9 +171,19 @@ impl Cli {
 
 /// Runs what the command line asks for; the caller prints errors as one line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Diff(args)) = &cli.command {
-        crate::output::diff::run(args)?;
-        return Ok(());
+    match &cli.command {
+        Some(Command::Diff(args)) => return diff::run(args),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "sirqtop", &mut script);
+            return Ok(crate::output::write_stdout(&script)?);
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return Ok(crate::output::write_stdout(&page)?);
+        }
+        None => {}
     }
     if cli.json {
         return json_capture(&cli);
@@ -248,6 +276,12 @@ mod tests {
         );
         assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("8d").unwrap_err().contains("at most 7 days"));
+        // humantime's forms work too.
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 5s "), Ok(Duration::from_secs(5)));
     }
 
     #[test]
@@ -266,5 +300,34 @@ mod tests {
             Cli::try_parse_from(["sirqtop", "-o", "x.json"]).is_err(),
             "--output needs --json"
         );
+    }
+
+    #[test]
+    fn completions_and_man_page_come_from_the_flags() {
+        let c = Cli::try_parse_from(["sirqtop", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Completions { shell: Shell::Zsh })
+        ));
+        assert!(Cli::try_parse_from(["sirqtop", "completions", "tcsh"]).is_err());
+        let mut script = Vec::new();
+        clap_complete::generate(Shell::Bash, &mut Cli::command(), "sirqtop", &mut script);
+        let script = String::from_utf8(script).unwrap();
+        for flag in ["--json", "--netns", "--probe", "--stack-sample", "diff"] {
+            assert!(
+                script.contains(flag),
+                "{flag} missing from bash completions"
+            );
+        }
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut page)
+            .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH sirqtop"),
+            "{page}"
+        );
+        assert!(page.contains("stack\\-sample"), "{page}");
     }
 }
