@@ -446,3 +446,31 @@ fn bad_match_arguments_are_one_line_errors() {
         "sirqtop: --match \"eth0=pod-x/eth0\": no interface pod-x/eth0 in the after capture"
     );
 }
+
+#[test]
+fn values_at_the_limit_saturate_instead_of_overflowing() {
+    // A hand-edited (or corrupt) capture: counters and bucket counts near u64::MAX, on
+    // every interface, so that totals and merged histograms would overflow.
+    let b = load(BEFORE);
+    let mut a = load(AFTER);
+    for i in &mut a.interfaces {
+        i.tx_packets = Some(u64::MAX - 1);
+        i.rx_packets = Some(u64::MAX);
+        i.net_rx_raises = Some(u64::MAX);
+        i.softirq_ns = Some(u64::MAX);
+        for h in [&mut i.latency.veth_hop, &mut i.latency.backlog_wait]
+            .into_iter()
+            .flatten()
+        {
+            h.count = u64::MAX;
+            h.sum = u64::MAX;
+            for bucket in &mut h.buckets {
+                bucket.count = u64::MAX;
+            }
+        }
+    }
+    let d = diff(&b, &a, &[]).expect("diff");
+    assert_eq!(d.total.rx_packets.after, Some(u64::MAX as f64));
+    let text = render_table(&d);
+    assert!(text.contains("rx packets"), "{text}");
+}

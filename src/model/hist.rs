@@ -64,23 +64,25 @@ impl Histogram {
     }
 
     pub fn record(&mut self, v: u64) {
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         self.sum = self.sum.saturating_add(v);
         self.max = self.max.max(v);
-        self.buckets[bucket_of(v)] += 1;
+        let b = &mut self.buckets[bucket_of(v)];
+        *b = b.saturating_add(1);
     }
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
-    /// Adds another histogram (per-CPU values of one key, or two intervals).
+    /// Adds another histogram (per-CPU values of one key, or two intervals). Saturates:
+    /// values may come from a file (`sirqtop diff`), not only from the kernel.
     pub fn merge(&mut self, o: &Histogram) {
-        self.count += o.count;
+        self.count = self.count.saturating_add(o.count);
         self.sum = self.sum.saturating_add(o.sum);
         self.max = self.max.max(o.max);
         for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
     }
 
@@ -110,7 +112,7 @@ impl Histogram {
     /// The q-quantile (0 < q <= 1), interpolated linearly inside the bucket that holds it
     /// and never above the recorded maximum. None for an empty histogram.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.buckets.iter().sum();
+        let total = self.buckets.iter().fold(0u64, |a, b| a.saturating_add(*b));
         if total == 0 {
             return None;
         }
@@ -121,7 +123,7 @@ impl Histogram {
             if c == 0 {
                 continue;
             }
-            if (seen + c) as f64 >= rank {
+            if seen.saturating_add(c) as f64 >= rank {
                 let lo = bucket_lower(b) as f64;
                 let hi = if b + 1 >= BUCKETS {
                     self.max.max(bucket_lower(b)) as f64
@@ -132,7 +134,7 @@ impl Histogram {
                 let v = (lo + (hi - lo) * frac).round() as u64;
                 return Some(if self.max > 0 { v.min(self.max) } else { v });
             }
-            seen += c;
+            seen = seen.saturating_add(c);
         }
         Some(self.max)
     }

@@ -170,12 +170,12 @@ pub struct IfaceCounters {
 
 impl IfaceCounters {
     pub fn merge(&mut self, o: &IfaceCounters) {
-        self.tx_packets += o.tx_packets;
-        self.tx_bytes += o.tx_bytes;
-        self.rx_enqueued += o.rx_enqueued;
-        self.rx_packets += o.rx_packets;
-        self.net_rx_raises += o.net_rx_raises;
-        self.softirq_ns += o.softirq_ns;
+        self.tx_packets = self.tx_packets.saturating_add(o.tx_packets);
+        self.tx_bytes = self.tx_bytes.saturating_add(o.tx_bytes);
+        self.rx_enqueued = self.rx_enqueued.saturating_add(o.rx_enqueued);
+        self.rx_packets = self.rx_packets.saturating_add(o.rx_packets);
+        self.net_rx_raises = self.net_rx_raises.saturating_add(o.net_rx_raises);
+        self.softirq_ns = self.softirq_ns.saturating_add(o.softirq_ns);
     }
     pub fn delta(&self, e: &IfaceCounters) -> IfaceCounters {
         IfaceCounters {
@@ -273,10 +273,10 @@ pub struct VectorStats {
 
 impl VectorStats {
     pub fn merge(&mut self, o: &VectorStats) {
-        self.raises += o.raises;
-        self.runs += o.runs;
-        self.run_ns += o.run_ns;
-        self.ksoftirqd_runs += o.ksoftirqd_runs;
+        self.raises = self.raises.saturating_add(o.raises);
+        self.runs = self.runs.saturating_add(o.runs);
+        self.run_ns = self.run_ns.saturating_add(o.run_ns);
+        self.ksoftirqd_runs = self.ksoftirqd_runs.saturating_add(o.ksoftirqd_runs);
         self.run.merge(&o.run);
         self.raise_to_run.merge(&o.raise_to_run);
     }

@@ -201,8 +201,10 @@ impl JsonHist {
     /// Back to a histogram (for diffs of two captures).
     pub fn to_hist(&self) -> Histogram {
         let mut h = Histogram::from_parts(self.count, self.sum, self.max, Default::default());
+        // Counts come from a file: saturate rather than overflow.
         for b in &self.buckets {
-            h.buckets[crate::model::hist::bucket_of(b.le)] += b.count;
+            let slot = &mut h.buckets[crate::model::hist::bucket_of(b.le)];
+            *slot = slot.saturating_add(b.count);
         }
         h
     }
