@@ -389,6 +389,46 @@ fn sigterm_and_output_file_are_atomic() {
     );
 }
 
+#[test]
+fn sigkill_mid_capture_leaves_nothing_in_the_output_directory() {
+    require_root!();
+    let _g = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cap.json");
+    let run = spawn_ready(&["--duration", "60s", "-o", path.to_str().unwrap()]);
+    // The output is open (an unnamed file) but has no name yet.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGKILL) };
+    let out = run.finish();
+    assert!(!out.status.success());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a killed capture left {left:?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_capture_quietly() {
+    require_root!();
+    let _g = common::serial();
+    let out = bin()
+        .args(["--json", "--duration", "300ms"])
+        .stdout(common::closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with("sirqtop: ready") || l.starts_with("sirqtop: fallback")),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("pipe"), "{err}");
+}
+
 /// Runs the binary expecting failure: one line on stderr, non-zero exit, nothing on stdout.
 fn fails(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();

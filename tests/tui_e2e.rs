@@ -11,18 +11,17 @@ use std::time::{Duration, Instant};
 
 use sirqtop::lab::{send_udp, udp_sink, VethLab};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sirqtop");
 const PORT: u16 = 5913;
 
-fn skip_reason() -> Option<&'static str> {
+fn skip_reason() -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        return Some("not root");
+        return Some("not root".into());
     }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        return Some("tmux is missing");
-    }
-    None
+    common::require_tool("tmux", &["-V"], "tmux")
 }
 
 /// A private tmux server (own socket) with one 160x45 session running bash; killed on drop.
@@ -155,36 +154,20 @@ fn held_prog_ids(pid: u32) -> BTreeSet<u64> {
     ids
 }
 
-/// Loaded BPF programs as (id, name), from `bpftool -j prog show`.
+/// Loaded BPF programs as (id, name), asked of the kernel (libbpf's program iterator).
 fn loaded_programs() -> Vec<(u64, String)> {
-    let out = match Command::new("bpftool")
-        .args(["-j", "prog", "show"])
-        .output()
-    {
-        Ok(o) if o.status.success() => o,
-        _ => return Vec::new(),
-    };
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    libbpf_rs::query::ProgInfoIter::default()
+        .map(|p| (u64::from(p.id), p.name.to_string_lossy().into_owned()))
+        .collect()
 }
 
-/// How many loaded programs are named like sirqtop's.
+/// How many loaded programs carry one of sirqtop's names.
 fn sirqtop_like_programs() -> usize {
-    let ours = |name: &str| {
-        ["tp_", "raw_", "fentry_", "kprobe_"]
-            .iter()
-            .any(|p| name.starts_with(p))
-            && ["veth_xmit", "netif_r", "softirq_"]
-                .iter()
-                .any(|s| name.contains(s))
-    };
-    loaded_programs().iter().filter(|(_, n)| ours(n)).count()
+    let ours = common::sirqtop_program_ids();
+    loaded_programs()
+        .iter()
+        .filter(|(id, _)| ours.contains(&(*id as u32)))
+        .count()
 }
 
 /// After sirqtop exited: none of the programs it held is loaded any more.

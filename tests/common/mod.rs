@@ -22,6 +22,24 @@ macro_rules! require_root {
     };
 }
 
+/// A test needs an external tool. Under CI (`CI` set) a missing tool fails the test: CI
+/// installs every tool (`.ci/run`), so a skip there would hide a broken setup. Elsewhere
+/// it is skipped, and the reason says what to install: None = present, Some(reason).
+pub fn require_tool(cmd: &str, args: &[&str], package: &str) -> Option<String> {
+    let ok = std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if ok {
+        return None;
+    }
+    let why = format!("{cmd} is missing (apt-get install {package}; README, Test)");
+    assert!(std::env::var_os("CI").is_none(), "under CI: {why}");
+    Some(why)
+}
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Root tests in one binary take turns: they share one kernel, and the "nothing left
@@ -57,38 +75,30 @@ pub fn keys(l: &VethLab) -> ((u32, u32), (u32, u32)) {
     )
 }
 
-/// Every program name in bpf/sirqtop.bpf.c.
-pub const PROGRAMS: [&str; 20] = [
-    "tp_veth_xmit",
-    "raw_veth_xmit",
-    "tp_netif_rx",
-    "raw_netif_rx",
-    "tp_softirq_raise",
-    "raw_softirq_raise",
-    "tp_softirq_entry",
-    "raw_softirq_entry",
-    "tp_softirq_exit",
-    "raw_softirq_exit",
-    "tp_netif_receive",
-    "raw_netif_receive",
-    "fentry_veth_xmit",
-    "fentry_netif_rx",
-    "fentry___netif_rx",
-    "fentry_softirq_raise",
-    "kprobe_veth_xmit",
-    "kprobe_netif_rx",
-    "kprobe___netif_rx",
-    "kprobe_softirq_raise",
-];
-
 /// IDs of the programs with sirqtop's names currently loaded in the kernel (the kernel
 /// keeps 15 characters of a name).
 pub fn sirqtop_program_ids() -> std::collections::BTreeSet<u32> {
     libbpf_rs::query::ProgInfoIter::default()
         .filter(|p| {
             let n = p.name.to_string_lossy();
-            PROGRAMS.iter().any(|ours| ours[..ours.len().min(15)] == *n)
+            sirqtop::probe::PROGRAMS
+                .iter()
+                .any(|ours| ours.name[..ours.name.len().min(15)] == *n)
         })
         .map(|p| p.id)
         .collect()
+}
+
+/// The write end of a pipe whose read end is already closed: every write to it fails
+/// with EPIPE, as when `sirqtop ... | head` has exited.
+pub fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    std::process::Stdio::from(write)
 }
