@@ -33,15 +33,13 @@ const fn prog(
     }
 }
 
-const fn optional(
-    name: &'static str,
-    hook: Hook,
-    mechanism: Mechanism,
-    target: &'static str,
-) -> Program {
-    Program {
-        optional: true,
-        ..prog(name, hook, mechanism, target)
+impl Program {
+    /// Marks a program as attached only where its function exists.
+    const fn if_present(self) -> Program {
+        Program {
+            optional: true,
+            ..self
+        }
     }
 }
 
@@ -49,53 +47,29 @@ use Hook::*;
 use Mechanism::*;
 
 /// Every program, grouped by hook; within a (hook, mechanism) in attach order.
+#[rustfmt::skip]
 pub const PROGRAMS: &[Program] = &[
-    prog("tp_veth_xmit", VethXmit, TpBtf, "net:net_dev_start_xmit"),
-    prog("raw_veth_xmit", VethXmit, RawTp, "net:net_dev_start_xmit"),
-    prog("fentry_veth_xmit", VethXmit, Fentry, "veth_xmit"),
-    prog("kprobe_veth_xmit", VethXmit, Kprobe, "veth_xmit"),
-    prog("tp_netif_rx", NetifRx, TpBtf, "net:netif_rx"),
-    prog("raw_netif_rx", NetifRx, RawTp, "net:netif_rx"),
-    prog("fentry_netif_rx", NetifRx, Fentry, "netif_rx"),
+    prog("tp_veth_xmit",          VethXmit,     TpBtf,  "net:net_dev_start_xmit"),
+    prog("raw_veth_xmit",         VethXmit,     RawTp,  "net:net_dev_start_xmit"),
+    prog("fentry_veth_xmit",      VethXmit,     Fentry, "veth_xmit"),
+    prog("kprobe_veth_xmit",      VethXmit,     Kprobe, "veth_xmit"),
+    prog("tp_netif_rx",           NetifRx,      TpBtf,  "net:netif_rx"),
+    prog("raw_netif_rx",          NetifRx,      RawTp,  "net:netif_rx"),
+    prog("fentry_netif_rx",       NetifRx,      Fentry, "netif_rx"),
     // Since 5.18 veth enqueues through __netif_rx, which does not go through netif_rx.
-    optional("fentry___netif_rx", NetifRx, Fentry, "__netif_rx"),
-    prog("kprobe_netif_rx", NetifRx, Kprobe, "netif_rx"),
-    optional("kprobe___netif_rx", NetifRx, Kprobe, "__netif_rx"),
-    prog("tp_softirq_raise", SoftirqRaise, TpBtf, "irq:softirq_raise"),
-    prog(
-        "raw_softirq_raise",
-        SoftirqRaise,
-        RawTp,
-        "irq:softirq_raise",
-    ),
-    prog(
-        "fentry_softirq_raise",
-        SoftirqRaise,
-        Fentry,
-        "__raise_softirq_irqoff",
-    ),
-    prog(
-        "kprobe_softirq_raise",
-        SoftirqRaise,
-        Kprobe,
-        "__raise_softirq_irqoff",
-    ),
-    prog("tp_softirq_entry", SoftirqRun, TpBtf, "irq:softirq_entry"),
-    prog("tp_softirq_exit", SoftirqRun, TpBtf, "irq:softirq_exit"),
-    prog("raw_softirq_entry", SoftirqRun, RawTp, "irq:softirq_entry"),
-    prog("raw_softirq_exit", SoftirqRun, RawTp, "irq:softirq_exit"),
-    prog(
-        "tp_netif_receive",
-        NetifReceive,
-        TpBtf,
-        "net:netif_receive_skb",
-    ),
-    prog(
-        "raw_netif_receive",
-        NetifReceive,
-        RawTp,
-        "net:netif_receive_skb",
-    ),
+    prog("fentry___netif_rx",     NetifRx,      Fentry, "__netif_rx").if_present(),
+    prog("kprobe_netif_rx",       NetifRx,      Kprobe, "netif_rx"),
+    prog("kprobe___netif_rx",     NetifRx,      Kprobe, "__netif_rx").if_present(),
+    prog("tp_softirq_raise",      SoftirqRaise, TpBtf,  "irq:softirq_raise"),
+    prog("raw_softirq_raise",     SoftirqRaise, RawTp,  "irq:softirq_raise"),
+    prog("fentry_softirq_raise",  SoftirqRaise, Fentry, "__raise_softirq_irqoff"),
+    prog("kprobe_softirq_raise",  SoftirqRaise, Kprobe, "__raise_softirq_irqoff"),
+    prog("tp_softirq_entry",      SoftirqRun,   TpBtf,  "irq:softirq_entry"),
+    prog("tp_softirq_exit",       SoftirqRun,   TpBtf,  "irq:softirq_exit"),
+    prog("raw_softirq_entry",     SoftirqRun,   RawTp,  "irq:softirq_entry"),
+    prog("raw_softirq_exit",      SoftirqRun,   RawTp,  "irq:softirq_exit"),
+    prog("tp_netif_receive",      NetifReceive, TpBtf,  "net:netif_receive_skb"),
+    prog("raw_netif_receive",     NetifReceive, RawTp,  "net:netif_receive_skb"),
 ];
 
 /// The programs of one hook and mechanism, in attach order.
