@@ -64,6 +64,7 @@ struct {
  */
 struct inflight {
 	__u64 skb;
+	__u64 head;    /* skb->head: a later skb at the same address has another buffer */
 	__u64 xmit_ts;
 	__u64 enq_ts;
 	struct sirq_iface_key tx;
@@ -109,6 +110,25 @@ struct {
 	__type(value, __u64);
 } raise_sites SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SIRQ_MAX_DROP_KEYS);
+	__type(key, struct sirq_drop_key);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/*
+ * Interface slots user space asks to free: the tag of a gone interface whose numbers it
+ * has banked. A CPU whose slot still holds that interface frees it the next time another
+ * interface wants the slot (per-CPU slots cannot be freed safely from user space).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SIRQ_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} slot_evict SEC(".maps");
+
 /* Per-CPU scratch state linking events that happen on one CPU. */
 struct cpu_state {
 	__u64 raise_ts[SIRQ_NR_VECTORS]; /* first raise while the vector was not running */
@@ -116,7 +136,7 @@ struct cpu_state {
 	__u32 run_vec;
 	__u32 rx_has;                    /* rx_key owns the current NET_RX segment */
 	__u32 rx_seen;                   /* a packet was received in this NET_RX run */
-	__u32 _pad;
+	__u32 backlog_sched;             /* this CPU's backlog NAPI is scheduled (our view) */
 	__u64 rx_mark;                   /* start of the current NET_RX time segment */
 	struct sirq_iface_key rx_key;
 	__u64 enq_ts;                    /* last counted enqueue on this CPU, 0 = none */
@@ -124,7 +144,7 @@ struct cpu_state {
 	__u32 stack_tick;                /* raises since the last stack sample */
 	__u32 ksoftirqd_pid;             /* this CPU's ksoftirqd, once seen */
 	__u32 other_pid;                 /* the last task seen not to be ksoftirqd */
-	__u32 _pad2;
+	__u32 raise_pending;             /* NET_RX raises no enqueue caused, not yet attributed */
 };
 
 struct {
@@ -147,6 +167,7 @@ struct sirq_iface_event _sirq_iface_event = {};
 enum sirq_counter _sirq_counter = 0;
 enum sirq_event_type _sirq_event_type = 0;
 struct sirq_site_key _sirq_site_key = {};
+struct sirq_drop_key _sirq_drop_key = {};
 enum sirq_limits _sirq_limits = 0;
 
 static __always_inline void ctr_inc(__u32 idx)
@@ -244,16 +265,35 @@ static __always_inline struct inflight *slot_of(__u64 skb)
  * fields are plain loads; kprobe and raw_tp programs go through bpf_probe_read (CO-RE).
  * It is a compile-time constant per entry point: the other branch is dead code.
  */
+/* struct net's cookie is a u64 since 5.12 (an atomic64_t generated on demand before). */
+struct net___cookie {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 net_cookie(struct net *net, bool direct)
+{
+	struct net___cookie *n = (void *)net;
+
+	if (!bpf_core_field_exists(n->net_cookie))
+		return 0;
+	return direct ? n->net_cookie : BPF_CORE_READ(n, net_cookie);
+}
+
 static __always_inline bool dev_key(struct net_device *dev, struct sirq_iface_key *k,
 				    bool direct)
 {
+	struct net *net;
+
 	if (direct) {
+		net = dev->nd_net.net;
 		k->ifindex = dev->ifindex;
-		k->netns = dev->nd_net.net->ns.inum;
+		k->netns = net->ns.inum;
 	} else {
+		net = BPF_CORE_READ(dev, nd_net.net);
 		k->ifindex = BPF_CORE_READ(dev, ifindex);
-		k->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		k->netns = BPF_CORE_READ(net, ns.inum);
 	}
+	k->cookie = net_cookie(net, direct);
 	if (cfg.filter_netns && !bpf_map_lookup_elem(&netns_allow, &k->netns))
 		return false;
 	return true;
@@ -264,9 +304,17 @@ static __always_inline struct net_device *skb_dev(struct sk_buff *skb, bool dire
 	return direct ? skb->dev : BPF_CORE_READ(skb, dev);
 }
 
+/* The skb's data buffer as a number: the second half of an in-flight identity. */
+static __always_inline __u64 skb_head(struct sk_buff *skb, bool direct)
+{
+	unsigned char *h = direct ? skb->head : BPF_CORE_READ(skb, head);
+
+	return direct ? (__u64)h - (__u64)&skb_id_anchor : skb_id(h, false);
+}
+
 static __always_inline bool same_key(struct sirq_iface_key *a, struct sirq_iface_key *b)
 {
-	return a->netns == b->netns && a->ifindex == b->ifindex;
+	return a->cookie == b->cookie && a->ifindex == b->ifindex && a->netns == b->netns;
 }
 
 static __always_inline void announce(struct sirq_iface_key *k, struct net_device *dev)
@@ -281,9 +329,8 @@ static __always_inline void announce(struct sirq_iface_key *k, struct net_device
 		return;
 	}
 	e->type = SIRQ_EV_IFACE;
-	e->netns = k->netns;
-	e->ifindex = k->ifindex;
 	e->_pad = 0;
+	e->key = *k;
 	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dev->name);
 	e->kind[0] = 0;
 	ops = BPF_CORE_READ(dev, rtnl_link_ops);
@@ -296,10 +343,17 @@ static __always_inline void announce(struct sirq_iface_key *k, struct net_device
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+/* A non-zero hash of the key: slot index and histogram-slot tag. */
+static __always_inline __u64 key_tag(struct sirq_iface_key *k)
+{
+	__u64 h = (k->cookie ^ ((__u64)k->netns << 32) ^ k->ifindex) * 0x9E3779B97F4A7C15ULL;
+
+	return h | 1;
+}
+
 static __always_inline __u32 key_slot(struct sirq_iface_key *k)
 {
-	return ((k->netns * 0x9E3779B1u) ^ (k->ifindex * 0x85EBCA77u)) >> 16 &
-	       (SIRQ_IFACE_SLOTS - 1);
+	return (key_tag(k) >> 40) & (SIRQ_IFACE_SLOTS - 1);
 }
 
 /* Counters of an interface, created (and announced) on first use. */
@@ -311,8 +365,17 @@ iface_counters_get(struct sirq_iface_key *k, struct net_device *dev)
 	struct sirq_iface_counters *c;
 
 	if (s) {
-		if (s->key.ifindex == k->ifindex && s->key.netns == k->netns)
+		if (same_key(&s->key, k))
 			return &s->c;
+		if (s->key.ifindex) {
+			/* Taken: by an interface user space has retired? Then free it here. */
+			__u64 *ev = bpf_map_lookup_elem(&slot_evict, &idx);
+
+			if (ev && *ev && *ev == key_tag(&s->key)) {
+				__builtin_memset(&s->c, 0, sizeof(s->c));
+				s->key.ifindex = 0;
+			}
+		}
 		if (!s->key.ifindex) {
 			s->key = *k;
 			announce(k, dev);
@@ -336,30 +399,33 @@ static __always_inline struct sirq_iface_counters *iface_counters_find(struct si
 	__u32 idx = key_slot(k);
 	struct sirq_iface_slot *s = bpf_map_lookup_elem(&iface_slots, &idx);
 
-	if (s && s->key.ifindex == k->ifindex && s->key.netns == k->netns)
+	if (s && same_key(&s->key, k))
 		return &s->c;
 	return bpf_map_lookup_elem(&iface_counters, k);
 }
 
 static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_iface_key *k)
 {
-	__u64 want = ((__u64)k->netns << 32) | k->ifindex;
+	__u64 want = key_tag(k);
 	__u32 idx = key_slot(k);
 	struct sirq_hist_slot *s = bpf_map_lookup_elem(&hist_slots, &idx);
 	struct sirq_iface_hists *h;
 
 	if (s) {
-		if (s->key == want)
+		if (s->tag == want && same_key(&s->key, k))
 			return &s->h;
 		/*
 		 * Claim a free slot. A plain store, not a compare-and-swap (BPF cmpxchg needs
-		 * 5.12): of CPUs racing for the slot one keeps it, the others read another key
-		 * back and use the hash map.
+		 * 5.12): of CPUs racing for the slot one keeps it, the others read another tag
+		 * back and use the hash map. The winner writes the key; until then others miss
+		 * and use the hash map too (user space sums both by key).
 		 */
-		if (!s->key) {
-			s->key = want;
-			if (s->key == want)
+		if (!s->tag) {
+			s->tag = want;
+			if (s->tag == want) {
+				s->key = *k;
 				return &s->h;
+			}
 		}
 	}
 	h = bpf_map_lookup_elem(&iface_hists, k);
@@ -439,10 +505,23 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 		return 0;
 	evict_check(f, ptr);
 	f->skb = ptr;
+	f->head = skb_head(skb, direct);
 	f->xmit_ts = bpf_ktime_get_ns();
 	f->enq_ts = 0;
 	f->tx = k;
 	return 0;
+}
+
+/*
+ * Whether an enqueue now will raise NET_RX: enqueue_to_backlog raises only when it
+ * schedules this CPU's backlog NAPI, i.e. when that is not scheduled already. We follow
+ * that state: scheduled by the raise after an enqueue, idle again after a backlog poll
+ * that did less than its budget (process_backlog emptied the queue). Only with the
+ * napi_poll hook attached (cfg.track_backlog); without it, assume every enqueue raises.
+ */
+static __always_inline bool backlog_idle(struct cpu_state *st)
+{
+	return !cfg.track_backlog || !st->backlog_sched;
 }
 
 static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
@@ -462,6 +541,7 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 		/* Filtered out: the raise it may cause is nobody's, and not a loss either
 		 * (enq_ts 1 marks it; a filtered enqueue has no timestamp). */
 		st->enq_ts = 1;
+		st->enq_key.cookie = 0;
 		st->enq_key.netns = 0;
 		st->enq_key.ifindex = 0;
 		return 0;
@@ -474,17 +554,32 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	if (!cfg.lite) {
 		f = slot_of(ptr);
 		if (f) {
+			__u64 head = skb_head(skb, direct);
+
 			if (f->skb != ptr) {
 				evict_check(f, ptr);
 				f->skb = ptr;
 				f->xmit_ts = 0;
+			} else if (f->head != head || f->enq_ts) {
+				/* A previous owner of this address, never received: not ours. */
+				ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
+				f->xmit_ts = 0;
 			}
+			f->head = head;
 			f->enq_ts = now;
 		}
 	}
-	/* The raise that enqueue_to_backlog may do next, on this CPU, is caused by it. */
-	st->enq_ts = now;
-	st->enq_key = k;
+	/*
+	 * The raise that enqueue_to_backlog does next, on this CPU, is caused by it; an
+	 * enqueue onto an already scheduled backlog raises nothing, and must not leave its
+	 * mark for a later raise from elsewhere (a NIC, a NAPI device).
+	 */
+	if (backlog_idle(st)) {
+		st->enq_ts = now;
+		st->enq_key = k;
+	} else {
+		st->enq_ts = 0;
+	}
 	return 0;
 }
 
@@ -531,8 +626,7 @@ static __always_inline void sample_stack(void *ctx, struct cpu_state *st, __u32 
 		return;
 	}
 	if (by) {
-		sk.netns = by->netns;
-		sk.ifindex = by->ifindex;
+		sk.iface = *by;
 	}
 	sk.vec = vec;
 	sk.stackid = id;
@@ -574,6 +668,8 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 			now = cfg.lite ? 0 : bpf_ktime_get_ns();
 		}
 		st->enq_ts = 0;
+		/* enqueue_to_backlog scheduled the backlog NAPI. */
+		st->backlog_sched = 1;
 		if (c) {
 			c->net_rx_raises++;
 			by = st->enq_key;
@@ -581,8 +677,11 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 		}
 	} else {
 		now = cfg.lite ? 0 : bpf_ktime_get_ns();
-		if (vec == SIRQ_VEC_NET_RX)
+		if (vec == SIRQ_VEC_NET_RX) {
+			/* Maybe a device's own NAPI: napi_poll attributes it if one polls. */
 			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
+			st->raise_pending++;
+		}
 	}
 	/* raise -> run delay needs softirq_entry, which --lite does not attach. */
 	if (!cfg.lite && st->raise_ts[vec] == 0)
@@ -652,9 +751,13 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	hist_add(&s->run, d);
 	if (in_ksoftirqd(st))
 		s->ksoftirqd_runs++;
-	if (vec == SIRQ_VEC_NET_RX && st->rx_has) {
-		charge_rx(&st->rx_key, now - st->rx_mark);
-		st->rx_has = 0;
+	if (vec == SIRQ_VEC_NET_RX) {
+		if (st->rx_has) {
+			charge_rx(&st->rx_key, now - st->rx_mark);
+			st->rx_has = 0;
+		}
+		/* Raises no NAPI claimed in this run stay unattributed. */
+		st->raise_pending = 0;
 	}
 	return 0;
 }
@@ -674,6 +777,11 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	bool counted = false;
 
 	f = cfg.lite ? NULL : slot_of(ptr);
+	if (f && f->skb == ptr && f->head != skb_head(skb, direct)) {
+		/* A previous owner of this address, never received: no sample from it. */
+		ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
+		f->skb = 0;
+	}
 	if (f && f->skb == ptr) {
 		/* The transmitting veth passed the filter when the entry was made. */
 		if (f->xmit_ts && now > f->xmit_ts) {
@@ -718,6 +826,98 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 		st->rx_key = k;
 	return 0;
 }
+
+/*
+ * An skb freed as dropped. Counted on the device it was on, with the reason where the
+ * kernel gives one; its in-flight entry dies with it, so a later skb at the same address
+ * cannot inherit its timestamps. A drop right after an enqueue (backlog full) raises
+ * nothing: the enqueue's mark goes too.
+ */
+static __always_inline int on_kfree_skb(struct sk_buff *skb, __u32 reason, bool direct)
+{
+	struct net_device *dev = skb_dev(skb, direct);
+	struct sirq_iface_counters *c;
+	struct sirq_drop_key dk = {};
+	struct cpu_state *st;
+	struct inflight *f;
+	__u64 ptr = skb_id(skb, direct), one = 1, *n;
+
+	f = cfg.lite ? NULL : slot_of(ptr);
+	if (f && f->skb == ptr)
+		f->skb = 0;
+	st = cpu_state();
+	if (st)
+		st->enq_ts = 0;
+	if (!dev || !dev_key(dev, &dk.iface, direct))
+		return 0;
+	c = iface_counters_get(&dk.iface, dev);
+	if (c)
+		c->dropped++;
+	dk.reason = reason;
+	n = bpf_map_lookup_elem(&drops, &dk);
+	if (n)
+		*n += 1;
+	else if (bpf_map_update_elem(&drops, &dk, &one, BPF_NOEXIST))
+		ctr_inc(SIRQ_CTR_DROP_FULL);
+	return 0;
+}
+
+/*
+ * A NAPI poll. Polls of a device's own NAPI (veth with XDP or GRO, NICs, tunnels'
+ * gro_cells) are counted on it, and the NET_RX raise that scheduled it (one no enqueue
+ * caused) is attributed to it. The backlog's polls have no device. The poll's end also
+ * ends the current NET_RX time segment: its tail belongs to this poll's packets.
+ */
+static __always_inline int on_napi_poll(struct napi_struct *napi, int work, int budget,
+					bool direct)
+{
+	struct net_device *dev = direct ? napi->dev : BPF_CORE_READ(napi, dev);
+	struct sirq_iface_counters *c = NULL;
+	struct sirq_iface_key k;
+	struct cpu_state *st = cpu_state();
+	bool counted = dev && dev_key(dev, &k, direct);
+	__u64 now;
+
+	if (!st)
+		return 0;
+	/* The backlog (no device) went idle if it did not use its whole budget. */
+	if (!dev && work < budget)
+		st->backlog_sched = 0;
+	if (counted) {
+		c = iface_counters_get(&k, dev);
+		if (c) {
+			c->napi_polls++;
+			if (work > 0)
+				c->napi_packets += work;
+			if (st->raise_pending) {
+				st->raise_pending--;
+				c->net_rx_raises++;
+				ctr_inc(SIRQ_CTR_RAISE_NAPI);
+			}
+		}
+	}
+	if (cfg.lite || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
+		return 0;
+	/*
+	 * Close the segment at the poll's end: a device's own poll takes it (its tail is
+	 * that device's work), a backlog poll leaves it with its last packet. The gap to the
+	 * next packet goes to the same key, so the parts still add up to the run.
+	 */
+	now = bpf_ktime_get_ns();
+	if (counted && c) {
+		c->softirq_ns += now - st->rx_mark;
+		st->rx_key = k;
+		st->rx_has = 1;
+	} else if (st->rx_has) {
+		charge_rx(&st->rx_key, now - st->rx_mark);
+	}
+	st->rx_mark = now;
+	st->rx_seen = 1;
+	return 0;
+}
+
+/* The drop reason argument exists since 5.17 (enum skb_drop_reason). */
+#define DROP_REASON(ctx) (bpf_core_type_exists(enum skb_drop_reason) ? (__u32)(ctx)[2] : 0)
 
 /* ---- entry points: tracepoints (tp_btf, raw_tp) ------------------------------------ */
 
@@ -791,6 +991,30 @@ SEC("raw_tp/netif_receive_skb")
 int BPF_PROG(raw_netif_receive, struct sk_buff *skb)
 {
 	return on_netif_receive(skb, false);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tp_kfree_skb, struct sk_buff *skb)
+{
+	return on_kfree_skb(skb, DROP_REASON(ctx), true);
+}
+
+SEC("raw_tp/kfree_skb")
+int BPF_PROG(raw_kfree_skb, struct sk_buff *skb)
+{
+	return on_kfree_skb(skb, DROP_REASON(ctx), false);
+}
+
+SEC("tp_btf/napi_poll")
+int BPF_PROG(tp_napi_poll, struct napi_struct *napi, int work, int budget)
+{
+	return on_napi_poll(napi, work, budget, true);
+}
+
+SEC("raw_tp/napi_poll")
+int BPF_PROG(raw_napi_poll, struct napi_struct *napi, int work, int budget)
+{
+	return on_napi_poll(napi, work, budget, false);
 }
 
 /* ---- entry points: fentry ----------------------------------------------------------- */

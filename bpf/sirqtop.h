@@ -27,13 +27,16 @@ enum sirq_limits {
 	SIRQ_STACK_DEPTH = 32,
 	SIRQ_MAX_STACKS = 4096,
 	SIRQ_MAX_SITES = 8192,
+	/* (interface, drop reason) pairs counted. */
+	SIRQ_MAX_DROP_KEYS = 4096,
 };
 
 /* What user space sets before load (read-only to the programs: `const volatile`). */
 struct sirq_config {
 	__u8 filter_netns; /* only count interfaces whose netns is in `netns_allow` */
 	__u8 lite;         /* counters only: no in-flight skb tracking, no clock reads per packet */
-	__u16 _pad;
+	__u8 track_backlog; /* napi_poll is attached: follow the backlog NAPI's state */
+	__u8 _pad;
 	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
 };
 
@@ -44,11 +47,19 @@ enum sirq_counter {
 	SIRQ_CTR_IFACE_FULL,          /* interface table full: event not counted */
 	SIRQ_CTR_RAISE_UNATTRIBUTED,  /* NET_RX raises not following a counted enqueue */
 	SIRQ_CTR_STACK_LOST,          /* sampled raise whose stack could not be stored */
+	SIRQ_CTR_INFLIGHT_STALE,      /* entry of a previous owner of an skb address, discarded */
+	SIRQ_CTR_RAISE_NAPI,          /* NET_RX raises attributed to a device's own NAPI poll */
+	SIRQ_CTR_DROP_FULL,           /* drop not counted per reason: reason table full */
 	SIRQ_CTR_NR,
 };
 
-/* Interfaces are keyed by (netns inode, ifindex): every pod has its own eth0. */
+/*
+ * Interfaces are keyed by (netns cookie, ifindex): every pod has its own eth0, and the
+ * kernel reuses netns inodes at once but never a cookie. The inode is carried for users.
+ * Kernels without a netns cookie (< 5.12) leave it 0: then the inode is the identity.
+ */
 struct sirq_iface_key {
+	__u64 cookie;
 	__u32 netns;
 	__u32 ifindex;
 };
@@ -63,10 +74,17 @@ struct sirq_hist {
 /* A sampled softirq raise site: which interface's enqueue raised it (0/0 = none), which
  * vector, and the kernel stack id in the `raise_stacks` map. */
 struct sirq_site_key {
-	__u32 netns;
-	__u32 ifindex;
+	struct sirq_iface_key iface;
 	__u32 vec;
 	__s32 stackid;
+};
+
+/* A drop: the interface the skb was on (skb->dev) and the kernel's drop reason (0 where
+ * the kernel gives none, < 5.17). */
+struct sirq_drop_key {
+	struct sirq_iface_key iface;
+	__u32 reason;
+	__u32 _pad;
 };
 
 /* Per-CPU counters of one interface. */
@@ -77,6 +95,9 @@ struct sirq_iface_counters {
 	__u64 rx_packets;    /* netif_receive_skb on this device */
 	__u64 net_rx_raises; /* NET_RX raises caused by its enqueues */
 	__u64 softirq_ns;    /* NET_RX time spent receiving its packets */
+	__u64 dropped;       /* skbs freed as dropped (skb:kfree_skb) while on this device */
+	__u64 napi_polls;    /* polls of this device's own NAPI (napi:napi_poll) */
+	__u64 napi_packets;  /* packets those polls processed */
 };
 
 /* Shared (atomically updated) latency histograms of one interface. */
@@ -91,9 +112,11 @@ struct sirq_iface_slot {
 	struct sirq_iface_counters c;
 };
 
-/* A shared histogram slot: key = netns << 32 | ifindex, 0 = free. */
+/* A shared histogram slot: claimed by one store of `tag` (a non-zero hash of the key;
+ * 0 = free), then `key` is written; a user matches both. */
 struct sirq_hist_slot {
-	__u64 key;
+	__u64 tag;
+	struct sirq_iface_key key;
 	struct sirq_iface_hists h;
 };
 
@@ -113,9 +136,8 @@ enum sirq_event_type {
 
 struct sirq_iface_event {
 	__u32 type;
-	__u32 netns;
-	__u32 ifindex;
 	__u32 _pad;
+	struct sirq_iface_key key;
 	char name[SIRQ_NAME_LEN];
 	char kind[SIRQ_NAME_LEN];
 };

@@ -91,6 +91,7 @@ fn key(i: u32) -> IfaceKey {
     IfaceKey {
         netns: 4_026_531_840 + i / 2,
         ifindex: 2 + i % 2,
+        cookie: 4096 + u64::from(i / 2),
     }
 }
 
@@ -108,6 +109,7 @@ fn interface(i: u32, scale: u64, rng: &mut Rng) -> Interface {
     it.peer = Some(PeerRef {
         netns: 4_026_531_840,
         ifindex: 1000 + i,
+        cookie: 1,
         name: Some(format!("veth{:08x}", i ^ 1)),
         netns_label: Some("host".into()),
     });
@@ -118,6 +120,7 @@ fn interface(i: u32, scale: u64, rng: &mut Rng) -> Interface {
         rx_packets: 1000 * scale,
         net_rx_raises: 100 * scale,
         softirq_ns: 2_000_000 * scale,
+        ..IfaceCounters::default()
     };
     for _ in 0..(20 * scale) {
         it.veth_hop.record(500 + rng.next() % 100_000);
@@ -295,6 +298,7 @@ fn run() -> Result<()> {
                     rx_packets: rng.next() % 1000,
                     net_rx_raises: rng.next() % 100,
                     softirq_ns: rng.next() % 1_000_000,
+                    ..IfaceCounters::default()
                 })
                 .collect();
             (key(i), v)

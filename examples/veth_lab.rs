@@ -32,14 +32,8 @@ fn main() -> anyhow::Result<()> {
     l.warm_up()?;
     let _sink = lab::udp_sink(&l.ns_b, &l.addr_b, 7000)?;
     let (a, b) = (
-        IfaceKey {
-            netns: l.inode_a()?,
-            ifindex: l.ifindex_a()?,
-        },
-        IfaceKey {
-            netns: l.inode_b()?,
-            ifindex: l.ifindex_b()?,
-        },
+        IfaceKey::new(l.inode_a()?, l.ifindex_a()?),
+        IfaceKey::new(l.inode_b()?, l.ifindex_b()?),
     );
     let cfg = Config {
         netns_filter: vec![a.netns, b.netns],

@@ -40,6 +40,7 @@ pub mod limits {
     pub const VEC_NET_RX: usize = L::SIRQ_VEC_NET_RX.0 as usize;
     pub const MAX_NETNS_FILTER: usize = L::SIRQ_MAX_NETNS_FILTER.0 as usize;
     pub const INFLIGHT_SLOTS: usize = L::SIRQ_INFLIGHT_SLOTS.0 as usize;
+    pub const IFACE_SLOTS: usize = L::SIRQ_IFACE_SLOTS.0 as usize;
 }
 
 /// Why the skeleton could not be had.
@@ -154,3 +155,5 @@ unsafe impl plain::Plain for types::sirq_site_key {}
 unsafe impl plain::Plain for types::sirq_iface_slot {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_hist_slot {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_drop_key {}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{send_udp, tcp_stream, udp_sink};
 use sirqtop::collector::{Collector, Config};
-use sirqtop::model::{CaptureMeta, Hook, IfaceKey, Interface, Snapshot, NET_RX};
+use sirqtop::model::{CaptureMeta, Hook, Interface, Snapshot, NET_RX};
 use sirqtop::output::json::Capture;
 
 /// ARP/ND and similar control packets the kernel may add on its own.
@@ -23,9 +23,22 @@ fn within(v: u64, n: u64, what: &str) {
     );
 }
 
+/// The interface at (netns inode, ifindex): the test's namespaces live through the
+/// capture, so there is exactly one (one netns cookie).
 fn iface(s: &Snapshot, netns: u32, ifindex: u32) -> &Interface {
-    s.interface(IfaceKey { netns, ifindex })
-        .unwrap_or_else(|| panic!("no interface ({netns}, {ifindex}) in {:#?}", s.interfaces))
+    let mut found = s
+        .interfaces
+        .iter()
+        .filter(|i| i.key.netns == netns && i.key.ifindex == ifindex);
+    let i = found
+        .next()
+        .unwrap_or_else(|| panic!("no interface ({netns}, {ifindex}) in {:#?}", s.interfaces));
+    assert!(
+        found.next().is_none(),
+        "two interfaces at ({netns}, {ifindex})"
+    );
+    assert_ne!(i.key.cookie, 0, "this kernel has netns cookies");
+    i
 }
 
 /// Lets the last packets' softirqs finish before reading.
@@ -138,10 +151,7 @@ fn udp_counts_keys_peers_and_histograms_match_what_was_sent() {
     assert_eq!(s.loss.inflight_evicted, 0);
 
     // Raise sites: B's NET_RX raises, every one sampled, sum to its attributed raises.
-    let b_key = IfaceKey {
-        netns: ns_b,
-        ifindex: ix_b,
-    };
+    let b_key = iface(&s, ns_b, ix_b).key;
     let sites: Vec<_> = s
         .raise_sites_of(b_key)
         .filter(|r| r.vector == NET_RX)
@@ -361,7 +371,7 @@ fn json_binary_counts_and_ctrl_c_writes_a_complete_document() {
         Some(lab.if_b.as_str())
     );
     assert_eq!(a.netns_name.as_deref(), Some(lab.ns_a.as_str()));
-    assert_eq!(cap.kernel.backends.len(), 5, "{:?}", cap.kernel.backends);
+    assert_eq!(cap.kernel.backends.len(), 7, "{:?}", cap.kernel.backends);
 }
 
 #[test]

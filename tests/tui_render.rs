@@ -49,11 +49,12 @@ fn iface(
     name: &str,
     peer: Option<(u32, &str, u32, &str)>,
 ) -> Interface {
-    let mut i = Interface::new(IfaceKey { netns, ifindex });
+    let mut i = Interface::new(IfaceKey::new(netns, ifindex));
     i.name = name.into();
     i.kind = Some("veth".into());
     i.netns_label = label.into();
     i.peer = peer.map(|(n, l, ix, nm)| PeerRef {
+        cookie: 0,
         netns: n,
         ifindex: ix,
         name: Some(nm.into()),
@@ -207,6 +208,7 @@ fn header_reports_backends_fallbacks_loss_and_own_cost() {
         inflight_evicted: 12,
         iface_table_full: 0,
         raises_unattributed: 5,
+        ..Loss::default()
     };
     s2.programs = s1.programs.clone();
     s2.programs[0].run_time_ns = Some(21_000_000);

@@ -223,6 +223,8 @@ fn try_attach(
         skel,
         identity: identity::Identities::default(),
         stacks: stacks::RaiseStacks::default(),
+        reclaim: super::reclaim::Reclaimer::default(),
+        drop_names: probe::kernel::drop_reason_names(),
         meta: CaptureMeta {
             kernel_release: String::new(),
             probes: ProbeReport::default(),
@@ -300,6 +302,7 @@ fn load(
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
             ro.cfg.lite = u8::from(cfg.lite);
             ro.cfg.stack_every = cfg.stack_every;
+            ro.cfg.track_backlog = u8::from(wanted.iter().any(|w| w.hook == Hook::NapiPoll));
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();

@@ -3,7 +3,7 @@
 //! for every interface ever seen so that a vanished one keeps its name.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +11,20 @@ use crate::bpf::types;
 use crate::model::{IfaceKey, Interface, PeerRef};
 use crate::netns::{self, ContainerRef, Topology};
 
-/// How old a namespace/link view may get before the next snapshot refreshes it.
+/// How old the namespace/link view of the interfaces being reported may get.
 const TOPOLOGY_MAX_AGE: Duration = Duration::from_secs(5);
+/// A namespace that could not be resolved is not looked for again before this.
+const MISS_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Names and kinds the kernel side reported when it first saw an interface.
-type Seen = Rc<RefCell<HashMap<IfaceKey, (String, String)>>>;
+/// Names and kinds the kernel side reported when it first saw an interface, and the keys
+/// first seen since the last poll.
+#[derive(Default)]
+struct SeenState {
+    first: HashMap<IfaceKey, (String, String)>,
+    fresh: Vec<IfaceKey>,
+}
+
+type Seen = Rc<RefCell<SeenState>>;
 
 #[derive(Debug, Clone)]
 struct Identity {
@@ -31,9 +40,16 @@ struct Identity {
 pub(super) struct Identities {
     seen: Seen,
     topology: Topology,
-    topology_at: Option<Instant>,
-    /// Identity of every interface ever resolved.
+    /// When the namespaces of the reported interfaces were last all re-dumped.
+    full_at: Option<Instant>,
+    /// Identity of every interface resolved while it existed, by its full key (cookie
+    /// included): a dead pod's interface keeps its own names, never a new pod's.
     known: HashMap<IfaceKey, Identity>,
+    /// The newest cookie seen per inode (cookies only grow): on kernels without
+    /// SO_NETNS_COOKIE, the interface with the newest cookie is the live one.
+    newest: HashMap<u32, u64>,
+    /// Namespaces last looked for in vain, and when.
+    missed: HashMap<u32, Instant>,
 }
 
 impl Identities {
@@ -43,57 +59,116 @@ impl Identities {
         move |data: &[u8]| on_event(&seen, data)
     }
 
-    /// Re-resolves namespaces and links when an interface is unknown or the view is old.
-    pub(super) fn refresh(&mut self, keys: &[IfaceKey]) {
-        let stale = self
-            .topology_at
-            .is_none_or(|t| t.elapsed() > TOPOLOGY_MAX_AGE);
-        let unknown = keys.iter().any(|k| !self.known.contains_key(k));
-        if !(stale || unknown) {
-            return;
-        }
-        if let Ok(t) = netns::discover() {
-            self.topology = t;
-            self.topology_at = Some(Instant::now());
-        }
-        let topo = &self.topology;
-        let label_of = |ns: u32| -> (Option<String>, String) {
-            match topo.namespaces.get(&ns) {
-                Some(n) => (n.ip_netns_name.clone(), n.label()),
-                None => (None, format!("netns:{ns}")),
-            }
+    /// Whether the topology's namespace at `k.netns` is the one `k` was counted in.
+    fn same_namespace(&self, k: &IfaceKey) -> bool {
+        let Some(n) = self.topology.namespaces.get(&k.netns) else {
+            return false;
         };
-        for l in topo.links.values() {
-            let (netns_name, netns_label) = label_of(l.netns);
-            let peer = l.peer.map(|(pns, pidx)| PeerRef {
-                netns: pns,
-                ifindex: pidx,
-                name: topo.link(pns, pidx).map(|p| p.name.clone()),
-                netns_label: Some(label_of(pns).1),
-            });
-            let id = Identity {
-                name: l.name.clone(),
-                kind: l.kind.clone(),
-                netns_name,
-                netns_label,
-                container: topo
-                    .namespaces
-                    .get(&l.netns)
-                    .and_then(|n| n.container.clone()),
-                peer,
-            };
-            let key = IfaceKey {
-                netns: l.netns,
-                ifindex: l.ifindex,
-            };
-            self.known.insert(key, id);
+        match (k.cookie, n.cookie) {
+            // A kernel without netns cookies: the inode is all there is.
+            (0, _) => true,
+            (c, Some(nc)) => c == nc,
+            (c, None) => self.newest.get(&k.netns).is_none_or(|&n| n == c),
         }
     }
 
+    /// The live link behind `k`, if its namespace is still the one it was counted in.
+    fn live_link(&self, k: &IfaceKey) -> Option<&netns::LinkInfo> {
+        self.same_namespace(k)
+            .then(|| self.topology.link(k.netns, k.ifindex))
+            .flatten()
+    }
+
+    /// Resolves interfaces first seen since the last call, while their namespaces still
+    /// exist: enters only those namespaces (and their peers'). Called at every poll, so a
+    /// pod that lives for a fraction of a second is still named.
+    pub(super) fn resolve_fresh(&mut self) {
+        let fresh = match self.seen.try_borrow_mut() {
+            Ok(mut s) => std::mem::take(&mut s.fresh),
+            Err(_) => return,
+        };
+        self.resolve(&fresh, false);
+    }
+
+    /// Before a snapshot: resolves what is still unknown, and re-dumps the namespaces of
+    /// every reported interface when the view is older than TOPOLOGY_MAX_AGE (links that
+    /// went away are then marked gone).
+    pub(super) fn refresh(&mut self, keys: &[IfaceKey]) {
+        let stale = self.full_at.is_none_or(|t| t.elapsed() > TOPOLOGY_MAX_AGE);
+        self.resolve(keys, stale);
+        if stale {
+            self.full_at = Some(Instant::now());
+        }
+    }
+
+    fn resolve(&mut self, keys: &[IfaceKey], all: bool) {
+        for k in keys {
+            if k.cookie != 0 {
+                let n = self.newest.entry(k.netns).or_insert(k.cookie);
+                *n = (*n).max(k.cookie);
+            }
+        }
+        let now = Instant::now();
+        let mut wanted: BTreeSet<u32> = keys
+            .iter()
+            .filter(|k| all || (!self.known.contains_key(k) && self.live_link(k).is_none()))
+            .filter(|k| {
+                all || self
+                    .missed
+                    .get(&k.netns)
+                    .is_none_or(|t| now.duration_since(*t) > MISS_BACKOFF)
+            })
+            .map(|k| k.netns)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        // The host holds most veth peers: keep its links current too.
+        if let Ok(h) = netns::host_inode() {
+            wanted.insert(h);
+        }
+        let Ok((fresh, dumped)) = netns::discover_in(Some(&wanted)) else {
+            return;
+        };
+        self.topology.merge(fresh, &dumped);
+        for k in keys {
+            if self.live_link(k).is_some() {
+                self.missed.remove(&k.netns);
+                let id = self.identity_of(k);
+                if let Some(id) = id {
+                    self.known.insert(*k, id);
+                }
+            } else if !self.known.contains_key(k) {
+                self.missed.insert(k.netns, now);
+            }
+        }
+    }
+
+    /// Names, labels and peer of a live interface, from the topology.
+    fn identity_of(&self, k: &IfaceKey) -> Option<Identity> {
+        let topo = &self.topology;
+        let l = topo.link(k.netns, k.ifindex)?;
+        let ns = topo.namespaces.get(&k.netns);
+        let peer = l.peer.map(|(pns, pidx)| PeerRef {
+            netns: pns,
+            ifindex: pidx,
+            cookie: topo.cookie(pns).unwrap_or(0),
+            name: topo.link(pns, pidx).map(|p| p.name.clone()),
+            netns_label: Some(topo.label(pns)),
+        });
+        Some(Identity {
+            name: l.name.clone(),
+            kind: l.kind.clone(),
+            netns_name: ns.and_then(|n| n.ip_netns_name.clone()),
+            netns_label: topo.label(k.netns),
+            container: ns.and_then(|n| n.container.clone()),
+            peer,
+        })
+    }
+
     /// Fills in name, kind, namespace labels, container and peer; marks it gone when its
-    /// link is no longer there.
+    /// link (or its namespace) is no longer there.
     pub(super) fn apply(&self, i: &mut Interface) {
-        let present = self.topology.link(i.key.netns, i.key.ifindex).is_some();
         if let Some(id) = self.known.get(&i.key) {
             i.name = id.name.clone();
             i.kind = id.kind.clone();
@@ -103,20 +178,22 @@ impl Identities {
             i.peer = id.peer.clone();
         } else if let Ok(seen) = self.seen.try_borrow() {
             // Gone before we could look: the kernel side's first-sight record names it.
-            if let Some((name, kind)) = seen.get(&i.key) {
+            if let Some((name, kind)) = seen.first.get(&i.key) {
                 i.name = name.clone();
                 i.kind = (!kind.is_empty()).then(|| kind.clone());
             }
-            if let Some(n) = self.topology.namespaces.get(&i.key.netns) {
-                i.netns_name = n.ip_netns_name.clone();
-                i.netns_label = n.label();
-                i.container = n.container.clone();
+            if self.same_namespace(&i.key) {
+                if let Some(n) = self.topology.namespaces.get(&i.key.netns) {
+                    i.netns_name = n.ip_netns_name.clone();
+                    i.netns_label = n.label();
+                    i.container = n.container.clone();
+                }
             }
         }
         if i.kind.is_none() && i.name == "lo" {
             i.kind = Some("loopback".into());
         }
-        i.gone = !present && self.topology_at.is_some();
+        i.gone = self.full_at.is_some() && self.live_link(&i.key).is_none();
     }
 }
 
@@ -136,11 +213,10 @@ fn on_event(seen: &Seen, data: &[u8]) -> i32 {
     };
     if ev.r#type == types::sirq_event_type::SIRQ_EV_IFACE.0 {
         if let Ok(mut s) = seen.try_borrow_mut() {
-            let key = IfaceKey {
-                netns: ev.netns,
-                ifindex: ev.ifindex,
-            };
-            s.insert(key, (c_string(&ev.name), c_string(&ev.kind)));
+            let key = super::maps::key(&ev.key);
+            s.first
+                .insert(key, (c_string(&ev.name), c_string(&ev.kind)));
+            s.fresh.push(key);
         }
     }
     0
@@ -162,26 +238,29 @@ mod tests {
 
     #[test]
     fn malformed_records_are_skipped() {
-        let seen: Seen = Rc::new(RefCell::new(HashMap::new()));
+        let seen: Seen = Rc::default();
         assert_eq!(on_event(&seen, &[1, 2, 3]), 0);
-        assert!(seen.borrow().is_empty());
+        assert!(seen.borrow().first.is_empty());
         let mut ev = types::sirq_iface_event {
             r#type: types::sirq_event_type::SIRQ_EV_IFACE.0,
-            netns: 7,
-            ifindex: 3,
             ..Default::default()
         };
+        ev.key.netns = 7;
+        ev.key.ifindex = 3;
+        ev.key.cookie = 9;
         ev.name[0] = b'a' as i8;
         ev.kind[..4].copy_from_slice(&[b'v' as i8, b'e' as i8, b't' as i8, b'h' as i8]);
         // SAFETY: sirq_iface_event is Plain: viewing it as bytes is sound.
         let bytes = unsafe { plain::as_bytes(&ev) };
         assert_eq!(on_event(&seen, bytes), 0);
         assert_eq!(
-            seen.borrow().get(&IfaceKey {
+            seen.borrow().first.get(&IfaceKey {
                 netns: 7,
-                ifindex: 3
+                ifindex: 3,
+                cookie: 9
             }),
             Some(&("a".into(), "veth".into()))
         );
+        assert_eq!(seen.borrow().fresh.len(), 1);
     }
 }

@@ -81,13 +81,9 @@ pub(super) fn iface_hists(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, (Histo
         let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else {
             continue;
         };
-        // The slot key packs netns << 32 | ifindex; 0 = free.
-        if s.key != 0 {
-            let k = IfaceKey {
-                netns: (s.key >> 32) as u32,
-                ifindex: s.key as u32,
-            };
-            add(k, &s.h);
+        // tag 0 = free; a claimed slot whose key is not written yet has ifindex 0.
+        if s.tag != 0 && s.key.ifindex != 0 {
+            add(key(&s.key), &s.h);
         }
     }
     let map = &skel.maps.iface_hists;
@@ -153,11 +149,18 @@ pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
             .map(|v| first_u64(v))
             .fold(0u64, u64::saturating_add))
     };
+    // A raise is counted unattributed when it happens; a NAPI poll that claims it later
+    // counts it again as attributed.
+    let unattributed =
+        read(C::SIRQ_CTR_RAISE_UNATTRIBUTED)?.saturating_sub(read(C::SIRQ_CTR_RAISE_NAPI)?);
     Ok(Loss {
         ringbuf_dropped: read(C::SIRQ_CTR_RINGBUF_DROPPED)?,
         inflight_evicted: read(C::SIRQ_CTR_INFLIGHT_EVICTED)?,
         iface_table_full: read(C::SIRQ_CTR_IFACE_FULL)?,
-        raises_unattributed: read(C::SIRQ_CTR_RAISE_UNATTRIBUTED)?,
+        raises_unattributed: unattributed,
+        stack_lost: read(C::SIRQ_CTR_STACK_LOST)?,
+        inflight_stale: read(C::SIRQ_CTR_INFLIGHT_STALE)?,
+        drop_reasons_full: read(C::SIRQ_CTR_DROP_FULL)?,
     })
 }
 
@@ -183,11 +186,8 @@ pub(super) fn raise_site_samples(skel: &SirqtopSkel) -> Result<Vec<SiteSamples>>
         else {
             continue;
         };
-        // {0, 0}: the raise followed no counted enqueue.
-        let iface = (site.netns != 0 || site.ifindex != 0).then_some(IfaceKey {
-            netns: site.netns,
-            ifindex: site.ifindex,
-        });
+        // ifindex 0: the raise followed no counted enqueue.
+        let iface = (site.iface.ifindex != 0).then(|| key(&site.iface));
         out.push(SiteSamples {
             iface,
             vector: site.vec as usize,
@@ -266,11 +266,34 @@ fn prog_run_stats(fd: i32) -> Option<(u64, u64)> {
     (r == 0).then_some((info.run_cnt, info.run_time_ns))
 }
 
-fn key(k: &types::sirq_iface_key) -> IfaceKey {
+pub(super) fn key(k: &types::sirq_iface_key) -> IfaceKey {
     IfaceKey {
         netns: k.netns,
         ifindex: k.ifindex,
+        cookie: k.cookie,
     }
+}
+
+/// Drops per (interface, kernel drop reason number), summed over CPUs.
+pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>> {
+    let map = &skel.maps.drops;
+    let mut out: HashMap<(IfaceKey, u32), u64> = HashMap::new();
+    for k in map.keys() {
+        let Ok(d) = plain::from_bytes::<types::sirq_drop_key>(&k) else {
+            continue;
+        };
+        let per_cpu = map
+            .lookup_percpu(&k, MapFlags::ANY)
+            .map_err(map_error("drops"))?
+            .unwrap_or_default();
+        let n = per_cpu
+            .iter()
+            .map(|v| first_u64(v))
+            .fold(0u64, u64::saturating_add);
+        let e = out.entry((key(&d.iface), d.reason)).or_default();
+        *e = e.saturating_add(n);
+    }
+    Ok(out)
 }
 
 /// A kernel histogram; shared ones leave `count` at 0 (one atomic less per packet), so the
@@ -288,5 +311,8 @@ fn counters(c: &types::sirq_iface_counters) -> IfaceCounters {
         rx_packets: c.rx_packets,
         net_rx_raises: c.net_rx_raises,
         softirq_ns: c.softirq_ns,
+        dropped: c.dropped,
+        napi_polls: c.napi_polls,
+        napi_packets: c.napi_packets,
     }
 }

@@ -7,8 +7,10 @@
 mod attach;
 mod identity;
 mod maps;
+mod reclaim;
 mod stacks;
 
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -58,6 +60,9 @@ pub struct Collector {
     skel: Skeleton,
     identity: identity::Identities,
     stacks: stacks::RaiseStacks,
+    reclaim: reclaim::Reclaimer,
+    /// The running kernel's names of its drop reasons.
+    drop_names: HashMap<u32, String>,
     meta: CaptureMeta,
     attached_at: Instant,
     /// Possible CPUs: the layout of per-CPU map values.
@@ -74,12 +79,14 @@ impl Collector {
         &self.meta
     }
 
-    /// Drains the ring buffer without blocking; call it every ~100 ms.
+    /// Drains the ring buffer without blocking and names the interfaces it announced
+    /// while their namespaces still exist; call it every ~100 ms.
     pub fn poll(&mut self) -> Result<()> {
         if let Some(rb) = &self.ring {
             rb.consume()
                 .map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
         }
+        self.identity.resolve_fresh();
         Ok(())
     }
 
@@ -87,16 +94,28 @@ impl Collector {
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.poll()?;
         let elapsed_ns = self.attached_at.elapsed().as_nanos() as u64;
-        let counters = maps::iface_counters(&self.skel)?;
-        let hists = maps::iface_hists(&self.skel)?;
+        let mut counters = maps::iface_counters(&self.skel)?;
+        let mut hists = maps::iface_hists(&self.skel)?;
+        let mut drops: HashMap<IfaceKey, BTreeMap<u32, u64>> = HashMap::new();
+        for ((k, reason), n) in maps::drops(&self.skel)? {
+            drops.entry(k).or_default().insert(reason, n);
+        }
         let cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
         let loss = maps::loss(&self.skel)?;
+        // Retired interfaces: what was banked, not what a half-freed kernel slot shows.
+        for k in self.reclaim.retired_keys() {
+            if let Some(b) = self.reclaim.banked(k) {
+                counters.insert(*k, b.counters);
+                hists.insert(*k, (b.veth_hop, b.backlog_wait));
+                drops.insert(*k, b.drops.clone());
+            }
+        }
 
         let mut keys: Vec<IfaceKey> = counters.keys().chain(hists.keys()).copied().collect();
         keys.sort();
         keys.dedup();
         self.identity.refresh(&keys);
-        let interfaces = keys
+        let interfaces: Vec<Interface> = keys
             .into_iter()
             .map(|k| {
                 let mut i = Interface::new(k);
@@ -107,11 +126,35 @@ impl Collector {
                     i.veth_hop = *hop;
                     i.backlog_wait = *wait;
                 }
+                if let Some(d) = drops.get(&k) {
+                    i.drop_reasons = d
+                        .iter()
+                        .map(|(r, n)| {
+                            let name = self
+                                .drop_names
+                                .get(r)
+                                .cloned()
+                                .unwrap_or_else(|| format!("reason:{r}"));
+                            (name, *n)
+                        })
+                        .collect();
+                }
                 self.identity.apply(&mut i);
                 i
             })
             .filter(|i| i.is_active())
             .collect();
+        let (gone, present): (Vec<&Interface>, Vec<&Interface>) =
+            interfaces.iter().partition(|i| i.gone);
+        let gone: Vec<IfaceKey> = gone.iter().map(|i| i.key).collect();
+        let present: Vec<IfaceKey> = present.iter().map(|i| i.key).collect();
+        self.reclaim
+            .sweep(&self.skel, &gone, &present, |k| reclaim::Banked {
+                counters: counters.get(k).copied().unwrap_or_default(),
+                veth_hop: hists.get(k).map(|h| h.0).unwrap_or_default(),
+                backlog_wait: hists.get(k).map(|h| h.1).unwrap_or_default(),
+                drops: drops.get(k).cloned().unwrap_or_default(),
+            });
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self

@@ -18,11 +18,28 @@ pub const VECTOR_NAMES: [&str; crate::bpf::limits::NR_VECTORS] = [
 pub const NET_RX: usize = crate::bpf::limits::VEC_NET_RX;
 pub const NET_TX: usize = crate::bpf::limits::VEC_NET_TX;
 
-/// An interface is (netns inode, ifindex): every pod has its own `eth0`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// An interface is (netns cookie, ifindex): every pod has its own `eth0`, and the kernel
+/// reuses a dead namespace's inode at once but never its cookie. The inode is what users
+/// know (`ls -i`, `ip netns identify`); the cookie is 0 on kernels without one (< 5.12),
+/// where (inode, ifindex) is all there is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct IfaceKey {
     pub netns: u32,
     pub ifindex: u32,
+    pub cookie: u64,
+}
+
+impl IfaceKey {
+    /// A key from a namespace inode and ifindex alone (no cookie known).
+    pub fn new(netns: u32, ifindex: u32) -> IfaceKey {
+        IfaceKey {
+            netns,
+            ifindex,
+            cookie: 0,
+        }
+    }
 }
 
 /// Probe mechanisms a hook can be attached with.
@@ -58,15 +75,21 @@ pub enum Hook {
     SoftirqRaise,
     SoftirqRun,
     NetifReceive,
+    /// skb:kfree_skb: drops, with the reason.
+    KfreeSkb,
+    /// napi:napi_poll: receivers with their own NAPI.
+    NapiPoll,
 }
 
 impl Hook {
-    pub const ALL: [Hook; 5] = [
+    pub const ALL: [Hook; 7] = [
         Hook::VethXmit,
         Hook::NetifRx,
         Hook::SoftirqRaise,
         Hook::SoftirqRun,
         Hook::NetifReceive,
+        Hook::KfreeSkb,
+        Hook::NapiPoll,
     ];
 
     /// The name used in JSON (`kernel.backends`) and in messages.
@@ -77,6 +100,8 @@ impl Hook {
             Hook::SoftirqRaise => "softirq_raise",
             Hook::SoftirqRun => "softirq_run",
             Hook::NetifReceive => "netif_receive_skb",
+            Hook::KfreeSkb => "kfree_skb",
+            Hook::NapiPoll => "napi_poll",
         }
     }
 }
@@ -119,6 +144,12 @@ pub struct Availability {
     pub veth_hop: bool,
     pub backlog_wait: bool,
     pub softirq_runs: bool,
+    /// Drops per interface (skb:kfree_skb).
+    #[serde(default)]
+    pub drops: bool,
+    /// NAPI polls per device (napi:napi_poll).
+    #[serde(default)]
+    pub napi: bool,
 }
 
 impl Availability {
@@ -140,6 +171,8 @@ impl Availability {
             veth_hop: x && rcv,
             backlog_wait: e && rcv,
             softirq_runs: run,
+            drops: r.has(Hook::KfreeSkb),
+            napi: r.has(Hook::NapiPoll),
         }
     }
     pub fn all() -> Self {
@@ -153,6 +186,8 @@ impl Availability {
             veth_hop: true,
             backlog_wait: true,
             softirq_runs: true,
+            drops: true,
+            napi: true,
         }
     }
 }
@@ -166,6 +201,11 @@ pub struct IfaceCounters {
     pub rx_packets: u64,
     pub net_rx_raises: u64,
     pub softirq_ns: u64,
+    /// skbs freed as dropped while on this device.
+    pub dropped: u64,
+    /// Polls of the device's own NAPI, and the packets they processed.
+    pub napi_polls: u64,
+    pub napi_packets: u64,
 }
 
 impl IfaceCounters {
@@ -176,6 +216,9 @@ impl IfaceCounters {
         self.rx_packets = self.rx_packets.saturating_add(o.rx_packets);
         self.net_rx_raises = self.net_rx_raises.saturating_add(o.net_rx_raises);
         self.softirq_ns = self.softirq_ns.saturating_add(o.softirq_ns);
+        self.dropped = self.dropped.saturating_add(o.dropped);
+        self.napi_polls = self.napi_polls.saturating_add(o.napi_polls);
+        self.napi_packets = self.napi_packets.saturating_add(o.napi_packets);
     }
     pub fn delta(&self, e: &IfaceCounters) -> IfaceCounters {
         IfaceCounters {
@@ -185,6 +228,9 @@ impl IfaceCounters {
             rx_packets: self.rx_packets.saturating_sub(e.rx_packets),
             net_rx_raises: self.net_rx_raises.saturating_sub(e.net_rx_raises),
             softirq_ns: self.softirq_ns.saturating_sub(e.softirq_ns),
+            dropped: self.dropped.saturating_sub(e.dropped),
+            napi_polls: self.napi_polls.saturating_sub(e.napi_polls),
+            napi_packets: self.napi_packets.saturating_sub(e.napi_packets),
         }
     }
     pub fn is_zero(&self) -> bool {
@@ -197,6 +243,9 @@ impl IfaceCounters {
 pub struct PeerRef {
     pub netns: u32,
     pub ifindex: u32,
+    /// The peer namespace's cookie; 0 when unknown.
+    #[serde(default)]
+    pub cookie: u64,
     pub name: Option<String>,
     /// Label of the peer's namespace (ip-netns name, "host", container, comm[pid]).
     pub netns_label: Option<String>,
@@ -218,8 +267,23 @@ pub struct Interface {
     pub counters: IfaceCounters,
     pub veth_hop: Histogram,
     pub backlog_wait: Histogram,
+    /// Drops by kernel drop reason (`NOT_SPECIFIED`, `PKT_TOO_BIG`, ...; `reason:N` where
+    /// the running kernel's BTF does not name it).
+    pub drop_reasons: BTreeMap<String, u64>,
     /// The interface (or its namespace) no longer exists; numbers are kept.
     pub gone: bool,
+}
+
+/// How an interface's packets were received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RxPath {
+    /// Enqueued to the per-CPU backlog (netif_rx), received by process_backlog.
+    Backlog,
+    /// Polled by its own NAPI (veth with XDP or GRO, NICs, gro_cells).
+    Napi,
+    /// Both were seen.
+    Both,
 }
 
 impl Interface {
@@ -235,7 +299,19 @@ impl Interface {
             counters: IfaceCounters::default(),
             veth_hop: Histogram::default(),
             backlog_wait: Histogram::default(),
+            drop_reasons: BTreeMap::new(),
             gone: false,
+        }
+    }
+
+    /// The receive path(s) seen; None when nothing was received.
+    pub fn rx_path(&self) -> Option<RxPath> {
+        let c = &self.counters;
+        match (c.rx_enqueued > 0, c.napi_polls > 0 && c.napi_packets > 0) {
+            (true, true) => Some(RxPath::Both),
+            (true, false) => Some(RxPath::Backlog),
+            (false, true) => Some(RxPath::Napi),
+            (false, false) => None,
         }
     }
 
@@ -255,6 +331,15 @@ impl Interface {
             counters: self.counters.delta(&earlier.counters),
             veth_hop: self.veth_hop.delta(&earlier.veth_hop),
             backlog_wait: self.backlog_wait.delta(&earlier.backlog_wait),
+            drop_reasons: self
+                .drop_reasons
+                .iter()
+                .map(|(r, n)| {
+                    let before = earlier.drop_reasons.get(r).copied().unwrap_or(0);
+                    (r.clone(), n.saturating_sub(before))
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
             ..self.clone()
         }
     }
@@ -323,12 +408,19 @@ impl CpuStats {
 pub struct Loss {
     /// Ring-buffer records that could not be reserved.
     pub ringbuf_dropped: u64,
-    /// In-flight skb entries pushed out of the LRU map (or overwritten) before their receive.
+    /// In-flight skb entries overwritten before their receive.
     pub inflight_evicted: u64,
     /// Events not counted because the interface table was full.
     pub iface_table_full: u64,
-    /// NET_RX raises that followed no counted enqueue (NIC interrupts, re-raises, filtered netns).
+    /// NET_RX raises that followed no counted enqueue and that no device's NAPI poll
+    /// claimed (re-raises, namespaces filtered out).
     pub raises_unattributed: u64,
+    /// Sampled raises whose kernel stack could not be stored (raise_sites undercount).
+    pub stack_lost: u64,
+    /// In-flight entries of a previous owner of an skb address, discarded unused.
+    pub inflight_stale: u64,
+    /// Drops not counted by reason because the reason table was full (still in `dropped`).
+    pub drop_reasons_full: u64,
 }
 
 impl Loss {
@@ -340,6 +432,9 @@ impl Loss {
             raises_unattributed: self
                 .raises_unattributed
                 .saturating_sub(e.raises_unattributed),
+            stack_lost: self.stack_lost.saturating_sub(e.stack_lost),
+            inflight_stale: self.inflight_stale.saturating_sub(e.inflight_stale),
+            drop_reasons_full: self.drop_reasons_full.saturating_sub(e.drop_reasons_full),
         }
     }
 }
@@ -517,6 +612,26 @@ pub fn coverage_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
             ));
         }
     }
+    if snap.interfaces.iter().any(|i| i.key.cookie == 0) {
+        out.push(
+            "identity: this kernel has no netns cookies (< 5.12): interfaces are keyed by \
+             namespace inode, which the kernel reuses at once, so pods whose namespaces come \
+             and go during the capture can be merged"
+                .to_string(),
+        );
+    }
+    for i in &snap.interfaces {
+        if matches!(i.rx_path(), Some(RxPath::Napi | RxPath::Both))
+            && i.kind.as_deref() == Some("veth")
+        {
+            out.push(format!(
+                "rx_path: {}/{} receives through its own NAPI (veth with XDP or GRO): its \
+                 backlog_wait is not measured on that path, and its peer's veth_hop counts \
+                 only skbs that arrive unchanged (XDP may copy them)",
+                i.netns_label, i.name
+            ));
+        }
+    }
     out
 }
 
@@ -538,7 +653,7 @@ mod tests {
     use super::*;
 
     fn iface(netns: u32, ifindex: u32, tx: u64) -> Interface {
-        let mut i = Interface::new(IfaceKey { netns, ifindex });
+        let mut i = Interface::new(IfaceKey::new(netns, ifindex));
         i.counters.tx_packets = tx;
         i.veth_hop.record(1000);
         i
@@ -561,20 +676,10 @@ mod tests {
         b.interfaces.push(iface(9, 2, 7));
         let d = b.delta(&a);
         assert_eq!(d.elapsed_ns, 2_000);
-        let one = d
-            .interface(IfaceKey {
-                netns: 1,
-                ifindex: 2,
-            })
-            .unwrap();
+        let one = d.interface(IfaceKey::new(1, 2)).unwrap();
         assert_eq!(one.counters.tx_packets, 15);
         assert_eq!(one.veth_hop.count, 1);
-        let new = d
-            .interface(IfaceKey {
-                netns: 9,
-                ifindex: 2,
-            })
-            .unwrap();
+        let new = d.interface(IfaceKey::new(9, 2)).unwrap();
         assert_eq!(new.counters.tx_packets, 7);
     }
 
@@ -637,10 +742,7 @@ mod tests {
 
     #[test]
     fn per_packet_cost_needs_packets() {
-        let mut i = Interface::new(IfaceKey {
-            netns: 1,
-            ifindex: 1,
-        });
+        let mut i = Interface::new(IfaceKey::new(1, 1));
         assert_eq!(i.softirq_ns_per_packet(), None);
         i.counters.rx_packets = 4;
         i.counters.softirq_ns = 10_000;

@@ -154,7 +154,17 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
 /// resolved through IFLA_LINK_NETNSID and RTM_GETNSID. A namespace that cannot be entered
 /// is kept, with no links.
 pub fn discover() -> Result<Topology, NetnsError> {
-    let namespaces = scan_namespaces()?;
+    discover_in(None).map(|(t, _)| t)
+}
+
+/// Like [`discover`], but enters only the `wanted` namespaces (all when None) and the
+/// namespaces their veths' peers are in: what a new interface needs, without a link dump
+/// of every namespace on the node. Returns the topology (every namespace listed, links of
+/// the entered ones) and the namespaces whose links it dumped.
+pub fn discover_in(
+    wanted: Option<&BTreeSet<NetnsInode>>,
+) -> Result<(Topology, BTreeSet<NetnsInode>), NetnsError> {
+    let mut namespaces = scan_namespaces()?;
     let mut targets: Vec<Target> = namespaces
         .values()
         .filter_map(|i| {
@@ -167,9 +177,10 @@ pub fn discover() -> Result<Topology, NetnsError> {
         .collect();
     // Host first: most veth peers are there, so nsid lookups hit it early.
     targets.sort_by_key(|t| (!t.is_host, t.inode));
+    let wanted = wanted.cloned();
     let dump = std::thread::Builder::new()
         .name("sirqtop-netns".to_string())
-        .spawn(move || dump_namespaces(&targets))
+        .spawn(move || dump_namespaces(&targets, wanted.as_ref()))
         .map_err(|e| NetnsError::Helper(e.to_string()))?
         .join()
         .map_err(|_| NetnsError::Helper("panicked".to_string()))?;
@@ -180,7 +191,13 @@ pub fn discover() -> Result<Topology, NetnsError> {
             links.insert((*netns, raw.ifindex), link_info(*netns, raw, &dump.nsids));
         }
     }
-    Ok(Topology { namespaces, links })
+    for (ino, cookie) in &dump.cookies {
+        if let Some(n) = namespaces.get_mut(ino) {
+            n.cookie = Some(*cookie);
+        }
+    }
+    let dumped = dump.links.keys().copied().collect();
+    Ok((Topology { namespaces, links }, dumped))
 }
 
 /// A namespace to enter, by a path that opens it.
@@ -197,6 +214,8 @@ struct Dump {
     links: HashMap<NetnsInode, Vec<RawLink>>,
     /// (namespace, nsid as that namespace numbers it) -> the namespace the nsid names.
     nsids: HashMap<(NetnsInode, i32), NetnsInode>,
+    /// Cookies of the namespaces entered (SO_NETNS_COOKIE).
+    cookies: HashMap<NetnsInode, u64>,
 }
 
 fn link_info(
@@ -267,6 +286,32 @@ fn enter(target: &Target) -> Option<NlSocket> {
     NlSocket::open().ok()
 }
 
+/// The cookie of the calling thread's network namespace: SO_NETNS_COOKIE (5.14+) on a
+/// socket made here. None on older kernels.
+fn netns_cookie_here() -> Option<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    // SAFETY: plain socket(2) call; the result is checked and owned below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns; dropping closes it.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid for writes of the sizes passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            std::ptr::addr_of_mut!(cookie).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}
+
 fn dump_links(sock: &mut NlSocket) -> Option<Vec<RawLink>> {
     for _ in 0..DUMP_ATTEMPTS {
         match sock.dump_links() {
@@ -278,17 +323,51 @@ fn dump_links(sock: &mut NlSocket) -> Option<Vec<RawLink>> {
     None
 }
 
-/// Runs in the helper thread: pass 1 dumps links everywhere, pass 2 maps the nsids that
-/// veths report to namespaces. Pass 2 needs pass 1's results of all namespaces to try the
-/// most plausible candidate first.
-fn dump_namespaces(targets: &[Target]) -> Dump {
-    let mut dump = Dump::default();
-    for t in targets {
-        if let Some(links) = enter(t).as_mut().and_then(dump_links) {
-            dump.links.insert(t.inode, links);
+/// Enters `t`, dumps its links and reads its cookie.
+fn dump_one(t: &Target, dump: &mut Dump) {
+    if let Some(links) = enter(t).as_mut().and_then(dump_links) {
+        dump.links.insert(t.inode, links);
+        if let Some(c) = netns_cookie_here() {
+            dump.cookies.insert(t.inode, c);
         }
     }
+}
+
+/// Runs in the helper thread: pass 1 dumps the links of the wanted namespaces (all when
+/// None), pass 2 maps the nsids that their veths report to namespaces, pass 3 dumps the
+/// peers' namespaces not dumped yet (so a peer has a name), and maps their nsids too.
+fn dump_namespaces(targets: &[Target], wanted: Option<&BTreeSet<NetnsInode>>) -> Dump {
+    let mut dump = Dump::default();
     for t in targets {
+        if wanted.is_none_or(|w| w.contains(&t.inode)) {
+            dump_one(t, &mut dump);
+        }
+    }
+    resolve_all_nsids(targets, &mut dump);
+    if wanted.is_some() {
+        let peers: BTreeSet<NetnsInode> = dump
+            .nsids
+            .values()
+            .copied()
+            .filter(|ns| !dump.links.contains_key(ns))
+            .collect();
+        if !peers.is_empty() {
+            for t in targets.iter().filter(|t| peers.contains(&t.inode)) {
+                dump_one(t, &mut dump);
+            }
+            resolve_all_nsids(targets, &mut dump);
+        }
+    }
+    dump
+}
+
+/// Maps the nsids that the dumped namespaces' veths report, for every dumped namespace
+/// not mapped yet.
+fn resolve_all_nsids(targets: &[Target], dump: &mut Dump) {
+    for t in targets {
+        if dump.nsids.keys().any(|(ns, _)| *ns == t.inode) {
+            continue;
+        }
         let Some(links) = dump.links.get(&t.inode) else {
             continue;
         };
@@ -305,7 +384,6 @@ fn dump_namespaces(targets: &[Target]) -> Dump {
             dump.nsids.insert((t.inode, nsid), peer_ns);
         }
     }
-    dump
 }
 
 /// Asks the kernel, from inside `here`, which nsid it uses for candidate namespaces until

@@ -13,7 +13,7 @@ mod discover;
 mod netlink;
 
 pub use cgroup::{parse_cgroup, parse_cgroup_path};
-pub use discover::{discover, scan_namespaces};
+pub use discover::{discover, discover_in, scan_namespaces};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -182,6 +182,9 @@ pub struct NetnsInfo {
     pub comm: Option<String>,
     /// Parsed from that process's /proc/PID/cgroup.
     pub container: Option<ContainerRef>,
+    /// The namespace's cookie (never reused, unlike the inode), read with SO_NETNS_COOKIE
+    /// from inside it when its links were dumped; None before 5.14 or when not entered.
+    pub cookie: Option<u64>,
 }
 
 impl NetnsInfo {
@@ -195,6 +198,7 @@ impl NetnsInfo {
             pid: None,
             comm: None,
             container: None,
+            cookie: None,
         }
     }
 
@@ -242,6 +246,27 @@ pub struct Topology {
 impl Topology {
     pub fn link(&self, netns: NetnsInode, ifindex: u32) -> Option<&LinkInfo> {
         self.links.get(&(netns, ifindex))
+    }
+
+    /// The cookie of a namespace, where known.
+    pub fn cookie(&self, netns: NetnsInode) -> Option<u64> {
+        self.namespaces.get(&netns).and_then(|n| n.cookie)
+    }
+
+    /// Takes a partial discovery: its namespace list replaces ours (a namespace it did not
+    /// enter keeps the cookie we had for it), its links replace ours for the namespaces it
+    /// `dumped`, and links of namespaces that no longer exist go.
+    pub fn merge(&mut self, fresh: Topology, dumped: &std::collections::BTreeSet<NetnsInode>) {
+        let mut namespaces = fresh.namespaces;
+        for (ino, n) in namespaces.iter_mut() {
+            if n.cookie.is_none() && !dumped.contains(ino) {
+                n.cookie = self.cookie(*ino);
+            }
+        }
+        self.links
+            .retain(|(ns, _), _| namespaces.contains_key(ns) && !dumped.contains(ns));
+        self.links.extend(fresh.links);
+        self.namespaces = namespaces;
     }
 
     /// The other end of a veth.

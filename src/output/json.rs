@@ -33,6 +33,8 @@ pub struct Capture {
 pub struct JsonIfaceRef {
     pub netns_inode: u32,
     pub ifindex: u32,
+    #[serde(default)]
+    pub netns_cookie: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,11 +87,17 @@ pub struct JsonPeer {
     pub netns_inode: u32,
     pub ifindex: u32,
     pub name: Option<String>,
+    #[serde(default)]
+    pub netns_cookie: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonInterface {
     pub netns_inode: u32,
+    /// Never reused, unlike the inode: two pods whose namespaces had the same inode have
+    /// different cookies. 0 on kernels without netns cookies (< 5.12).
+    #[serde(default)]
+    pub netns_cookie: u64,
     pub netns_name: Option<String>,
     #[serde(default)]
     pub netns_label: Option<String>,
@@ -109,6 +117,18 @@ pub struct JsonInterface {
     pub net_rx_raises: Option<u64>,
     pub softirq_ns: Option<u64>,
     pub softirq_ns_per_packet: Option<f64>,
+    /// skbs freed as dropped while on this device (null without the skb:kfree_skb hook).
+    #[serde(default)]
+    pub dropped: Option<u64>,
+    /// Those drops by kernel drop reason.
+    #[serde(default)]
+    pub drop_reasons: BTreeMap<String, u64>,
+    /// How its packets were received: backlog (netif_rx), napi (its own NAPI poll), both.
+    #[serde(default)]
+    pub rx_path: Option<crate::model::RxPath>,
+    /// Polls of the device's own NAPI (null without the napi:napi_poll hook).
+    #[serde(default)]
+    pub napi_polls: Option<u64>,
     pub latency: Latency,
 }
 
@@ -161,6 +181,12 @@ pub struct JsonLoss {
     pub iface_table_full: u64,
     #[serde(default)]
     pub raises_unattributed: u64,
+    #[serde(default)]
+    pub stack_lost: u64,
+    #[serde(default)]
+    pub inflight_stale: u64,
+    #[serde(default)]
+    pub drop_reasons_full: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +243,7 @@ fn opt<T>(available: bool, v: T) -> Option<T> {
 fn interface(i: &Interface, a: &Availability) -> JsonInterface {
     JsonInterface {
         netns_inode: i.key.netns,
+        netns_cookie: i.key.cookie,
         netns_name: i.netns_name.clone(),
         netns_label: Some(i.netns_label.clone()),
         container: i.container.clone(),
@@ -227,6 +254,7 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
             netns_inode: p.netns,
             ifindex: p.ifindex,
             name: p.name.clone(),
+            netns_cookie: p.cookie,
         }),
         gone: i.gone,
         tx_packets: opt(a.tx, i.counters.tx_packets),
@@ -240,6 +268,10 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         } else {
             None
         },
+        dropped: opt(a.drops, i.counters.dropped),
+        drop_reasons: i.drop_reasons.clone(),
+        rx_path: i.rx_path(),
+        napi_polls: opt(a.napi, i.counters.napi_polls),
         latency: Latency {
             veth_hop: opt(a.veth_hop, JsonHist::from_hist(&i.veth_hop)),
             backlog_wait: opt(a.backlog_wait, JsonHist::from_hist(&i.backlog_wait)),
@@ -314,6 +346,9 @@ impl Capture {
                 inflight_evicted: snap.loss.inflight_evicted,
                 iface_table_full: snap.loss.iface_table_full,
                 raises_unattributed: snap.loss.raises_unattributed,
+                stack_lost: snap.loss.stack_lost,
+                inflight_stale: snap.loss.inflight_stale,
+                drop_reasons_full: snap.loss.drop_reasons_full,
             },
             overhead: Overhead {
                 stats_enabled: snap.programs.iter().any(|p| p.run_count.is_some()),
@@ -336,6 +371,7 @@ impl Capture {
                     interface: r.iface.map(|k| JsonIfaceRef {
                         netns_inode: k.netns,
                         ifindex: k.ifindex,
+                        netns_cookie: k.cookie,
                     }),
                     vector: VECTOR_NAMES.get(r.vector).unwrap_or(&"?").to_string(),
                     count: r.count,
@@ -580,14 +616,12 @@ mod tests {
     }
 
     fn snapshot() -> Snapshot {
-        let mut a = Interface::new(IfaceKey {
-            netns: 4026532001,
-            ifindex: 2,
-        });
+        let mut a = Interface::new(IfaceKey::new(4026532001, 2));
         a.name = "vA".into();
         a.kind = Some("veth".into());
         a.netns_name = Some("pod-a".into());
         a.peer = Some(PeerRef {
+            cookie: 0,
             netns: 4026532002,
             ifindex: 3,
             name: Some("vB".into()),
@@ -598,16 +632,10 @@ mod tests {
         for _ in 0..1000 {
             a.veth_hop.record(3000);
         }
-        let mut b = Interface::new(IfaceKey {
-            netns: 4026532002,
-            ifindex: 3,
-        });
+        let mut b = Interface::new(IfaceKey::new(4026532002, 3));
         b.counters.rx_packets = 1000;
         b.counters.softirq_ns = 2_000_000;
-        let idle = Interface::new(IfaceKey {
-            netns: 1,
-            ifindex: 1,
-        });
+        let idle = Interface::new(IfaceKey::new(1, 1));
         let mut cpu = CpuStats::new(0);
         cpu.vectors[3].raises = 10;
         cpu.vectors[3].runs = 9;
@@ -621,6 +649,7 @@ mod tests {
                 inflight_evicted: 3,
                 iface_table_full: 0,
                 raises_unattributed: 1,
+                ..Loss::default()
             },
             programs: vec![ProgramCost {
                 name: "tp_veth_xmit".into(),
@@ -630,10 +659,7 @@ mod tests {
                 run_time_ns: None,
             }],
             raise_sites: vec![crate::model::RaiseSite {
-                iface: Some(IfaceKey {
-                    netns: 4026532002,
-                    ifindex: 3,
-                }),
+                iface: Some(IfaceKey::new(4026532002, 3)),
                 vector: 3,
                 samples: 5,
                 count: 990,

@@ -112,9 +112,50 @@ pub fn count_cpu_list(s: &str) -> Option<usize> {
     (n > 0).then_some(n)
 }
 
+/// The running kernel's names for `enum skb_drop_reason` values (from its BTF), without
+/// the `SKB_DROP_REASON_` prefix. Empty where the kernel has no drop reasons (< 5.17).
+pub fn drop_reason_names() -> HashMap<u32, String> {
+    use libbpf_rs::btf::{types::Enum, Btf};
+    let Ok(btf) = Btf::from_vmlinux() else {
+        return HashMap::new();
+    };
+    let Some(e) = btf.type_by_name::<Enum>("skb_drop_reason") else {
+        return HashMap::new();
+    };
+    e.iter()
+        .filter_map(|m| {
+            let name = m.name?.to_string_lossy();
+            let value = u32::try_from(m.value).ok()?;
+            Some((value, drop_reason_label(&name)))
+        })
+        .collect()
+}
+
+/// `SKB_DROP_REASON_PKT_TOO_BIG` -> `PKT_TOO_BIG`.
+pub fn drop_reason_label(kernel_name: &str) -> String {
+    kernel_name
+        .strip_prefix("SKB_DROP_REASON_")
+        .unwrap_or(kernel_name)
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_reasons_are_named_from_btf() {
+        assert_eq!(
+            drop_reason_label("SKB_DROP_REASON_PKT_TOO_BIG"),
+            "PKT_TOO_BIG"
+        );
+        assert_eq!(drop_reason_label("OTHER"), "OTHER");
+        // Every kernel with drop reasons (5.17+) has NOT_SPECIFIED.
+        let names = drop_reason_names();
+        if !names.is_empty() {
+            assert!(names.values().any(|n| n == "NOT_SPECIFIED"), "{names:?}");
+        }
+    }
 
     #[test]
     fn cpu_lists() {

@@ -70,6 +70,10 @@ pub const PROGRAMS: &[Program] = &[
     prog("raw_softirq_exit",      SoftirqRun,   RawTp,  "irq:softirq_exit"),
     prog("tp_netif_receive",      NetifReceive, TpBtf,  "net:netif_receive_skb"),
     prog("raw_netif_receive",     NetifReceive, RawTp,  "net:netif_receive_skb"),
+    prog("tp_kfree_skb",          KfreeSkb,     TpBtf,  "skb:kfree_skb"),
+    prog("raw_kfree_skb",         KfreeSkb,     RawTp,  "skb:kfree_skb"),
+    prog("tp_napi_poll",          NapiPoll,     TpBtf,  "napi:napi_poll"),
+    prog("raw_napi_poll",         NapiPoll,     RawTp,  "napi:napi_poll"),
 ];
 
 /// The programs of one hook and mechanism, in attach order.

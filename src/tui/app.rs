@@ -741,10 +741,7 @@ mod tests {
     }
 
     fn snap(secs: u64, tx: u64) -> Snapshot {
-        let mut i = Interface::new(IfaceKey {
-            netns: 1,
-            ifindex: 2,
-        });
+        let mut i = Interface::new(IfaceKey::new(1, 2));
         i.counters.tx_packets = tx;
         i.counters.rx_packets = tx / 2;
         i.counters.softirq_ns = tx * 1_000;
@@ -795,22 +792,13 @@ mod tests {
     fn selection_follows_the_row_through_resorting() {
         let mut a = app();
         let mut s = snap(1, 100);
-        let mut other = Interface::new(IfaceKey {
-            netns: 1,
-            ifindex: 3,
-        });
+        let mut other = Interface::new(IfaceKey::new(1, 3));
         other.counters.tx_packets = 50;
         s.interfaces.push(other);
         a.update(s);
         a.sort = SortColumn::TxPps;
         a.apply(Action::Down);
-        assert_eq!(
-            a.selected,
-            Some(IfaceKey {
-                netns: 1,
-                ifindex: 3
-            })
-        );
+        assert_eq!(a.selected, Some(IfaceKey::new(1, 3)));
         a.apply(Action::ReverseSort);
         let rows = a.visible_rows();
         assert_eq!(

@@ -212,10 +212,7 @@ fn meta() -> CaptureMeta {
 pub fn snapshot_at(t: u64) -> Snapshot {
     let mut interfaces = Vec::new();
     for p in profiles() {
-        let mut i = Interface::new(IfaceKey {
-            netns: p.netns,
-            ifindex: p.ifindex,
-        });
+        let mut i = Interface::new(IfaceKey::new(p.netns, p.ifindex));
         i.name = p.name.to_string();
         i.kind = p.kind.map(str::to_string);
         i.netns_name = None;
@@ -223,6 +220,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         i.peer = p.peer.map(|(netns, label, ifindex, name)| PeerRef {
             netns,
             ifindex,
+            cookie: 0,
             name: Some(name.to_string()),
             netns_label: Some(label.to_string()),
         });
@@ -253,16 +251,14 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         interfaces.push(i);
     }
     // A pod that went away two seconds before the end: greyed, numbers kept.
-    let mut gone = Interface::new(IfaceKey {
-        netns: HOST,
-        ifindex: 21,
-    });
+    let mut gone = Interface::new(IfaceKey::new(HOST, 21));
     gone.name = "veth77aa010".into();
     gone.kind = Some("veth".into());
     gone.netns_label = "host".into();
     gone.peer = Some(PeerRef {
         netns: 4026532711,
         ifindex: 3,
+        cookie: 0,
         name: Some("eth0".into()),
         netns_label: Some("batch-job-x2k/41c0de99".into()),
     });
@@ -360,6 +356,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
             inflight_evicted: if t > 60 { 37 } else { 0 },
             iface_table_full: 0,
             raises_unattributed: 2_300 * t,
+            ..Loss::default()
         },
         programs,
         raise_sites: raise_sites(&interfaces_raises),

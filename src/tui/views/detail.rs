@@ -125,6 +125,7 @@ fn render_rows(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
         let key = crate::model::IfaceKey {
             netns: p.netns,
             ifindex: p.ifindex,
+            cookie: p.cookie,
         };
         // A namespace inode can be reused after its namespace is gone: trust the key only
         // when the name matches too.

@@ -1,0 +1,185 @@
+//! Reclaiming the kernel's table entries of interfaces gone for longer than a grace
+//! period, so that an always-on run on a churning node never fills its tables. Their
+//! numbers are banked here first and stay in every snapshot (marked gone), never merged
+//! into a new interface: keys carry the never-reused netns cookie.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use libbpf_rs::{MapCore, MapFlags};
+
+use super::maps;
+use crate::bpf::{limits, types, SirqtopSkel};
+use crate::model::{Histogram, IfaceCounters, IfaceKey};
+
+/// How long an interface must have been gone before its entries are reclaimed
+/// (`SIRQTOP_RECLAIM_AFTER` overrides it, in seconds; the tests use it).
+const GRACE: Duration = Duration::from_secs(60);
+/// Banked interfaces kept at most; the oldest go first beyond it.
+const MAX_RETIRED: usize = 65_536;
+
+/// What a retired interface had counted when its entries were reclaimed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Banked {
+    pub counters: IfaceCounters,
+    pub veth_hop: Histogram,
+    pub backlog_wait: Histogram,
+    pub drops: BTreeMap<u32, u64>,
+}
+
+#[derive(Default)]
+pub(super) struct Reclaimer {
+    gone_since: HashMap<IfaceKey, Instant>,
+    retired: BTreeMap<IfaceKey, (Instant, Banked)>,
+    grace: Option<Duration>,
+}
+
+/// The kernel side's slot tag of a key (bpf/sirqtop.bpf.c `key_tag`).
+pub(super) fn key_tag(k: &IfaceKey) -> u64 {
+    let h = (k.cookie ^ (u64::from(k.netns) << 32) ^ u64::from(k.ifindex))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h | 1
+}
+
+/// The kernel side's slot index of a key (bpf/sirqtop.bpf.c `key_slot`).
+pub(super) fn key_slot(k: &IfaceKey) -> u32 {
+    ((key_tag(k) >> 40) as u32) & (limits::IFACE_SLOTS as u32 - 1)
+}
+
+fn raw_key(k: &IfaceKey) -> types::sirq_iface_key {
+    types::sirq_iface_key {
+        cookie: k.cookie,
+        netns: k.netns,
+        ifindex: k.ifindex,
+    }
+}
+
+impl Reclaimer {
+    fn grace(&mut self) -> Duration {
+        *self.grace.get_or_insert_with(|| {
+            std::env::var("SIRQTOP_RECLAIM_AFTER")
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .unwrap_or(GRACE)
+        })
+    }
+
+    /// The banked numbers of a retired interface.
+    pub(super) fn banked(&self, k: &IfaceKey) -> Option<&Banked> {
+        self.retired.get(k).map(|(_, b)| b)
+    }
+
+    pub(super) fn retired_keys(&self) -> impl Iterator<Item = &IfaceKey> {
+        self.retired.keys()
+    }
+
+    /// Notes which interfaces are gone; banks and frees those gone past the grace period.
+    /// `current` holds each key's numbers as just read.
+    pub(super) fn sweep(
+        &mut self,
+        skel: &SirqtopSkel,
+        gone: &[IfaceKey],
+        present: &[IfaceKey],
+        current: impl Fn(&IfaceKey) -> Banked,
+    ) {
+        let now = Instant::now();
+        let grace = self.grace();
+        for k in present {
+            self.gone_since.remove(k);
+        }
+        for k in gone {
+            if !self.retired.contains_key(k) {
+                self.gone_since.entry(*k).or_insert(now);
+            }
+        }
+        let due: Vec<IfaceKey> = self
+            .gone_since
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) >= grace)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            self.gone_since.remove(&k);
+            self.retired.insert(k, (now, current(&k)));
+            free_entries(skel, &k);
+        }
+        while self.retired.len() > MAX_RETIRED {
+            let Some(oldest) = self
+                .retired
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.retired.remove(&oldest);
+        }
+    }
+}
+
+/// Frees a retired interface's entries: its hash-map entries and its shared histogram
+/// slot now, its per-CPU counter slots through `slot_evict` (each CPU frees its own the
+/// next time another interface wants the slot).
+fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
+    let raw = raw_key(k);
+    // SAFETY: sirq_iface_key is Plain (integers only): viewing it as bytes is sound.
+    let key_bytes = unsafe { plain::as_bytes(&raw) };
+    let _ = skel.maps.iface_counters.delete(key_bytes);
+    let _ = skel.maps.iface_hists.delete(key_bytes);
+    let idx = key_slot(k).to_ne_bytes();
+    if let Ok(Some(v)) = skel.maps.hist_slots.lookup(&idx, MapFlags::ANY) {
+        if let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) {
+            if s.tag == key_tag(k) && maps::key(&s.key) == *k {
+                let zero = vec![0u8; v.len()];
+                let _ = skel.maps.hist_slots.update(&idx, &zero, MapFlags::ANY);
+            }
+        }
+    }
+    let _ = skel
+        .maps
+        .slot_evict
+        .update(&idx, &key_tag(k).to_ne_bytes(), MapFlags::ANY);
+    // Drop-reason entries of the interface.
+    let stale: Vec<Vec<u8>> = skel
+        .maps
+        .drops
+        .keys()
+        .filter(|kb| {
+            plain::from_bytes::<types::sirq_drop_key>(kb).is_ok_and(|d| maps::key(&d.iface) == *k)
+        })
+        .collect();
+    for kb in stale {
+        let _ = skel.maps.drops.delete(&kb);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_never_zero_and_slots_in_range() {
+        for (c, n, i) in [
+            (0u64, 0u32, 0u32),
+            (1, 4026531840, 1),
+            (u64::MAX, u32::MAX, 7),
+        ] {
+            let k = IfaceKey {
+                netns: n,
+                ifindex: i,
+                cookie: c,
+            };
+            assert_ne!(key_tag(&k), 0);
+            assert!((key_slot(&k) as usize) < limits::IFACE_SLOTS);
+        }
+        // Known value: the same arithmetic as the BPF side.
+        let k = IfaceKey {
+            netns: 1,
+            ifindex: 2,
+            cookie: 3,
+        };
+        let want = ((3u64 ^ (1u64 << 32) ^ 2).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        assert_eq!(key_tag(&k), want);
+    }
+}
