@@ -23,23 +23,7 @@ fn within(v: u64, n: u64, what: &str) {
     );
 }
 
-/// The interface at (netns inode, ifindex): the test's namespaces live through the
-/// capture, so there is exactly one (one netns cookie).
-fn iface(s: &Snapshot, netns: u32, ifindex: u32) -> &Interface {
-    let mut found = s
-        .interfaces
-        .iter()
-        .filter(|i| i.key.netns == netns && i.key.ifindex == ifindex);
-    let i = found
-        .next()
-        .unwrap_or_else(|| panic!("no interface ({netns}, {ifindex}) in {:#?}", s.interfaces));
-    assert!(
-        found.next().is_none(),
-        "two interfaces at ({netns}, {ifindex})"
-    );
-    assert_ne!(i.key.cookie, 0, "this kernel has netns cookies");
-    i
-}
+use common::iface;
 
 /// Lets the last packets' softirqs finish before reading.
 fn settle() {

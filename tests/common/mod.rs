@@ -102,3 +102,21 @@ pub fn closed_pipe() -> std::process::Stdio {
     drop(read);
     std::process::Stdio::from(write)
 }
+
+/// The interface at (netns inode, ifindex): the test's namespaces live through the
+/// capture, so there is exactly one (one netns cookie).
+pub fn iface(s: &sirqtop::model::Snapshot, netns: u32, ifindex: u32) -> &sirqtop::model::Interface {
+    let mut found = s
+        .interfaces
+        .iter()
+        .filter(|i| i.key.netns == netns && i.key.ifindex == ifindex);
+    let i = found
+        .next()
+        .unwrap_or_else(|| panic!("no interface ({netns}, {ifindex}) in {:#?}", s.interfaces));
+    assert!(
+        found.next().is_none(),
+        "two interfaces at ({netns}, {ifindex})"
+    );
+    assert_ne!(i.key.cookie, 0, "this kernel has netns cookies");
+    i
+}
