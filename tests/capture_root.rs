@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{send_udp, tcp_stream, udp_sink};
 use sirqtop::collector::{Collector, Config};
-use sirqtop::model::{CaptureMeta, Hook, Interface, Snapshot, NET_RX};
+use sirqtop::model::{CaptureMeta, Hook, Snapshot, NET_RX};
 use sirqtop::output::json::Capture;
 
 /// ARP/ND and similar control packets the kernel may add on its own.
