@@ -64,7 +64,6 @@ struct {
  */
 struct inflight {
 	__u64 skb;
-	__u64 head;    /* skb->head: a later skb at the same address has another buffer */
 	__u64 xmit_ts;
 	__u64 enq_ts;
 	struct sirq_iface_key tx;
@@ -145,6 +144,7 @@ struct cpu_state {
 	__u32 ksoftirqd_pid;             /* this CPU's ksoftirqd, once seen */
 	__u32 other_pid;                 /* the last task seen not to be ksoftirqd */
 	__u32 raise_pending;             /* NET_RX raises no enqueue caused, not yet attributed */
+	__u64 last_xmit;                 /* the skb this CPU last saw in veth_xmit */
 };
 
 struct {
@@ -304,13 +304,12 @@ static __always_inline struct net_device *skb_dev(struct sk_buff *skb, bool dire
 	return direct ? skb->dev : BPF_CORE_READ(skb, dev);
 }
 
-/* The skb's data buffer as a number: the second half of an in-flight identity. */
-static __always_inline __u64 skb_head(struct sk_buff *skb, bool direct)
-{
-	unsigned char *h = direct ? skb->head : BPF_CORE_READ(skb, head);
-
-	return direct ? (__u64)h - (__u64)&skb_id_anchor : skb_id(h, false);
-}
+/*
+ * A veth hop received without a backlog enqueue (the peer's own NAPI) whose transmit is
+ * older than this is a previous owner's entry (an skb that died unseen, e.g. copied by
+ * XDP), not a hop: on the backlog path the enqueue proves the owner exactly.
+ */
+#define SIRQ_STALE_NS 1000000000ULL
 
 static __always_inline bool same_key(struct sirq_iface_key *a, struct sirq_iface_key *b)
 {
@@ -486,6 +485,7 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 {
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
+	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
 
@@ -504,8 +504,11 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	if (!f)
 		return 0;
 	evict_check(f, ptr);
+	/* veth_xmit enqueues (if it does) on this CPU before it returns. */
+	st = cpu_state();
+	if (st)
+		st->last_xmit = ptr;
 	f->skb = ptr;
-	f->head = skb_head(skb, direct);
 	f->xmit_ts = bpf_ktime_get_ns();
 	f->enq_ts = 0;
 	f->tx = k;
@@ -554,20 +557,19 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 	if (!cfg.lite) {
 		f = slot_of(ptr);
 		if (f) {
-			__u64 head = skb_head(skb, direct);
-
 			if (f->skb != ptr) {
 				evict_check(f, ptr);
 				f->skb = ptr;
 				f->xmit_ts = 0;
-			} else if (f->head != head || f->enq_ts) {
-				/* A previous owner of this address, never received: not ours. */
+			} else if (st->last_xmit != ptr || f->enq_ts) {
+				/* Not the veth transmit that just ran here: a previous owner of
+				 * this address that was never received. */
 				ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 				f->xmit_ts = 0;
 			}
-			f->head = head;
 			f->enq_ts = now;
 		}
+		st->last_xmit = 0;
 	}
 	/*
 	 * The raise that enqueue_to_backlog does next, on this CPU, is caused by it; an
@@ -777,7 +779,7 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	bool counted = false;
 
 	f = cfg.lite ? NULL : slot_of(ptr);
-	if (f && f->skb == ptr && f->head != skb_head(skb, direct)) {
+	if (f && f->skb == ptr && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
 		/* A previous owner of this address, never received: no sample from it. */
 		ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 		f->skb = 0;
@@ -872,45 +874,46 @@ static __always_inline int on_napi_poll(struct napi_struct *napi, int work, int 
 					bool direct)
 {
 	struct net_device *dev = direct ? napi->dev : BPF_CORE_READ(napi, dev);
-	struct sirq_iface_counters *c = NULL;
+	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
 	struct cpu_state *st = cpu_state();
-	bool counted = dev && dev_key(dev, &k, direct);
 	__u64 now;
 
 	if (!st)
 		return 0;
-	/* The backlog (no device) went idle if it did not use its whole budget. */
-	if (!dev && work < budget)
-		st->backlog_sched = 0;
-	if (counted) {
-		c = iface_counters_get(&k, dev);
-		if (c) {
-			c->napi_polls++;
-			if (work > 0)
-				c->napi_packets += work;
-			if (st->raise_pending) {
-				st->raise_pending--;
-				c->net_rx_raises++;
-				ctr_inc(SIRQ_CTR_RAISE_NAPI);
-			}
-		}
+	/*
+	 * The backlog (no device): it went idle if it did not use its whole budget. It fires
+	 * once per NET_RX run under a flood, so this is all it does.
+	 */
+	if (!dev) {
+		if (work < budget)
+			st->backlog_sched = 0;
+		return 0;
 	}
-	if (cfg.lite || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
+	if (!dev_key(dev, &k, direct))
+		return 0;
+	c = iface_counters_get(&k, dev);
+	if (!c)
+		return 0;
+	c->napi_polls++;
+	if (work > 0)
+		c->napi_packets += work;
+	if (st->raise_pending) {
+		st->raise_pending--;
+		c->net_rx_raises++;
+		ctr_inc(SIRQ_CTR_RAISE_NAPI);
+	}
+	if (!st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
 	/*
-	 * Close the segment at the poll's end: a device's own poll takes it (its tail is
-	 * that device's work), a backlog poll leaves it with its last packet. The gap to the
-	 * next packet goes to the same key, so the parts still add up to the run.
+	 * Close the NET_RX time segment at the poll's end: its tail is this device's work.
+	 * The gap to the next packet goes to the same key, so the parts still add up to the
+	 * run.
 	 */
 	now = bpf_ktime_get_ns();
-	if (counted && c) {
-		c->softirq_ns += now - st->rx_mark;
-		st->rx_key = k;
-		st->rx_has = 1;
-	} else if (st->rx_has) {
-		charge_rx(&st->rx_key, now - st->rx_mark);
-	}
+	c->softirq_ns += now - st->rx_mark;
+	st->rx_key = k;
+	st->rx_has = 1;
 	st->rx_mark = now;
 	st->rx_seen = 1;
 	return 0;

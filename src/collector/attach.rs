@@ -98,14 +98,18 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     // entry/exit hooks (NET_RX time, per-CPU runs) are the first thing it gives up:
     // two fewer programs per softirq.
     if cfg.lite {
-        if let Some(c) = plan.candidates.get_mut(&Hook::SoftirqRun) {
-            c.clear();
+        // napi_poll fires once per NET_RX run under a flood: lite gives it up too (NAPI
+        // devices' raises then stay unattributed).
+        for hook in [Hook::SoftirqRun, Hook::NapiPoll] {
+            if let Some(c) = plan.candidates.get_mut(&hook) {
+                c.clear();
+            }
+            fallbacks.push(Fallback {
+                hook,
+                mechanism: None,
+                reason: "not attached with --lite (counters only)".into(),
+            });
         }
-        fallbacks.push(Fallback {
-            hook: Hook::SoftirqRun,
-            mechanism: None,
-            reason: "not attached with --lite (counters only)".into(),
-        });
     }
     // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
     // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
