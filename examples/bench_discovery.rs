@@ -14,6 +14,7 @@
 //! - rss: resident memory at the end;
 //! - discovery: one full `netns::discover()` (every namespace entered) against one
 //!   `netns::discover_in` of a single namespace, as new interfaces trigger.
+//!
 //! Everything it created is deleted at the end, also on error.
 use std::collections::BTreeSet;
 use std::io::Write as _;
