@@ -661,3 +661,27 @@ fn demo_capture_renders() {
     assert!(s.contains("in-flight evicted 37"));
     println!("{s}");
 }
+
+#[test]
+fn detail_view_shows_the_receive_path_and_drops() {
+    let mut app = App::new(meta(), Duration::from_secs(1));
+    for t in 1..=3 {
+        let mut p = pair(t);
+        // veth-b polled by its own NAPI (XDP), some of it dropped.
+        p[1].counters.rx_enqueued = 0;
+        p[1].counters.napi_polls = 100 * t;
+        p[1].counters.napi_packets = 20_000 * t;
+        p[1].counters.dropped = 40 * t;
+        p[1].drop_reasons.insert("SOCKET_RCVBUFF".into(), 30 * t);
+        p[1].drop_reasons.insert("NOT_SPECIFIED".into(), 10 * t);
+        app.update(snap(t, p));
+    }
+    app.apply(Action::OpenDetail);
+    let s = render_to_text(&app, 160, 45);
+    let title = line_with(&s, "veth-b · veth");
+    assert!(title.contains("· rx napi "), "{title}");
+    assert!(
+        title.contains("· 120 dropped, mostly SOCKET_RCVBUFF "),
+        "{title}"
+    );
+}

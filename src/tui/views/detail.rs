@@ -109,6 +109,26 @@ fn title(row: &IfaceRow) -> Line<'static> {
     if !row.peer_text().is_empty() {
         spans.push(Span::raw(format!("· peer {} ", row.peer_text())));
     }
+    if let Some(p) = i.rx_path() {
+        let p = match p {
+            crate::model::RxPath::Backlog => "backlog",
+            crate::model::RxPath::Napi => "napi",
+            crate::model::RxPath::Both => "backlog+napi",
+        };
+        spans.push(Span::raw(format!("· rx {p} ")));
+    }
+    if i.counters.dropped > 0 {
+        let top = i
+            .drop_reasons
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(r, _)| format!(", mostly {r}"))
+            .unwrap_or_default();
+        spans.push(Span::styled(
+            format!("· {} dropped{top} ", i.counters.dropped),
+            Style::default().fg(Color::Red),
+        ));
+    }
     if row.is_gone() {
         spans.push(Span::styled(
             "· GONE ",
