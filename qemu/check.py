@@ -196,6 +196,22 @@ def check_cell(boot, backend, n):
             reasons.append("vB.net_rx_raises = %s, expected >= 1" % j(raises))
         if num(sns) is None or sns <= 0:
             reasons.append("vB.softirq_ns = %s, expected > 0" % j(sns))
+    # Identity: netns cookies since 5.12; before, keyed by inode and said so.
+    rel = re.match(r"(\d+)\.(\d+)", kernel.get("release") or "")
+    if rel and va is not None:
+        has_cookie = (int(rel.group(1)), int(rel.group(2))) >= (5, 12)
+        cookie = va.get("netns_cookie")
+        warned_id = any(w.startswith("identity:") for w in kernel.get("warnings") or [])
+        if has_cookie and not (num(cookie) and cookie > 0):
+            reasons.append("vA.netns_cookie = %s, expected a cookie on %s" % (j(cookie), kernel.get("release")))
+        if not has_cookie and (cookie != 0 or not warned_id):
+            reasons.append("vA.netns_cookie = %s on %s: expected 0 and an identity warning" % (j(cookie), kernel.get("release")))
+        counts["cookie"] = "yes" if num(cookie) and cookie > 0 else "0 (warned)" if warned_id else j(cookie)
+    for hook in ("kfree_skb", "napi_poll"):
+        if hook not in (kernel.get("backends") or {}):
+            reasons.append("hook %s not attached: %s" % (hook, kernel.get("fallbacks")))
+    if vb is not None and vb.get("rx_path") != "backlog":
+        reasons.append("vB.rx_path = %s, expected \"backlog\"" % j(vb.get("rx_path")))
     # ground truth from the kernel's own counters, to tell harness from tool problems
     counts["sysfs_tx"], counts["sysfs_rx"] = res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx")
     if res.get("sysfs_vA_tx") not in (None, str(n)) or res.get("sysfs_vB_rx") not in (None, str(n)):
@@ -266,10 +282,10 @@ def main():
             if not ok:
                 failures.append((kernel, b, reasons, details))
 
-    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "raises", "softirq_ns", "attach_s")
+    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "raises", "softirq_ns", "cookie", "attach_s")
     table = [cols] + [
         (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
-         fmt(c.get("hop")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("attach_s")))
+         fmt(c.get("hop")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
         for k, b, ok, c in rows
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
@@ -296,20 +312,22 @@ def main():
             f.write("Tested %s with `%s`: Debian cloud kernels under QEMU (TCG, 2 vCPUs). "
                     "Scenario: %d UDP datagrams of 64 bytes from ns1/vA to ns2/vB; "
                     "counts are sirqtop's (vA tx, vB rx_enqueued, vB rx, vA veth_hop samples, "
-                    "vB NET_RX raises).\n\n" % (
+                    "vB NET_RX raises; netns cookie: the key that survives namespace churn, "
+                    "0 with a warning before 5.12).\n\n" % (
                         datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                         a.sirqtop_version or "?", a.n))
             f.write("| kernel | --probe | attached (veth_xmit / netif_rx / softirq_raise) | result "
-                    "| tx | enq | rx | hop | raises | notes |\n")
-            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---|\n")
+                    "| tx | enq | rx | hop | raises | cookie | notes |\n")
+            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n")
             for k, b, ok, c in rows:
                 be = c.get("mechanisms") or c.get("backends") or {}
                 hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
                 notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
                 result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
-                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                     k, b, hooks, result, fmt(c.get("tx")), fmt(c.get("enq")),
-                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises")), notes))
+                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises")),
+                    fmt(c.get("cookie")), notes))
     return 0 if all_ok else 1
 
 
