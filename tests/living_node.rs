@@ -318,3 +318,51 @@ fn a_napi_receiver_gets_its_packets_raises_and_time() {
         k.counters.softirq_ns
     );
 }
+
+#[test]
+fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
+    require_root!();
+    let _g = common::serial();
+    // A short grace period (the default is a minute): the Reclaimer reads it at its first
+    // sweep; other tests in this binary are unaffected by it (their labs outlive them).
+    std::env::set_var("SIRQTOP_RECLAIM_AFTER", "0.3");
+    let mut c = Collector::start(&Config::default()).expect("attach");
+    let run_pair = |c: &mut Collector, tag: &str, subnet: &str, n: usize| {
+        let lab = common::lab(tag, subnet);
+        let names = (
+            lab.ns_a.clone(),
+            lab.if_a.clone(),
+            lab.ns_b.clone(),
+            lab.if_b.clone(),
+        );
+        let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 7400);
+        send_udp(&lab.ns_a, &lab.addr_b, 7400, n, 64).expect("send");
+        std::thread::sleep(Duration::from_millis(200));
+        c.poll().expect("poll");
+        names
+    };
+    let first = run_pair(&mut c, "rc1", "10.209.4", 100);
+    // Deleted (dropped above): gone at this snapshot, retired (banked) at a later one.
+    let s1 = c.snapshot().expect("snapshot");
+    std::thread::sleep(Duration::from_millis(500));
+    let s2 = c.snapshot().expect("snapshot");
+    let second = run_pair(&mut c, "rc2", "10.209.4", 70);
+    let s3 = c.snapshot().expect("snapshot");
+    for s in [&s1, &s2, &s3] {
+        let a = by_name(s, &first.0, &first.1);
+        let b = by_name(s, &first.2, &first.3);
+        exact(a.counters.tx_packets, 100, "first A tx");
+        exact(b.counters.rx_packets, 100, "first B rx");
+        assert!(a.gone && b.gone);
+        assert_eq!(
+            b.peer.as_ref().and_then(|p| p.name.clone()),
+            Some(first.1.clone())
+        );
+    }
+    let a2 = by_name(&s3, &second.0, &second.1);
+    let b2 = by_name(&s3, &second.2, &second.3);
+    exact(a2.counters.tx_packets, 70, "second A tx");
+    exact(b2.counters.rx_packets, 70, "second B rx");
+    assert!(!a2.gone && !b2.gone);
+    std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
+}

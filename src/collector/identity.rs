@@ -127,7 +127,16 @@ impl Identities {
         if let Ok(h) = netns::host_inode() {
             wanted.insert(h);
         }
-        let Ok((fresh, dumped)) = netns::discover_in(Some(&wanted)) else {
+        // A periodic refresh rescans the node; resolving new interfaces uses what is known.
+        let known = (!all).then_some(&self.topology.namespaces);
+        // Peers only of the interfaces asked about that have none yet: a veth's peer is
+        // fixed for its life, and mapping nsids is the expensive part of a dump.
+        let peers_for: BTreeSet<(u32, u32)> = keys
+            .iter()
+            .filter(|k| self.live_link(k).and_then(|l| l.peer).is_none())
+            .map(|k| (k.netns, k.ifindex))
+            .collect();
+        let Ok((fresh, dumped)) = netns::discover_in(Some(&wanted), known, Some(&peers_for)) else {
             return;
         };
         self.topology.merge(fresh, &dumped);

@@ -154,17 +154,40 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
 /// resolved through IFLA_LINK_NETNSID and RTM_GETNSID. A namespace that cannot be entered
 /// is kept, with no links.
 pub fn discover() -> Result<Topology, NetnsError> {
-    discover_in(None).map(|(t, _)| t)
+    discover_in(None, None, None).map(|(t, _)| t)
 }
 
 /// Like [`discover`], but enters only the `wanted` namespaces (all when None) and the
 /// namespaces their veths' peers are in: what a new interface needs, without a link dump
-/// of every namespace on the node. Returns the topology (every namespace listed, links of
-/// the entered ones) and the namespaces whose links it dumped.
+/// of every namespace on the node. With a `known` namespace list that has a path for every
+/// wanted namespace, the scan of /run/netns, mounts and /proc is skipped (it is most of
+/// the cost on a node with many pods); if one of those paths no longer opens its
+/// namespace, it scans after all. Returns the topology (every namespace listed, links of
+/// the entered ones) and the namespaces whose links it dumped. With `peers_for`, veth peers
+/// are resolved only for those (namespace, ifindex) links: mapping a veth's peer nsid to
+/// a namespace asks the kernel once per candidate namespace, and a node's namespace holds a
+/// veth for every pod; the others come back without a peer.
 pub fn discover_in(
     wanted: Option<&BTreeSet<NetnsInode>>,
+    known: Option<&HashMap<NetnsInode, NetnsInfo>>,
+    peers_for: Option<&BTreeSet<(NetnsInode, u32)>>,
 ) -> Result<(Topology, BTreeSet<NetnsInode>), NetnsError> {
-    let mut namespaces = scan_namespaces()?;
+    if let (Some(w), Some(k)) = (wanted, known) {
+        if w.iter().all(|i| k.get(i).is_some_and(|n| n.path.is_some())) {
+            let got = discover_among(k.clone(), Some(w), peers_for)?;
+            if w.iter().all(|i| got.1.contains(i)) {
+                return Ok(got);
+            }
+        }
+    }
+    discover_among(scan_namespaces()?, wanted, peers_for)
+}
+
+fn discover_among(
+    mut namespaces: HashMap<NetnsInode, NetnsInfo>,
+    wanted: Option<&BTreeSet<NetnsInode>>,
+    peers_for: Option<&BTreeSet<(NetnsInode, u32)>>,
+) -> Result<(Topology, BTreeSet<NetnsInode>), NetnsError> {
     let mut targets: Vec<Target> = namespaces
         .values()
         .filter_map(|i| {
@@ -178,9 +201,10 @@ pub fn discover_in(
     // Host first: most veth peers are there, so nsid lookups hit it early.
     targets.sort_by_key(|t| (!t.is_host, t.inode));
     let wanted = wanted.cloned();
+    let peers_for = peers_for.cloned();
     let dump = std::thread::Builder::new()
         .name("sirqtop-netns".to_string())
-        .spawn(move || dump_namespaces(&targets, wanted.as_ref()))
+        .spawn(move || dump_namespaces(&targets, wanted.as_ref(), peers_for.as_ref()))
         .map_err(|e| NetnsError::Helper(e.to_string()))?
         .join()
         .map_err(|_| NetnsError::Helper("panicked".to_string()))?;
@@ -336,14 +360,18 @@ fn dump_one(t: &Target, dump: &mut Dump) {
 /// Runs in the helper thread: pass 1 dumps the links of the wanted namespaces (all when
 /// None), pass 2 maps the nsids that their veths report to namespaces, pass 3 dumps the
 /// peers' namespaces not dumped yet (so a peer has a name), and maps their nsids too.
-fn dump_namespaces(targets: &[Target], wanted: Option<&BTreeSet<NetnsInode>>) -> Dump {
+fn dump_namespaces(
+    targets: &[Target],
+    wanted: Option<&BTreeSet<NetnsInode>>,
+    peers_for: Option<&BTreeSet<(NetnsInode, u32)>>,
+) -> Dump {
     let mut dump = Dump::default();
     for t in targets {
         if wanted.is_none_or(|w| w.contains(&t.inode)) {
             dump_one(t, &mut dump);
         }
     }
-    resolve_all_nsids(targets, &mut dump);
+    resolve_all_nsids(targets, &mut dump, peers_for);
     if wanted.is_some() {
         let peers: BTreeSet<NetnsInode> = dump
             .nsids
@@ -355,7 +383,7 @@ fn dump_namespaces(targets: &[Target], wanted: Option<&BTreeSet<NetnsInode>>) ->
             for t in targets.iter().filter(|t| peers.contains(&t.inode)) {
                 dump_one(t, &mut dump);
             }
-            resolve_all_nsids(targets, &mut dump);
+            resolve_all_nsids(targets, &mut dump, peers_for);
         }
     }
     dump
@@ -363,7 +391,11 @@ fn dump_namespaces(targets: &[Target], wanted: Option<&BTreeSet<NetnsInode>>) ->
 
 /// Maps the nsids that the dumped namespaces' veths report, for every dumped namespace
 /// not mapped yet.
-fn resolve_all_nsids(targets: &[Target], dump: &mut Dump) {
+fn resolve_all_nsids(
+    targets: &[Target],
+    dump: &mut Dump,
+    peers_for: Option<&BTreeSet<(NetnsInode, u32)>>,
+) {
     for t in targets {
         if dump.nsids.keys().any(|(ns, _)| *ns == t.inode) {
             continue;
@@ -374,6 +406,7 @@ fn resolve_all_nsids(targets: &[Target], dump: &mut Dump) {
         let wanted: BTreeSet<i32> = links
             .iter()
             .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter(|l| peers_for.is_none_or(|p| p.contains(&(t.inode, l.ifindex))))
             .filter_map(|l| l.link_netnsid)
             .collect();
         if wanted.is_empty() {

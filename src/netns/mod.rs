@@ -263,9 +263,19 @@ impl Topology {
                 n.cookie = self.cookie(*ino);
             }
         }
+        let mut links = fresh.links;
+        // A partial discovery resolves only some peers: a link it left without one keeps
+        // the peer it had (same namespace, ifindex and name: the same device).
+        for (k, l) in links.iter_mut() {
+            if l.peer.is_none() {
+                if let Some(old) = self.links.get(k).filter(|o| o.name == l.name) {
+                    l.peer = old.peer;
+                }
+            }
+        }
         self.links
             .retain(|(ns, _), _| namespaces.contains_key(ns) && !dumped.contains(ns));
-        self.links.extend(fresh.links);
+        self.links.extend(links);
         self.namespaces = namespaces;
     }
 
