@@ -145,6 +145,8 @@ struct cpu_state {
 	__u32 other_pid;                 /* the last task seen not to be ksoftirqd */
 	__u32 raise_pending;             /* NET_RX raises no enqueue caused, not yet attributed */
 	__u64 last_xmit;                 /* the skb this CPU last saw in veth_xmit */
+	__u32 reraised;                  /* NET_RX was raised while NET_RX ran */
+	__u32 _pad3;
 };
 
 struct {
@@ -518,9 +520,10 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 /*
  * Whether an enqueue now will raise NET_RX: enqueue_to_backlog raises only when it
  * schedules this CPU's backlog NAPI, i.e. when that is not scheduled already. We follow
- * that state: scheduled by the raise after an enqueue, idle again after a backlog poll
- * that did less than its budget (process_backlog emptied the queue). Only with the
- * napi_poll hook attached (cfg.track_backlog); without it, assume every enqueue raises.
+ * that state: scheduled by the raise after an enqueue; idle again at the end of a NET_RX
+ * run that did not raise NET_RX again (net_rx_action re-raises when work is left), or,
+ * with napi_poll attached, after a backlog poll that did less than its budget. Without
+ * the softirq hooks (--lite), assume every enqueue raises.
  */
 static __always_inline bool backlog_idle(struct cpu_state *st)
 {
@@ -680,9 +683,12 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 	} else {
 		now = cfg.lite ? 0 : bpf_ktime_get_ns();
 		if (vec == SIRQ_VEC_NET_RX) {
-			/* Maybe a device's own NAPI: napi_poll attributes it if one polls. */
+			/* Maybe a device's own NAPI: the first packet it delivers (or, with
+			 * napi_poll, its poll) claims the raise. */
 			ctr_inc(SIRQ_CTR_RAISE_UNATTRIBUTED);
 			st->raise_pending++;
+			if (st->run_ts && st->run_vec == SIRQ_VEC_NET_RX)
+				st->reraised = 1;
 		}
 	}
 	/* raise -> run delay needs softirq_entry, which --lite does not attach. */
@@ -760,6 +766,10 @@ static __always_inline int on_softirq_exit(__u32 vec)
 		}
 		/* Raises no NAPI claimed in this run stay unattributed. */
 		st->raise_pending = 0;
+		/* The backlog is done unless this run left work and raised again. */
+		if (!cfg.napi_hook)
+			st->backlog_sched = st->reraised;
+		st->reraised = 0;
 	}
 	return 0;
 }
@@ -778,6 +788,7 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	__u64 enq_ts = 0;
 	bool counted = false;
 
+	st = cpu_state();
 	f = cfg.lite ? NULL : slot_of(ptr);
 	if (f && f->skb == ptr && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
 		/* A previous owner of this address, never received: no sample from it. */
@@ -799,6 +810,16 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;
+		if (c && !cfg.lite && !enq_ts) {
+			/* Not from the backlog: delivered by the device's own NAPI. Its first
+			 * packet claims the NET_RX raise that scheduled that NAPI. */
+			c->napi_packets++;
+			if (!cfg.napi_hook && st && st->raise_pending) {
+				st->raise_pending--;
+				c->net_rx_raises++;
+				ctr_inc(SIRQ_CTR_RAISE_NAPI);
+			}
+		}
 		if (enq_ts && now > enq_ts) {
 			h = iface_hists_get(&k);
 			if (h)
@@ -810,7 +831,6 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	 * receive to the next (or to softirq_exit) is spent on the first packet; the
 	 * run's prologue goes to the first packet.
 	 */
-	st = cpu_state();
 	if (!st || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
 	if (st->rx_has) {
@@ -896,8 +916,6 @@ static __always_inline int on_napi_poll(struct napi_struct *napi, int work, int 
 	if (!c)
 		return 0;
 	c->napi_polls++;
-	if (work > 0)
-		c->napi_packets += work;
 	if (st->raise_pending) {
 		st->raise_pending--;
 		c->net_rx_raises++;

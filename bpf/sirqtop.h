@@ -35,8 +35,8 @@ enum sirq_limits {
 struct sirq_config {
 	__u8 filter_netns; /* only count interfaces whose netns is in `netns_allow` */
 	__u8 lite;         /* counters only: no in-flight skb tracking, no clock reads per packet */
-	__u8 track_backlog; /* napi_poll is attached: follow the backlog NAPI's state */
-	__u8 _pad;
+	__u8 track_backlog; /* follow the backlog NAPI's state (softirq_exit or napi_poll attached) */
+	__u8 napi_hook;     /* napi_poll attached (--napi-polls): it attributes NAPI raises */
 	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
 };
 

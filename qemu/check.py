@@ -207,7 +207,7 @@ def check_cell(boot, backend, n):
         if not has_cookie and (cookie != 0 or not warned_id):
             reasons.append("vA.netns_cookie = %s on %s: expected 0 and an identity warning" % (j(cookie), kernel.get("release")))
         counts["cookie"] = "yes" if num(cookie) and cookie > 0 else "0 (warned)" if warned_id else j(cookie)
-    for hook in ("kfree_skb", "napi_poll"):
+    for hook in ("kfree_skb",):
         if hook not in (kernel.get("backends") or {}):
             reasons.append("hook %s not attached: %s" % (hook, kernel.get("fallbacks")))
     if vb is not None and vb.get("rx_path") != "backlog":

@@ -245,6 +245,13 @@ fn xdp_pass_object(dir: &std::path::Path) -> std::path::PathBuf {
 fn a_napi_receiver_gets_its_packets_raises_and_time() {
     require_root!();
     let _g = common::serial();
+    // By default the NAPI device's first packet claims its raise; with --napi-polls its
+    // poll does. Both must give the same attribution.
+    napi_receiver(false);
+    napi_receiver(true);
+}
+
+fn napi_receiver(napi_polls: bool) {
     let dir = tempfile::tempdir().unwrap();
     let obj = xdp_pass_object(dir.path());
     let napi = common::lab("xp", "10.209.2");
@@ -270,6 +277,7 @@ fn a_napi_receiver_gets_its_packets_raises_and_time() {
     const N: usize = 3000;
     let cfg = Config {
         netns_filter: vec![na, nb, ka, kb],
+        napi_polls,
         ..Config::default()
     };
     let (n_ns, n_addr) = (napi.ns_a.clone(), napi.addr_b.clone());
@@ -284,7 +292,16 @@ fn a_napi_receiver_gets_its_packets_raises_and_time() {
     exact(b.counters.rx_packets, N as u64, "NAPI B rx");
     assert_eq!(b.rx_path(), Some(RxPath::Napi));
     assert_eq!(b.counters.rx_enqueued, 0, "no backlog on the NAPI path");
-    assert!(b.counters.napi_polls > 0);
+    exact(
+        b.counters.napi_packets,
+        N as u64,
+        "NAPI B packets from its NAPI",
+    );
+    assert_eq!(
+        b.counters.napi_polls > 0,
+        napi_polls,
+        "polls counted only with the hook"
+    );
     assert!(
         b.counters.net_rx_raises > 0,
         "the raises that scheduled its NAPI are its own"
@@ -293,6 +310,10 @@ fn a_napi_receiver_gets_its_packets_raises_and_time() {
     let k = common::iface(&s, kb, ixk);
     exact(k.counters.rx_packets, N as u64, "backlog B rx");
     assert_eq!(k.rx_path(), Some(RxPath::Backlog));
+    assert_eq!(
+        k.counters.napi_packets, 0,
+        "the backlog pair's packets were all enqueued"
+    );
     // A raise no enqueue caused is never charged to an enqueuing interface.
     assert!(
         k.counters.net_rx_raises <= k.counters.rx_enqueued,

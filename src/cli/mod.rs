@@ -78,6 +78,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "stack_sample")]
     pub no_stacks: bool,
 
+    /// Also attach napi:napi_poll: polls per NAPI device (napi_polls), raises attributed at
+    /// the poll, NET_RX time split at poll ends. One more program per NET_RX run.
+    #[arg(long, conflicts_with = "lite")]
+    pub napi_polls: bool,
+
     /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 1024; 1 = every
     /// raise, exact but costly under a packet flood).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -158,6 +163,7 @@ impl Cli {
             netns_filter,
             bpf_stats: self.bpf_stats,
             lite: self.lite,
+            napi_polls: self.napi_polls,
             // Lite is for always-on use: stacks only when asked for explicitly.
             stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
                 (true, _, _) => 0,

@@ -98,18 +98,30 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     // entry/exit hooks (NET_RX time, per-CPU runs) are the first thing it gives up:
     // two fewer programs per softirq.
     if cfg.lite {
-        // napi_poll fires once per NET_RX run under a flood: lite gives it up too (NAPI
-        // devices' raises then stay unattributed).
-        for hook in [Hook::SoftirqRun, Hook::NapiPoll] {
-            if let Some(c) = plan.candidates.get_mut(&hook) {
-                c.clear();
-            }
-            fallbacks.push(Fallback {
-                hook,
-                mechanism: None,
-                reason: "not attached with --lite (counters only)".into(),
-            });
+        if let Some(c) = plan.candidates.get_mut(&Hook::SoftirqRun) {
+            c.clear();
         }
+        fallbacks.push(Fallback {
+            hook: Hook::SoftirqRun,
+            mechanism: None,
+            reason: "not attached with --lite (counters only)".into(),
+        });
+    }
+    // napi:napi_poll fires once per NET_RX run, which under a flood is once per packet:
+    // only on request. Without it, a NAPI device's first packet claims its raise.
+    if !cfg.napi_polls || cfg.lite {
+        if let Some(c) = plan.candidates.get_mut(&Hook::NapiPoll) {
+            c.clear();
+        }
+        fallbacks.push(Fallback {
+            hook: Hook::NapiPoll,
+            mechanism: None,
+            reason: if cfg.lite {
+                "not attached with --lite (counters only)".into()
+            } else {
+                "not attached without --napi-polls (one more program per NET_RX run)".into()
+            },
+        });
     }
     // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
     // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
@@ -306,7 +318,9 @@ fn load(
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
             ro.cfg.lite = u8::from(cfg.lite);
             ro.cfg.stack_every = cfg.stack_every;
-            ro.cfg.track_backlog = u8::from(wanted.iter().any(|w| w.hook == Hook::NapiPoll));
+            let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
+            ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
+            ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();

@@ -36,6 +36,9 @@ pub struct Config {
     pub lite: bool,
     /// Sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU (0 = no stacks).
     pub stack_every: u32,
+    /// Attach napi:napi_poll: NAPI poll counts per device, raises attributed at the poll,
+    /// NET_RX time split at poll boundaries (one more program per NET_RX run).
+    pub napi_polls: bool,
 }
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in

@@ -203,8 +203,9 @@ pub struct IfaceCounters {
     pub softirq_ns: u64,
     /// skbs freed as dropped while on this device.
     pub dropped: u64,
-    /// Polls of the device's own NAPI, and the packets they processed.
+    /// Polls of the device's own NAPI (with --napi-polls).
     pub napi_polls: u64,
+    /// Packets it received without a backlog enqueue: from its own NAPI.
     pub napi_packets: u64,
 }
 
@@ -307,10 +308,12 @@ impl Interface {
     /// The receive path(s) seen; None when nothing was received.
     pub fn rx_path(&self) -> Option<RxPath> {
         let c = &self.counters;
-        match (c.rx_enqueued > 0, c.napi_polls > 0 && c.napi_packets > 0) {
+        match (c.rx_enqueued > 0, c.napi_packets > 0) {
             (true, true) => Some(RxPath::Both),
             (true, false) => Some(RxPath::Backlog),
             (false, true) => Some(RxPath::Napi),
+            // --lite cannot tell NAPI packets apart; received, never enqueued: NAPI.
+            (false, false) if c.rx_packets > 0 => Some(RxPath::Napi),
             (false, false) => None,
         }
     }

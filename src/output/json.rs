@@ -126,7 +126,11 @@ pub struct JsonInterface {
     /// How its packets were received: backlog (netif_rx), napi (its own NAPI poll), both.
     #[serde(default)]
     pub rx_path: Option<crate::model::RxPath>,
-    /// Polls of the device's own NAPI (null without the napi:napi_poll hook).
+    /// Packets received without a backlog enqueue, i.e. from the device's own NAPI (null
+    /// with --lite).
+    #[serde(default)]
+    pub napi_packets: Option<u64>,
+    /// Polls of the device's own NAPI (null unless --napi-polls).
     #[serde(default)]
     pub napi_polls: Option<u64>,
     pub latency: Latency,
@@ -271,6 +275,7 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         dropped: opt(a.drops, i.counters.dropped),
         drop_reasons: i.drop_reasons.clone(),
         rx_path: i.rx_path(),
+        napi_packets: opt(a.backlog_wait, i.counters.napi_packets),
         napi_polls: opt(a.napi, i.counters.napi_polls),
         latency: Latency {
             veth_hop: opt(a.veth_hop, JsonHist::from_hist(&i.veth_hop)),
