@@ -699,6 +699,16 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 	return 0;
 }
 
+/* A NET_RX raise no enqueue caused, claimed by the device whose own NAPI it scheduled. */
+static __always_inline void claim_napi_raise(struct cpu_state *st, struct sirq_iface_counters *c)
+{
+	if (st->raise_pending) {
+		st->raise_pending--;
+		c->net_rx_raises++;
+		ctr_inc(SIRQ_CTR_RAISE_NAPI);
+	}
+}
+
 static __always_inline void charge_rx(struct sirq_iface_key *k, __u64 ns)
 {
 	struct sirq_iface_counters *c = iface_counters_find(k);
@@ -814,11 +824,8 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 			/* Not from the backlog: delivered by the device's own NAPI. Its first
 			 * packet claims the NET_RX raise that scheduled that NAPI. */
 			c->napi_packets++;
-			if (!cfg.napi_hook && st && st->raise_pending) {
-				st->raise_pending--;
-				c->net_rx_raises++;
-				ctr_inc(SIRQ_CTR_RAISE_NAPI);
-			}
+			if (!cfg.napi_hook && st)
+				claim_napi_raise(st, c);
 		}
 		if (enq_ts && now > enq_ts) {
 			h = iface_hists_get(&k);
@@ -916,11 +923,7 @@ static __always_inline int on_napi_poll(struct napi_struct *napi, int work, int 
 	if (!c)
 		return 0;
 	c->napi_polls++;
-	if (st->raise_pending) {
-		st->raise_pending--;
-		c->net_rx_raises++;
-		ctr_inc(SIRQ_CTR_RAISE_NAPI);
-	}
+	claim_napi_raise(st, c);
 	if (!st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
 	/*

@@ -16,11 +16,7 @@ use sirqtop::output::json::Capture;
 const SLACK: u64 = 10;
 
 fn within(v: u64, n: u64, what: &str) {
-    assert!(
-        v >= n && v <= n + SLACK,
-        "{what} = {v}, expected {n}..={}",
-        n + SLACK
-    );
+    common::within_slack(v, n, SLACK, what);
 }
 
 use common::iface;

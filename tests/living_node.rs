@@ -17,11 +17,7 @@ mod common;
 const SLACK: u64 = 2;
 
 fn exact(v: u64, n: u64, what: &str) {
-    assert!(
-        v >= n && v <= n + SLACK,
-        "{what} = {v}, expected {n}..={}",
-        n + SLACK
-    );
+    common::within_slack(v, n, SLACK, what);
 }
 
 /// Runs `traffic` in its own thread while polling the collector as the CLI does (every

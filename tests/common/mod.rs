@@ -120,3 +120,12 @@ pub fn iface(s: &sirqtop::model::Snapshot, netns: u32, ifindex: u32) -> &sirqtop
     assert_ne!(i.key.cookie, 0, "this kernel has netns cookies");
     i
 }
+
+/// `v` is `n`, or up to `slack` more (control packets the kernel may add on its own).
+pub fn within_slack(v: u64, n: u64, slack: u64, what: &str) {
+    assert!(
+        v >= n && v <= n + slack,
+        "{what} = {v}, expected {n}..={}",
+        n + slack
+    );
+}
