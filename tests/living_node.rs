@@ -363,6 +363,17 @@ fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
     let s1 = c.snapshot().expect("snapshot");
     std::thread::sleep(Duration::from_millis(500));
     let s2 = c.snapshot().expect("snapshot");
+    // The first pair's two ends were banked and their kernel entries freed.
+    assert!(
+        c.retired_interfaces() >= 2,
+        "{} interfaces retired",
+        c.retired_interfaces()
+    );
+    assert_eq!(
+        s1.interfaces.iter().filter(|i| i.gone).count(),
+        s2.interfaces.iter().filter(|i| i.gone).count(),
+        "retiring keeps every gone interface in the snapshot"
+    );
     let second = run_pair(&mut c, "rc2", "10.209.4", 70);
     let s3 = c.snapshot().expect("snapshot");
     for s in [&s1, &s2, &s3] {

@@ -222,7 +222,7 @@ fn json_capture(cli: &Cli) -> anyhow::Result<()> {
             .collect();
         let missing: Vec<&str> = crate::model::Hook::ALL
             .iter()
-            .filter(|h| !m.probes.has(**h))
+            .filter(|h| !m.probes.has(**h) && !m.probes.off.contains(h))
             .map(|h| h.as_str())
             .collect();
         let missing = if missing.is_empty() {

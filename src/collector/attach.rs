@@ -109,19 +109,11 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     }
     // napi:napi_poll fires once per NET_RX run, which under a flood is once per packet:
     // only on request. Without it, a NAPI device's first packet claims its raise.
-    if !cfg.napi_polls || cfg.lite {
+    let napi_off = !cfg.napi_polls || cfg.lite;
+    if napi_off {
         if let Some(c) = plan.candidates.get_mut(&Hook::NapiPoll) {
             c.clear();
         }
-        fallbacks.push(Fallback {
-            hook: Hook::NapiPoll,
-            mechanism: None,
-            reason: if cfg.lite {
-                "not attached with --lite (counters only)".into()
-            } else {
-                "not attached without --napi-polls (one more program per NET_RX run)".into()
-            },
-        });
     }
     // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
     // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
@@ -200,6 +192,9 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
                     })
                     .map(ToString::to_string)
                     .collect();
+                if napi_off {
+                    report.off.push(Hook::NapiPoll);
+                }
                 c.meta.availability = Availability::from_report(&report);
                 if cfg.lite {
                     c.meta.availability.veth_hop = false;

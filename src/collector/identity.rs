@@ -50,6 +50,8 @@ pub(super) struct Identities {
     newest: HashMap<u32, u64>,
     /// Namespaces last looked for in vain, and when.
     missed: HashMap<u32, Instant>,
+    /// The host's namespace inode, read once.
+    host: Option<u32>,
 }
 
 impl Identities {
@@ -124,9 +126,10 @@ impl Identities {
             return;
         }
         // The host holds most veth peers: keep its links current too.
-        if let Ok(h) = netns::host_inode() {
-            wanted.insert(h);
+        if self.host.is_none() {
+            self.host = netns::host_inode().ok();
         }
+        wanted.extend(self.host);
         // A periodic refresh rescans the node; resolving new interfaces uses what is known.
         let known = (!all).then_some(&self.topology.namespaces);
         // Peers only of the interfaces asked about that have none yet: a veth's peer is

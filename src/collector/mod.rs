@@ -106,12 +106,10 @@ impl Collector {
         let cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
         let loss = maps::loss(&self.skel)?;
         // Retired interfaces: what was banked, not what a half-freed kernel slot shows.
-        for k in self.reclaim.retired_keys() {
-            if let Some(b) = self.reclaim.banked(k) {
-                counters.insert(*k, b.counters);
-                hists.insert(*k, (b.veth_hop, b.backlog_wait));
-                drops.insert(*k, b.drops.clone());
-            }
+        for (k, b) in self.reclaim.retired() {
+            counters.insert(*k, b.counters);
+            hists.insert(*k, (b.veth_hop, b.backlog_wait));
+            drops.insert(*k, b.drops.clone());
         }
 
         let mut keys: Vec<IfaceKey> = counters.keys().chain(hists.keys()).copied().collect();
@@ -173,6 +171,12 @@ impl Collector {
             programs,
             raise_sites,
         })
+    }
+
+    /// Interfaces gone past the grace period whose kernel entries were reclaimed (their
+    /// numbers stay in every snapshot).
+    pub fn retired_interfaces(&self) -> usize {
+        self.reclaim.retired().count()
     }
 
     /// How long the probes have been attached.

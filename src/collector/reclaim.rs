@@ -65,13 +65,9 @@ impl Reclaimer {
         })
     }
 
-    /// The banked numbers of a retired interface.
-    pub(super) fn banked(&self, k: &IfaceKey) -> Option<&Banked> {
-        self.retired.get(k).map(|(_, b)| b)
-    }
-
-    pub(super) fn retired_keys(&self) -> impl Iterator<Item = &IfaceKey> {
-        self.retired.keys()
+    /// Every retired interface with its banked numbers.
+    pub(super) fn retired(&self) -> impl Iterator<Item = (&IfaceKey, &Banked)> {
+        self.retired.iter().map(|(k, (_, b))| (k, b))
     }
 
     /// Notes which interfaces are gone; banks and frees those gone past the grace period.
@@ -99,11 +95,12 @@ impl Reclaimer {
             .filter(|(_, t)| now.duration_since(**t) >= grace)
             .map(|(k, _)| *k)
             .collect();
-        for k in due {
-            self.gone_since.remove(&k);
-            self.retired.insert(k, (now, current(&k)));
-            free_entries(skel, &k);
+        for k in &due {
+            self.gone_since.remove(k);
+            self.retired.insert(*k, (now, current(k)));
+            free_entries(skel, k);
         }
+        free_drop_entries(skel, &due);
         while self.retired.len() > MAX_RETIRED {
             let Some(oldest) = self
                 .retired
@@ -120,7 +117,7 @@ impl Reclaimer {
 
 /// Frees a retired interface's entries: its hash-map entries and its shared histogram
 /// slot now, its per-CPU counter slots through `slot_evict` (each CPU frees its own the
-/// next time another interface wants the slot).
+/// next time another interface wants the slot). Drop entries: `free_drop_entries`.
 fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
     let raw = raw_key(k);
     // SAFETY: sirq_iface_key is Plain (integers only): viewing it as bytes is sound.
@@ -140,13 +137,22 @@ fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
         .maps
         .slot_evict
         .update(&idx, &key_tag(k).to_ne_bytes(), MapFlags::ANY);
-    // Drop-reason entries of the interface.
+}
+
+/// Frees the drop-reason entries of the retired interfaces: one pass over the map for all
+/// of them (a whole node's pods can go at once).
+fn free_drop_entries(skel: &SirqtopSkel, retired: &[IfaceKey]) {
+    if retired.is_empty() {
+        return;
+    }
+    let retired: std::collections::HashSet<&IfaceKey> = retired.iter().collect();
     let stale: Vec<Vec<u8>> = skel
         .maps
         .drops
         .keys()
         .filter(|kb| {
-            plain::from_bytes::<types::sirq_drop_key>(kb).is_ok_and(|d| maps::key(&d.iface) == *k)
+            plain::from_bytes::<types::sirq_drop_key>(kb)
+                .is_ok_and(|d| retired.contains(&maps::key(&d.iface)))
         })
         .collect();
     for kb in stale {

@@ -119,6 +119,9 @@ pub struct ProbeReport {
     pub attached: BTreeMap<Hook, (Backend, String)>,
     /// One line per skipped candidate: "veth_xmit: fentry: <reason>".
     pub fallbacks: Vec<String>,
+    /// Hooks left off because an option did not ask for them (napi_poll without
+    /// --napi-polls): not a fallback, and not missing.
+    pub off: Vec<Hook>,
 }
 
 impl ProbeReport {
