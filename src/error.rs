@@ -37,6 +37,11 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("cannot listen on {addr}: {}", os_message(error))]
+    Listen {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]

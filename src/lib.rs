@@ -17,6 +17,7 @@ pub mod model;
 pub mod netns;
 pub mod output;
 pub mod probe;
+pub mod serve;
 pub mod tui;
 
 pub use error::{Error, Result};

@@ -40,53 +40,68 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Length of a --json capture (e.g. 500ms, 5s, 2m). Ctrl-C ends it early.
-    #[arg(short, long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
-    pub duration: Duration,
+    /// Length of a --json capture (default 5s; e.g. 500ms, 2m). Ctrl-C ends it early.
+    /// With --interval there is no default: it runs until Ctrl-C.
+    #[arg(short, long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Write the JSON capture to FILE (atomically: temp file + rename) instead of stdout.
-    #[arg(short, long, value_name = "FILE", requires = "json")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        requires = "json",
+        conflicts_with = "interval"
+    )]
     pub output: Option<PathBuf>,
 
     /// Only count interfaces in this network namespace: an `ip netns` name, a path
     /// (/proc/PID/ns/net, /run/netns/X, /var/run/docker/netns/X), pid:PID, or an inode.
     /// Repeatable. Filtering happens in the kernel.
-    #[arg(short, long, value_name = "NS")]
+    #[arg(short, long, value_name = "NS", global = true)]
     pub netns: Vec<NetnsSelector>,
 
     /// Probe backend for the veth transmit, backlog enqueue and softirq raise hooks.
     /// auto picks per hook the cheapest that works: tracepoint, then fentry, then kprobe.
-    #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = parse_probe)]
+    #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = parse_probe, global = true)]
     pub probe: ProbeMode,
 
-    /// Dashboard refresh interval (250ms..10s).
-    #[arg(short, long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
-    pub interval: Duration,
+    /// Dashboard refresh interval (default 1s); with --json, print one JSON document per
+    /// interval (NDJSON) until --duration or Ctrl-C; with serve, how often the served
+    /// snapshot is refreshed.
+    #[arg(short, long, value_name = "DUR", value_parser = parse_duration, global = true)]
+    pub interval: Option<Duration>,
 
     /// Turn on kernel BPF run-time statistics to report sirqtop's own cost per program
     /// (overhead.programs). Off by default: the kernel's accounting itself costs throughput.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub bpf_stats: bool,
 
     /// Counters only, for always-on use: packets, bytes and NET_RX raises per interface and
     /// raises per CPU. No per-packet latency tracking and no softirq entry/exit hooks, so
     /// veth_hop, backlog_wait, softirq_ns and per-CPU runs are null. Cheapest mode.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub lite: bool,
 
     /// Do not record the kernel stacks that raise NET_RX/NET_TX softirqs (raise_sites).
-    #[arg(long, conflicts_with = "stack_sample")]
+    #[arg(long, conflicts_with = "stack_sample", global = true)]
     pub no_stacks: bool,
 
     /// Also attach napi:napi_poll: polls per NAPI device (napi_polls), raises attributed at
     /// the poll, NET_RX time split at poll ends. One more program per NET_RX run.
-    #[arg(long, conflicts_with = "lite")]
+    #[arg(long, conflicts_with = "lite", global = true)]
     pub napi_polls: bool,
 
     /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 1024; 1 = every
     /// raise, exact but costly under a packet flood).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub stack_sample: Option<u32>,
+
+    /// Read the host's /proc, /run/netns, /var/run/docker/netns, /var/log/pods and
+    /// /var/lib/docker/containers under DIR (sirqtop in a container with the host's
+    /// filesystem mounted there).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub host_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +115,45 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout.
     Man,
+    /// Attach once and serve /metrics (OpenMetrics or Prometheus text) and /healthz until
+    /// SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback only unless told otherwise: 0.0.0.0:PORT (or
+    /// [::]:PORT) serves every interface.
+    #[arg(long, value_name = "ADDR:PORT", default_value = crate::serve::DEFAULT_LISTEN, value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+    /// Keep the N interfaces with the most softirq time as their own series; the rest are
+    /// summed into one interface="_other" series.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_interfaces: Option<u64>,
+    /// Leave out a histogram family: veth_hop, backlog_wait, softirq_run, softirq_delay,
+    /// or all. Repeatable.
+    #[arg(long, value_name = "FAMILY", value_parser = parse_hist_families)]
+    pub no_histogram: Vec<Vec<crate::serve::HistFamily>>,
+    /// How long the series of a gone interface stay (its last numbers), default 5m.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub forget_after: Duration,
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if s.starts_with(':') {
+        return Err(format!(
+            "'{s}' has no address: give 127.0.0.1{s} (this host only) or 0.0.0.0{s} (every interface)"
+        ));
+    }
+    s.parse()
+        .map_err(|_| format!("invalid listen address '{s}' (expected e.g. 127.0.0.1:9864)"))
+}
+
+fn parse_hist_families(s: &str) -> Result<Vec<crate::serve::HistFamily>, String> {
+    if s == "all" {
+        return Ok(crate::serve::HistFamily::ALL.to_vec());
+    }
+    s.split(',').map(|f| f.trim().parse()).collect()
 }
 
 #[derive(Debug, Args)]
@@ -189,58 +243,135 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             clap_mangen::Man::new(Cli::command()).render(&mut page)?;
             return Ok(crate::output::write_stdout(&page)?);
         }
-        None => {}
+        Some(Command::Serve(_)) | None => {}
+    }
+    if let Some(root) = &cli.host_root {
+        crate::netns::HostPaths::new(root)
+            .install()
+            .map_err(anyhow::Error::msg)?;
+    }
+    if let Some(Command::Serve(args)) = &cli.command {
+        return serve(&cli, args);
     }
     if cli.json {
-        return json_capture(&cli);
+        return match cli.interval {
+            Some(every) => json_stream(&cli, every),
+            None => json_capture(&cli),
+        };
     }
     let cfg = cli.config()?;
     crate::tui::run(
         cfg,
         crate::tui::TuiOptions {
-            interval: cli.interval,
+            interval: cli.interval.unwrap_or(Duration::from_secs(1)),
         },
     )?;
     Ok(())
+}
+
+/// SIGINT and SIGTERM set the returned flag.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// The `sirqtop: ready (...)` line and one line per fallback, on stderr.
+fn announce(m: &crate::model::CaptureMeta, what: &str) {
+    let hooks: Vec<String> = m
+        .probes
+        .attached
+        .iter()
+        .map(|(h, (_, mech))| format!("{h}={mech}"))
+        .collect();
+    let missing: Vec<&str> = crate::model::Hook::ALL
+        .iter()
+        .filter(|h| !m.probes.has(**h) && !m.probes.off.contains(h))
+        .map(|h| h.as_str())
+        .collect();
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not attached, their metrics are null: {}",
+            missing.join(" ")
+        )
+    };
+    eprintln!("sirqtop: ready ({}{missing}), {what}", hooks.join(" "));
+    for f in &m.probes.fallbacks {
+        eprintln!("sirqtop: fallback: {f}");
+    }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    let cfg = cli.config()?;
+    let stop = stop_flag()?;
+    let opts = crate::serve::ServeOptions {
+        listen: args.listen,
+        refresh: cli.interval.unwrap_or(Duration::from_secs(1)),
+        forget_after: args.forget_after,
+        metrics: crate::serve::MetricsOptions {
+            max_interfaces: args.max_interfaces.map(|n| n as usize),
+            no_histograms: args.no_histogram.iter().flatten().copied().collect(),
+        },
+    };
+    crate::serve::run(&cfg, &opts, &stop, |m, addr| {
+        announce(m, &format!("serving http://{addr}/metrics"));
+    })?;
+    Ok(())
+}
+
+/// `--json --interval`: one compact document per interval, each covering that interval.
+fn json_stream(cli: &Cli, every: Duration) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let cfg = cli.config()?;
+    let stop = stop_flag()?;
+    let mut c = crate::collector::Collector::start(&cfg)?;
+    announce(c.meta(), &format!("one JSON document every {every:?}"));
+    let started = std::time::Instant::now();
+    let mut prev = c.snapshot()?;
+    let mut next = every;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let end = cli.duration.map(|d| d.min(next)).unwrap_or(next);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < end {
+            std::thread::sleep(
+                end.saturating_sub(started.elapsed())
+                    .min(crate::capture::DRAIN_EVERY),
+            );
+            c.poll()?;
+        }
+        let snap = c.snapshot()?;
+        let mut meta = c.meta().clone();
+        meta.started_at += Duration::from_nanos(prev.elapsed_ns);
+        let doc = Capture::new(&meta, &snap.delta(&prev));
+        let mut line = serde_json::to_vec(&doc)?;
+        line.push(b'\n');
+        match out.write_all(&line).and_then(|()| out.flush()) {
+            // The reader is gone (`| head -n 3`): done, quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r.context("writing to stdout")?,
+        }
+        prev = snap;
+        next += every;
+        let done = cli.duration.is_some_and(|d| started.elapsed() >= d);
+        if done || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
 }
 
 fn json_capture(cli: &Cli) -> anyhow::Result<()> {
     let cfg = cli.config()?;
     // Open the destination first: an unwritable path fails before anything is attached.
     let sink = Sink::open(cli.output.as_deref())?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
-    let (meta, snap) = crate::capture::run(&cfg, cli.duration, &stop, |m| {
-        let hooks: Vec<String> = m
-            .probes
-            .attached
-            .iter()
-            .map(|(h, (_, mech))| format!("{h}={mech}"))
-            .collect();
-        let missing: Vec<&str> = crate::model::Hook::ALL
-            .iter()
-            .filter(|h| !m.probes.has(**h) && !m.probes.off.contains(h))
-            .map(|h| h.as_str())
-            .collect();
-        let missing = if missing.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; not attached, their metrics are null: {}",
-                missing.join(" ")
-            )
-        };
-        eprintln!(
-            "sirqtop: ready ({}{missing}), capturing for {:?}",
-            hooks.join(" "),
-            cli.duration
-        );
-        for f in &m.probes.fallbacks {
-            eprintln!("sirqtop: fallback: {f}");
-        }
+    let stop = stop_flag()?;
+    let duration = cli.duration.unwrap_or(Duration::from_secs(5));
+    let (meta, snap) = crate::capture::run(&cfg, duration, &stop, |m| {
+        announce(m, &format!("capturing for {duration:?}"));
     })?;
     sink.write(&Capture::new(&meta, &snap))?;
     Ok(())
@@ -298,7 +429,7 @@ mod tests {
         ])
         .unwrap();
         assert!(c.json);
-        assert_eq!(c.duration, Duration::from_secs(3));
+        assert_eq!(c.duration, Some(Duration::from_secs(3)));
         assert_eq!(c.netns.len(), 2);
         assert_eq!(c.probe, ProbeMode::Force(crate::model::Backend::Kprobe));
         assert!(Cli::try_parse_from(["sirqtop", "--probe", "ebpf"]).is_err());

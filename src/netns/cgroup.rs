@@ -42,11 +42,7 @@ pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
     // innermost container last.
     for (i, comp) in comps.iter().enumerate().rev() {
         if let Some((runtime, id)) = scoped_container(comp) {
-            return Some(ContainerRef {
-                runtime: runtime.to_string(),
-                id: id.to_string(),
-                pod_uid,
-            });
+            return Some(ContainerRef::new(runtime, id, pod_uid));
         }
         // cgroupfs layouts: `/docker/<id>`, `/kubepods/burstable/pod<uid>/<id>`,
         // `/ecs/<task>/<id>`: the runtime is named by the top-level cgroup.
@@ -56,11 +52,7 @@ pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
             } else {
                 comps[0].trim_end_matches(".slice")
             };
-            return Some(ContainerRef {
-                runtime: runtime.to_string(),
-                id: comp.to_string(),
-                pod_uid,
-            });
+            return Some(ContainerRef::new(runtime, comp, pod_uid));
         }
     }
     None
@@ -106,11 +98,7 @@ mod tests {
     const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
     fn cref(runtime: &str, pod: Option<&str>) -> Option<ContainerRef> {
-        Some(ContainerRef {
-            runtime: runtime.into(),
-            id: ID.into(),
-            pod_uid: pod.map(Into::into),
-        })
+        Some(ContainerRef::new(runtime, ID, pod.map(Into::into)))
     }
 
     #[test]

@@ -11,8 +11,6 @@ use super::{
     LinkInfo, NetnsError, NetnsInfo, NetnsInode, Topology,
 };
 
-/// Where docker keeps its sandbox namespaces.
-const DOCKER_NETNS_DIR: &str = "/var/run/docker/netns";
 /// How many times a link dump is retried when the kernel flags it as interrupted.
 const DUMP_ATTEMPTS: usize = 3;
 
@@ -103,7 +101,8 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
             }
         }
     }
-    for (_, path) in sorted_entries(Path::new(DOCKER_NETNS_DIR)) {
+    let paths = super::HostPaths::current();
+    for (_, path) in sorted_entries(&paths.docker_netns()) {
         if let Ok(ino) = probe_netns_file(&path) {
             entry_for(&mut map, ino, host).path.get_or_insert(path);
         }
@@ -116,8 +115,9 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
         }
     }
 
-    let proc = std::fs::read_dir("/proc").map_err(|source| NetnsError::Io {
-        what: "/proc".to_string(),
+    let proc_dir = paths.proc();
+    let proc = std::fs::read_dir(&proc_dir).map_err(|source| NetnsError::Io {
+        what: proc_dir.display().to_string(),
         error: source,
     })?;
     let mut pids: Vec<u32> = proc
@@ -126,7 +126,7 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
         .collect();
     pids.sort_unstable();
     for pid in pids {
-        let ns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let ns_path = proc_dir.join(format!("{pid}/ns/net"));
         // Processes exit and permissions vary: skip what cannot be read.
         let Ok(ino) = ns_inode_of(&ns_path) else {
             continue;
@@ -137,14 +137,22 @@ pub fn scan_namespaces() -> Result<HashMap<NetnsInode, NetnsInfo>, NetnsError> {
             info.path.get_or_insert(ns_path);
         }
     }
+    let mut owners: Option<super::owner::Owners> = None;
     for info in map.values_mut() {
         let Some(pid) = info.pid else { continue };
-        info.comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        info.comm = std::fs::read_to_string(proc_dir.join(format!("{pid}/comm")))
             .ok()
             .map(|s| s.trim_end_matches('\n').to_string());
-        info.container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        info.container = std::fs::read_to_string(proc_dir.join(format!("{pid}/cgroup")))
             .ok()
             .and_then(|s| parse_cgroup(&s));
+        if let Some(c) = info.container.as_mut() {
+            // The pod and container directories are listed once per scan, and only on
+            // a node that has containers.
+            owners
+                .get_or_insert_with(|| super::owner::Owners::scan(paths))
+                .fill(c);
+        }
     }
     Ok(map)
 }

@@ -11,9 +11,11 @@
 mod cgroup;
 mod discover;
 mod netlink;
+pub mod owner;
 
 pub use cgroup::{parse_cgroup, parse_cgroup_path};
 pub use discover::{discover, discover_in, scan_namespaces};
+pub use owner::HostPaths;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,6 +31,7 @@ pub type NetnsInode = u32;
 
 /// Where `ip netns` keeps its bind mounts (iproute2 uses /var/run/netns, normally the same).
 const IP_NETNS_DIRS: &[&str] = &["/run/netns", "/var/run/netns"];
+
 /// `_IO(0xb7, 0x3)` from <linux/nsfs.h>; Linux >= 4.11.
 const NS_GET_NSTYPE: libc::Ioctl = 0xb703;
 /// CLONE_NEWTIME from <linux/sched.h>; not exported by every libc release.
@@ -163,6 +166,29 @@ pub struct ContainerRef {
     pub id: String,
     /// Kubernetes pod UID (dashes), when the cgroup is under kubepods.
     pub pod_uid: Option<String>,
+    /// The container's name: Docker's `Name`, or the pod's container (kubelet logs).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The Kubernetes pod, from the kubelet's /var/log/pods directory of its UID.
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// The pod's Kubernetes namespace.
+    #[serde(default)]
+    pub pod_namespace: Option<String>,
+}
+
+impl ContainerRef {
+    /// A container known by its cgroup alone (no names resolved yet).
+    pub fn new(runtime: &str, id: &str, pod_uid: Option<String>) -> ContainerRef {
+        ContainerRef {
+            runtime: runtime.to_string(),
+            id: id.to_string(),
+            pod_uid,
+            name: None,
+            pod: None,
+            pod_namespace: None,
+        }
+    }
 }
 
 /// One network namespace and what identifies it to a human.
@@ -202,11 +228,20 @@ impl NetnsInfo {
         }
     }
 
-    /// "host"; else the ip-netns name; else "RUNTIME:ID12"; else "comm[pid]"; else
-    /// "netns:INODE".
+    /// "host"; else the pod as "namespace/pod"; else the container's name; else the
+    /// ip-netns name (CNI plugins name pod namespaces `cni-<uuid>`, which says nothing);
+    /// else "RUNTIME:ID12"; else "comm[pid]"; else "netns:INODE".
     pub fn label(&self) -> String {
         if self.is_host {
             return "host".to_string();
+        }
+        if let Some(c) = &self.container {
+            if let (Some(ns), Some(pod)) = (&c.pod_namespace, &c.pod) {
+                return format!("{ns}/{pod}");
+            }
+            if let Some(name) = &c.name {
+                return name.clone();
+            }
         }
         if let Some(name) = &self.ip_netns_name {
             return name.clone();
@@ -305,15 +340,16 @@ impl Topology {
 /// supervisor running as pid 1 can be), falls back to kthreadd's: kernel threads always live
 /// in the initial network namespace.
 pub fn host_inode() -> Result<NetnsInode, NetnsError> {
-    let err = match proc_inode("/proc/1/ns/net") {
+    let proc = HostPaths::current().proc();
+    let err = match proc_inode(&proc.join("1/ns/net")) {
         Ok(ino) => return Ok(ino),
         Err(e) => e,
     };
-    let is_kthreadd = std::fs::read_to_string("/proc/2/comm")
+    let is_kthreadd = std::fs::read_to_string(proc.join("2/comm"))
         .map(|c| c.trim_end() == "kthreadd")
         .unwrap_or(false);
     if is_kthreadd {
-        if let Ok(ino) = ns_inode_of(Path::new("/proc/2/ns/net")) {
+        if let Ok(ino) = ns_inode_of(&proc.join("2/ns/net")) {
             return Ok(ino);
         }
     }
@@ -322,12 +358,12 @@ pub fn host_inode() -> Result<NetnsInode, NetnsError> {
 
 /// The inode of our own namespace (/proc/self/ns/net).
 pub fn self_inode() -> Result<NetnsInode, NetnsError> {
-    proc_inode("/proc/self/ns/net")
+    proc_inode(Path::new("/proc/self/ns/net"))
 }
 
-fn proc_inode(path: &str) -> Result<NetnsInode, NetnsError> {
-    ns_inode_of(Path::new(path)).map_err(|error| NetnsError::Io {
-        what: path.to_string(),
+fn proc_inode(path: &Path) -> Result<NetnsInode, NetnsError> {
+    ns_inode_of(path).map_err(|error| NetnsError::Io {
+        what: path.display().to_string(),
         error,
     })
 }
@@ -340,7 +376,7 @@ fn ns_inode_of(path: &Path) -> io::Result<NetnsInode> {
 }
 
 fn pid_netns_inode(pid: u32) -> Result<NetnsInode, NetnsError> {
-    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let dir = HostPaths::current().proc().join(pid.to_string());
     if let Err(source) = std::fs::metadata(&dir) {
         return Err(if source.kind() == io::ErrorKind::NotFound {
             NetnsError::NoSuchPid(pid)
@@ -356,10 +392,11 @@ fn ip_netns_dirs() -> Vec<PathBuf> {
     let mut seen = Vec::new();
     let mut dirs = Vec::new();
     for dir in IP_NETNS_DIRS {
-        let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
+        let dir = HostPaths::current().join(dir);
+        let canon = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
         if !seen.contains(&canon) {
             seen.push(canon);
-            dirs.push(PathBuf::from(dir));
+            dirs.push(dir);
         }
     }
     dirs
@@ -620,11 +657,11 @@ mod tests {
 
     #[test]
     fn label_precedence() {
-        let container = ContainerRef {
-            runtime: "docker".into(),
-            id: "abcdef1234567890abcdef1234567890abcdef1234567890abcdef1234567890".into(),
-            pod_uid: None,
-        };
+        let container = ContainerRef::new(
+            "docker",
+            "abcdef1234567890abcdef1234567890abcdef1234567890abcdef1234567890",
+            None,
+        );
         let mut i = info(4026532000);
         assert_eq!(i.label(), "netns:4026532000");
         i.comm = Some("sleep".into());
@@ -635,6 +672,15 @@ mod tests {
         assert_eq!(i.label(), "docker:abcdef123456");
         i.ip_netns_name = Some("pod-a".into());
         assert_eq!(i.label(), "pod-a");
+        // Names of the owner beat the ip-netns name (CNI's `cni-<uuid>`).
+        let c = i.container.as_mut().unwrap();
+        c.name = Some("web".into());
+        assert_eq!(i.label(), "web");
+        let c = i.container.as_mut().unwrap();
+        c.pod = Some("web-0".into());
+        assert_eq!(i.label(), "web", "a pod needs its namespace too");
+        i.container.as_mut().unwrap().pod_namespace = Some("shop".into());
+        assert_eq!(i.label(), "shop/web-0");
         i.is_host = true;
         assert_eq!(i.label(), "host");
     }
