@@ -102,6 +102,11 @@ pub struct Cli {
     /// filesystem mounted there).
     #[arg(long, value_name = "DIR", global = true)]
     pub host_root: Option<PathBuf>,
+
+    /// dockerd's --data-root (default /var/lib/docker), where container names are read;
+    /// a host path (under --host-root when given).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub docker_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,10 +250,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Serve(_)) | None => {}
     }
-    if let Some(root) = &cli.host_root {
-        crate::netns::HostPaths::new(root)
-            .install()
-            .map_err(anyhow::Error::msg)?;
+    if cli.host_root.is_some() || cli.docker_root.is_some() {
+        let root = cli.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let mut paths = crate::netns::HostPaths::new(root);
+        if let Some(d) = &cli.docker_root {
+            paths = paths.with_docker_root(d);
+        }
+        paths.install().map_err(anyhow::Error::msg)?;
     }
     if let Some(Command::Serve(args)) = &cli.command {
         return serve(&cli, args);
@@ -307,7 +315,11 @@ fn announce(m: &crate::model::CaptureMeta, what: &str) {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let cfg = cli.config()?;
+    let mut cfg = cli.config()?;
+    // Raise sites are not exported: walk no stacks unless asked.
+    if cli.stack_sample.is_none() {
+        cfg.stack_every = 0;
+    }
     let stop = stop_flag()?;
     let opts = crate::serve::ServeOptions {
         listen: args.listen,
@@ -332,7 +344,15 @@ fn json_stream(cli: &Cli, every: Duration) -> anyhow::Result<()> {
     let mut c = crate::collector::Collector::start(&cfg)?;
     announce(c.meta(), &format!("one JSON document every {every:?}"));
     let started = std::time::Instant::now();
-    let mut prev = c.snapshot()?;
+    // The first document covers everything since attach.
+    let mut prev = crate::model::Snapshot {
+        elapsed_ns: 0,
+        interfaces: Vec::new(),
+        cpus: Vec::new(),
+        loss: crate::model::Loss::default(),
+        programs: Vec::new(),
+        raise_sites: Vec::new(),
+    };
     let mut next = every;
     let mut out = std::io::stdout().lock();
     loop {

@@ -20,13 +20,16 @@ use super::ContainerRef;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPaths {
     root: PathBuf,
+    /// dockerd's `--data-root`, in host terms.
+    docker_root: PathBuf,
 }
+
+/// dockerd's default `--data-root`.
+pub const DOCKER_ROOT: &str = "/var/lib/docker";
 
 impl Default for HostPaths {
     fn default() -> Self {
-        HostPaths {
-            root: PathBuf::from("/"),
-        }
+        HostPaths::new("/")
     }
 }
 
@@ -34,7 +37,16 @@ static CURRENT: OnceLock<HostPaths> = OnceLock::new();
 
 impl HostPaths {
     pub fn new(root: impl Into<PathBuf>) -> HostPaths {
-        HostPaths { root: root.into() }
+        HostPaths {
+            root: root.into(),
+            docker_root: PathBuf::from(DOCKER_ROOT),
+        }
+    }
+
+    /// Where dockerd keeps its containers (its `--data-root`), as a host path.
+    pub fn with_docker_root(mut self, dir: impl Into<PathBuf>) -> HostPaths {
+        self.docker_root = dir.into();
+        self
     }
 
     /// The paths the process was started with (`/` until [`HostPaths::install`]).
@@ -77,7 +89,7 @@ impl HostPaths {
         self.join("/var/log/containers")
     }
     pub fn docker_containers(&self) -> PathBuf {
-        self.join("/var/lib/docker/containers")
+        self.join(&self.docker_root.join("containers").to_string_lossy())
     }
     pub fn docker_netns(&self) -> PathBuf {
         self.join("/var/run/docker/netns")
@@ -296,6 +308,14 @@ mod tests {
         assert_eq!(p.proc(), PathBuf::from("/host/proc"));
         assert_eq!(p.join("/run/netns"), PathBuf::from("/host/run/netns"));
         assert_eq!(HostPaths::default().proc(), PathBuf::from("/proc"));
+        assert_eq!(
+            p.docker_containers(),
+            PathBuf::from("/host/var/lib/docker/containers")
+        );
+        assert_eq!(
+            p.with_docker_root("/data/docker").docker_containers(),
+            PathBuf::from("/host/data/docker/containers")
+        );
         assert!(HostPaths::new("/nonexistent-sirqtop-root")
             .install()
             .unwrap_err()
