@@ -1,0 +1,218 @@
+//! What a Prometheus scrape of `sirqtop serve` costs on a big node (no root needed).
+//!
+//! usage: cargo run --release --example bench_scrape [-- --interfaces N] [--reps R]
+//!
+//! Builds a snapshot of N interfaces (default 2000: 1000 pods, a veth end each side, every
+//! one with traffic, both latency histograms filled, pod and container names), publishes
+//! it as `serve` does, and measures for each exposition variant: the body size, the number
+//! of samples, the time to encode it, and a whole scrape over HTTP on loopback (median of
+//! R, default 30). The baseline, measured in the same run, is the same snapshot written as
+//! the JSON capture (`--json`): every ratio is against it.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use sirqtop::model::{
+    Availability, Backend, CaptureMeta, CpuStats, Hook, IfaceKey, Interface, Loss, PeerRef,
+    ProbeReport, Snapshot,
+};
+use sirqtop::netns::ContainerRef;
+use sirqtop::serve::metrics::{encode_openmetrics, encode_prometheus};
+use sirqtop::serve::{Exposition, HistFamily, MetricsOptions, Published};
+
+fn meta() -> CaptureMeta {
+    let mut probes = ProbeReport::default();
+    for h in Hook::ALL {
+        probes
+            .attached
+            .insert(h, (Backend::Tracepoint, "tp_btf".into()));
+    }
+    CaptureMeta {
+        kernel_release: "6.18.44".into(),
+        availability: Availability::from_report(&probes),
+        probes,
+        started_at: UNIX_EPOCH,
+        netns_filter: vec![],
+        ncpus: 2,
+        bpf_stats: false,
+    }
+}
+
+fn snapshot(n: usize) -> Snapshot {
+    let mut interfaces = Vec::with_capacity(n);
+    for k in 0..n as u32 {
+        let pod = k / 2;
+        let in_pod = k % 2 == 0;
+        let netns = if in_pod { 4_026_540_000 + pod } else { 4_026_531_840 };
+        let mut i = Interface::new(IfaceKey {
+            netns,
+            ifindex: if in_pod { 2 } else { 100 + pod },
+            cookie: u64::from(pod) + 2,
+        });
+        i.name = if in_pod {
+            "eth0".into()
+        } else {
+            format!("cali{pod:011x}")
+        };
+        i.kind = Some("veth".into());
+        i.netns_label = if in_pod {
+            format!("team-{}/svc-{pod}-7f9c8d6b5-x2k4p", pod % 40)
+        } else {
+            "host".into()
+        };
+        if in_pod {
+            let mut c = ContainerRef::new("containerd", &format!("{pod:064x}"), None);
+            c.pod = Some(format!("svc-{pod}-7f9c8d6b5-x2k4p"));
+            c.pod_namespace = Some(format!("team-{}", pod % 40));
+            c.name = Some("app".into());
+            i.container = Some(c);
+        }
+        i.peer = Some(PeerRef {
+            netns: 0,
+            ifindex: 0,
+            cookie: 0,
+            name: Some("peer".into()),
+            netns_label: Some("host".into()),
+        });
+        let c = &mut i.counters;
+        c.tx_packets = 1_000_000 + u64::from(k);
+        c.tx_bytes = c.tx_packets * 900;
+        c.rx_enqueued = 990_000 + u64::from(k);
+        c.rx_packets = c.rx_enqueued;
+        c.net_rx_raises = 300_000;
+        c.softirq_ns = 2_000_000_000 + u64::from(k) * 1000;
+        c.dropped = u64::from(k % 7);
+        for v in [700, 1_500, 3_000, 6_000, 12_000, 50_000, 200_000, 1_000_000] {
+            for _ in 0..3 {
+                i.veth_hop.record(v);
+                i.backlog_wait.record(v / 2);
+            }
+        }
+        interfaces.push(i);
+    }
+    let mut cpus = vec![CpuStats::new(0), CpuStats::new(1)];
+    for c in &mut cpus {
+        for v in &mut c.vectors {
+            v.raises = 1000;
+            v.runs = 1000;
+            v.run.record(5000);
+            v.raise_to_run.record(2000);
+        }
+    }
+    Snapshot {
+        elapsed_ns: 3_600_000_000_000,
+        interfaces,
+        cpus,
+        loss: Loss::default(),
+        programs: vec![],
+        raise_sites: vec![],
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
+    let mut size = 0;
+    let times = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            size = f();
+            t.elapsed()
+        })
+        .collect();
+    (median(times), size)
+}
+
+fn scrape(addr: &str, accept: &str) -> usize {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(s, "GET /metrics HTTP/1.0\r\nAccept: {accept}\r\n\r\n").unwrap();
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).unwrap();
+    body.len()
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut n = 2000;
+    let mut reps = 30;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--interfaces" => n = args.next().unwrap_or_default().parse()?,
+            "--reps" => reps = args.next().unwrap_or_default().parse()?,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let meta = Arc::new(meta());
+    let snap = Arc::new(snapshot(n));
+
+    let (json_t, json_size) = time(reps, || {
+        let cap = sirqtop::output::json::Capture::new(&meta, &snap);
+        serde_json::to_vec(&cap).unwrap().len()
+    });
+    println!(
+        "{n} interfaces; baseline = the same snapshot as the --json capture: {:.1} ms, {} KiB",
+        json_t.as_secs_f64() * 1e3,
+        json_size / 1024
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9}",
+        "variant", "samples", "KiB", "encode ms", "x json", "scrape ms", "size x"
+    );
+    let variants: [(&str, MetricsOptions); 4] = [
+        ("all families", MetricsOptions::default()),
+        (
+            "--no-histogram veth_hop,backlog_wait",
+            MetricsOptions {
+                no_histograms: vec![HistFamily::VethHop, HistFamily::BacklogWait],
+                ..MetricsOptions::default()
+            },
+        ),
+        (
+            "--max-interfaces 200",
+            MetricsOptions {
+                max_interfaces: Some(200),
+                ..MetricsOptions::default()
+            },
+        ),
+        (
+            "--max-interfaces 200 --no-histogram all",
+            MetricsOptions {
+                max_interfaces: Some(200),
+                no_histograms: HistFamily::ALL.to_vec(),
+            },
+        ),
+    ];
+    for (name, opts) in variants {
+        let expo = Exposition::new(opts);
+        expo.publish(Published {
+            meta: Arc::clone(&meta),
+            snap: Arc::clone(&snap),
+        });
+        let registry = expo.registry();
+        let (om_t, _) = time(reps, || encode_openmetrics(&registry).unwrap().len());
+        let text = encode_prometheus(&registry).unwrap();
+        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        let server = sirqtop::serve::http::Server::bind("127.0.0.1:0".parse()?)?;
+        let addr = server.local_addr().to_string();
+        let running = server.spawn(expo.clone());
+        let (http_t, _) = time(reps, || {
+            scrape(&addr, "application/openmetrics-text;version=1.0.0")
+        });
+        running.stop();
+        println!(
+            "{:<34} {:>9} {:>9} {:>10.1} {:>9.2} {:>10.1} {:>9.2}",
+            name,
+            samples,
+            text.len() / 1024,
+            om_t.as_secs_f64() * 1e3,
+            om_t.as_secs_f64() / json_t.as_secs_f64(),
+            http_t.as_secs_f64() * 1e3,
+            text.len() as f64 / json_size as f64
+        );
+    }
+    Ok(())
+}
