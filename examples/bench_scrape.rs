@@ -44,7 +44,11 @@ fn snapshot(n: usize) -> Snapshot {
     for k in 0..n as u32 {
         let pod = k / 2;
         let in_pod = k % 2 == 0;
-        let netns = if in_pod { 4_026_540_000 + pod } else { 4_026_531_840 };
+        let netns = if in_pod {
+            4_026_540_000 + pod
+        } else {
+            4_026_531_840
+        };
         let mut i = Interface::new(IfaceKey {
             netns,
             ifindex: if in_pod { 2 } else { 100 + pod },
