@@ -64,10 +64,25 @@ struct {
  */
 struct inflight {
 	__u64 skb;
-	__u64 xmit_ts;
-	__u64 enq_ts;
-	struct sirq_iface_key tx;
+	__u64 xmit_ts;  /* last veth transmit, 0 = none since the last receive */
+	__u64 enq_ts;   /* last backlog enqueue, 0 = none since the last receive */
+	struct sirq_iface_key tx; /* the transmitting veth of xmit_ts */
+	/* The path: kept across receives while the kernel forwards the same skb. */
+	__u64 first_ts; /* its first veth transmit */
+	__u64 rcv_run;  /* the NET_RX run (its start time) that last received it */
+	struct sirq_iface_key origin; /* ifindex 0: not from a veth transmit we saw */
+	struct sirq_iface_key prev;   /* last receiver (the origin before the first) */
+	__u32 rcv_cpu;
+	__u16 hops;     /* receives so far */
+	__u8 enqs;      /* backlog enqueues so far */
+	__u8 flags;     /* INF_RCVD, INF_ORIGIN_SOFTIRQ */
 };
+
+/* The entry's skb was received (it is done unless the kernel sends it on). */
+#define INF_RCVD 1
+/* Its first transmit ran inside a NET_RX softirq: a reply, clone or copy made while
+ * receiving another skb, whose own path may have begun earlier. */
+#define INF_ORIGIN_SOFTIRQ 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -108,6 +123,13 @@ struct {
 	__type(key, struct sirq_site_key);
 	__type(value, __u64);
 } raise_sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SIRQ_MAX_PATHS);
+	__type(key, struct sirq_path_key);
+	__type(value, struct sirq_path_stats);
+} paths SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -163,6 +185,7 @@ __u64 other_ops_seen[4] = {};
 /* Zero values live in .rodata: too large for the 512-byte BPF stack. */
 static const struct sirq_iface_counters zero_counters;
 static const struct sirq_iface_hists zero_hists;
+static const struct sirq_path_stats zero_path;
 
 /* Make these types visible to the skeleton generator. */
 struct sirq_iface_event _sirq_iface_event = {};
@@ -170,6 +193,8 @@ enum sirq_counter _sirq_counter = 0;
 enum sirq_event_type _sirq_event_type = 0;
 struct sirq_site_key _sirq_site_key = {};
 struct sirq_drop_key _sirq_drop_key = {};
+struct sirq_path_key _sirq_path_key = {};
+struct sirq_path_stats _sirq_path_stats = {};
 enum sirq_limits _sirq_limits = 0;
 
 static __always_inline void ctr_inc(__u32 idx)
@@ -477,9 +502,40 @@ static __always_inline bool is_veth(struct net_device *dev, bool direct)
 
 static __always_inline void evict_check(struct inflight *f, __u64 skb)
 {
-	/* An entry still owned by another skb (or an earlier pass of this one) is lost. */
-	if (f->skb)
+	/* An entry still waiting for its receive (another skb's, or an earlier pass of this
+	 * one) is lost; a received one is only kept in case its skb is sent on. */
+	if (f->skb && !(f->flags & INF_RCVD))
 		ctr_inc(SIRQ_CTR_INFLIGHT_EVICTED);
+}
+
+/*
+ * Whether a transmit or enqueue of `ptr` continues the path of the skb that entry `f`
+ * last saw received: the same skb sent on by the kernel (forwarding, bridging, NAT)
+ * happens on the CPU and in the NET_RX run that received it. A freed skb's address taken
+ * by a new one is told apart by that, and by the device: forwarding leaves through
+ * another device of the receiver's namespace.
+ */
+static __always_inline bool continues(struct inflight *f, __u64 ptr, struct cpu_state *st,
+				      struct sirq_iface_key *k)
+{
+	return f->skb == ptr && (f->flags & INF_RCVD) && f->origin.ifindex && st &&
+	       st->run_ts && f->rcv_run == st->run_ts && st->run_vec == SIRQ_VEC_NET_RX &&
+	       f->rcv_cpu == bpf_get_smp_processor_id() && f->prev.cookie == k->cookie &&
+	       f->prev.netns == k->netns && f->prev.ifindex != k->ifindex;
+}
+
+/* A fresh entry for `ptr`: no path (origin unknown) until a veth transmit gives one. */
+static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
+{
+	evict_check(f, ptr);
+	f->skb = ptr;
+	f->xmit_ts = 0;
+	f->enq_ts = 0;
+	f->rcv_run = 0;
+	f->origin.ifindex = 0;
+	f->hops = 0;
+	f->enqs = 0;
+	f->flags = 0;
 }
 
 static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *dev,
@@ -490,6 +546,7 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
+	__u64 now;
 
 	if (check_kind && !is_veth(dev, direct))
 		return 0;
@@ -505,13 +562,21 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	f = slot_of(ptr);
 	if (!f)
 		return 0;
-	evict_check(f, ptr);
 	/* veth_xmit enqueues (if it does) on this CPU before it returns. */
 	st = cpu_state();
+	now = bpf_ktime_get_ns();
+	if (!continues(f, ptr, st, &k)) {
+		inflight_reset(f, ptr);
+		f->first_ts = now;
+		f->origin = k;
+		f->prev = k;
+		if (st && st->run_ts && st->run_vec == SIRQ_VEC_NET_RX)
+			f->flags = INF_ORIGIN_SOFTIRQ;
+	}
 	if (st)
 		st->last_xmit = ptr;
-	f->skb = ptr;
-	f->xmit_ts = bpf_ktime_get_ns();
+	f->flags &= ~INF_RCVD;
+	f->xmit_ts = now;
 	f->enq_ts = 0;
 	f->tx = k;
 	return 0;
@@ -561,16 +626,24 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 		f = slot_of(ptr);
 		if (f) {
 			if (f->skb != ptr) {
-				evict_check(f, ptr);
-				f->skb = ptr;
-				f->xmit_ts = 0;
+				inflight_reset(f, ptr);
+			} else if (f->flags & INF_RCVD) {
+				/* Received, now enqueued again without a veth transmit (macvlan,
+				 * loopback): sent on, or a new skb at a freed address. */
+				if (continues(f, ptr, st, &k))
+					f->flags &= ~INF_RCVD;
+				else
+					inflight_reset(f, ptr);
 			} else if (st->last_xmit != ptr || f->enq_ts) {
 				/* Not the veth transmit that just ran here: a previous owner of
 				 * this address that was never received. */
 				ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 				f->xmit_ts = 0;
+				f->origin.ifindex = 0;
 			}
 			f->enq_ts = now;
+			if (f->enqs < 255)
+				f->enqs++;
 		}
 		st->last_xmit = 0;
 	}
@@ -784,6 +857,37 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	return 0;
 }
 
+/* Counts one receive of a tracked skb as the next hop of its path. */
+static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *to, __u64 now)
+{
+	struct sirq_path_key pk = {};
+	struct sirq_path_stats *p;
+
+	if (f->hops < 0xffff)
+		f->hops++;
+	pk.origin = f->origin;
+	pk.prev = f->prev;
+	pk.to = *to;
+	pk.hop = f->hops;
+	f->prev = *to;
+	p = bpf_map_lookup_elem(&paths, &pk);
+	if (!p) {
+		bpf_map_update_elem(&paths, &pk, &zero_path, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&paths, &pk);
+		if (!p) {
+			ctr_inc(SIRQ_CTR_PATH_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&p->packets, 1);
+	if (f->enqs)
+		__sync_fetch_and_add(&p->enqueues, f->enqs);
+	if (f->flags & INF_ORIGIN_SOFTIRQ)
+		__sync_fetch_and_add(&p->origin_softirq, 1);
+	if (now > f->first_ts)
+		hist_add_shared(&p->latency, now - f->first_ts);
+}
+
 static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 {
 	struct net_device *dev = skb_dev(skb, direct);
@@ -800,7 +904,16 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 
 	st = cpu_state();
 	f = cfg.lite ? NULL : slot_of(ptr);
-	if (f && f->skb == ptr && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
+	if (f && f->skb == ptr && (f->flags & INF_RCVD)) {
+		/* Received before and not sent on: a receive of the same skb on another
+		 * device (a bridge's local delivery, a VLAN or macvlan upper) continues its
+		 * path; a new skb at a freed address has no entry. */
+		if (!dev || !dev_key(dev, &k, direct) || !continues(f, ptr, st, &k))
+			f = NULL;
+		else
+			f->flags &= ~INF_RCVD;
+	}
+	if (f && f->skb == ptr && f->xmit_ts && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
 		/* A previous owner of this address, never received: no sample from it. */
 		ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 		f->skb = 0;
@@ -813,10 +926,18 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 				hist_add_shared(&h->veth_hop, now - f->xmit_ts);
 		}
 		enq_ts = f->enq_ts;
-		f->skb = 0;
+		f->xmit_ts = 0;
+		f->enq_ts = 0;
+		f->flags |= INF_RCVD;
+		f->rcv_run = st && st->run_ts ? st->run_ts : 1;
+		f->rcv_cpu = bpf_get_smp_processor_id();
+	} else {
+		f = NULL;
 	}
 	if (dev && dev_key(dev, &k, direct)) {
 		counted = true;
+		if (f && f->origin.ifindex)
+			path_hop(f, &k, now);
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;

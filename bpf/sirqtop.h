@@ -29,6 +29,8 @@ enum sirq_limits {
 	SIRQ_MAX_SITES = 8192,
 	/* (interface, drop reason) pairs counted. */
 	SIRQ_MAX_DROP_KEYS = 4096,
+	/* Paths (first transmitter, previous receiver, receiver, hop) counted. */
+	SIRQ_MAX_PATHS = 4096,
 };
 
 /* What user space sets before load (read-only to the programs: `const volatile`). */
@@ -50,6 +52,7 @@ enum sirq_counter {
 	SIRQ_CTR_INFLIGHT_STALE,      /* entry of a previous owner of an skb address, discarded */
 	SIRQ_CTR_RAISE_NAPI,          /* NET_RX raises attributed to a device's own NAPI poll */
 	SIRQ_CTR_DROP_FULL,           /* drop not counted per reason: reason table full */
+	SIRQ_CTR_PATH_FULL,           /* receive not counted on its path: path table full */
 	SIRQ_CTR_NR,
 };
 
@@ -85,6 +88,28 @@ struct sirq_drop_key {
 	struct sirq_iface_key iface;
 	__u32 reason;
 	__u32 _pad;
+};
+
+/*
+ * One hop of a path: an skb first transmitted by `origin` (a veth) and received, at hop
+ * `hop` (1 = the first receive), by `to`, coming from `prev` (the previous receiver, or
+ * the origin at hop 1). The kernel keeps the skb across forwarding, bridging and NAT, so
+ * one skb's receives are the hops of one path.
+ */
+struct sirq_path_key {
+	struct sirq_iface_key origin;
+	struct sirq_iface_key prev;
+	struct sirq_iface_key to;
+	__u32 hop;
+	__u32 _pad;
+};
+
+/* Shared (atomically updated) numbers of one path hop. */
+struct sirq_path_stats {
+	__u64 packets;
+	__u64 enqueues;       /* backlog enqueues of these skbs up to this receive, summed */
+	__u64 origin_softirq; /* packets whose first transmit ran in a NET_RX softirq */
+	struct sirq_hist latency; /* first transmit -> this receive; count left 0 (sum buckets) */
 };
 
 /* Per-CPU counters of one interface. */

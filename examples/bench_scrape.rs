@@ -111,6 +111,7 @@ fn snapshot(n: usize) -> Snapshot {
         loss: Loss::default(),
         programs: vec![],
         raise_sites: vec![],
+        path_hops: vec![],
     }
 }
 

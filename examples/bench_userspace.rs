@@ -165,6 +165,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
         loss: Loss::default(),
         programs,
         raise_sites: Vec::new(),
+        path_hops: vec![],
     }
 }
 

@@ -157,3 +157,7 @@ unsafe impl plain::Plain for types::sirq_iface_slot {}
 unsafe impl plain::Plain for types::sirq_hist_slot {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_drop_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_path_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_path_stats {}

@@ -117,6 +117,7 @@ fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         loss: Loss::default(),
         programs: vec![],
         raise_sites: vec![],
+        path_hops: vec![],
     }
 }
 

@@ -345,14 +345,7 @@ fn json_stream(cli: &Cli, every: Duration) -> anyhow::Result<()> {
     announce(c.meta(), &format!("one JSON document every {every:?}"));
     let started = std::time::Instant::now();
     // The first document covers everything since attach.
-    let mut prev = crate::model::Snapshot {
-        elapsed_ns: 0,
-        interfaces: Vec::new(),
-        cpus: Vec::new(),
-        loss: crate::model::Loss::default(),
-        programs: Vec::new(),
-        raise_sites: Vec::new(),
-    };
+    let mut prev = crate::model::Snapshot::default();
     let mut next = every;
     let mut out = std::io::stdout().lock();
     loop {

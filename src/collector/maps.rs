@@ -9,8 +9,8 @@ use libbpf_rs::{MapCore, MapFlags};
 use crate::bpf::{types, SirqtopSkel};
 use crate::error::{Error, Result};
 use crate::model::{
-    CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Loss, ProgramCost, VectorStats,
-    VECTOR_NAMES,
+    CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
+    VectorStats, VECTOR_NAMES,
 };
 use crate::probe::Mechanism;
 
@@ -161,6 +161,7 @@ pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
         stack_lost: read(C::SIRQ_CTR_STACK_LOST)?,
         inflight_stale: read(C::SIRQ_CTR_INFLIGHT_STALE)?,
         drop_reasons_full: read(C::SIRQ_CTR_DROP_FULL)?,
+        path_table_full: read(C::SIRQ_CTR_PATH_FULL)?,
     })
 }
 
@@ -292,6 +293,38 @@ pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>>
             .fold(0u64, u64::saturating_add);
         let e = out.entry((key(&d.iface), d.reason)).or_default();
         *e = e.saturating_add(n);
+    }
+    Ok(out)
+}
+
+/// Every path hop the kernel counted, with its raw key (for deleting it on reclaim).
+pub(super) fn paths(skel: &SirqtopSkel) -> Result<Vec<(Vec<u8>, PathHop)>> {
+    let map = &skel.maps.paths;
+    let mut out = Vec::new();
+    for k in map.keys() {
+        let Ok(pk) = plain::from_bytes::<types::sirq_path_key>(&k) else {
+            continue;
+        };
+        let v = map.lookup(&k, MapFlags::ANY).map_err(map_error("paths"))?;
+        let Some(p) = v
+            .as_deref()
+            .and_then(|v| plain::from_bytes::<types::sirq_path_stats>(v).ok())
+        else {
+            continue;
+        };
+        let hop = PathHop {
+            key: PathHopKey {
+                origin: key(&pk.origin),
+                prev: key(&pk.prev),
+                to: key(&pk.to),
+                hop: pk.hop,
+            },
+            packets: p.packets,
+            enqueues: p.enqueues,
+            origin_softirq: p.origin_softirq,
+            latency: hist(&p.latency),
+        };
+        out.push((k, hop));
     }
     Ok(out)
 }

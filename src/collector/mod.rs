@@ -157,6 +157,9 @@ impl Collector {
                 drops: drops.get(k).cloned().unwrap_or_default(),
             });
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
+        let path_hops = self
+            .reclaim
+            .sweep_paths(&self.skel, maps::paths(&self.skel)?);
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
             .links
@@ -170,6 +173,7 @@ impl Collector {
             loss,
             programs,
             raise_sites,
+            path_hops,
         })
     }
 

@@ -10,7 +10,7 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use super::maps;
 use crate::bpf::{limits, types, SirqtopSkel};
-use crate::model::{Histogram, IfaceCounters, IfaceKey};
+use crate::model::{Histogram, IfaceCounters, IfaceKey, PathHop, PathHopKey};
 
 /// How long an interface must have been gone before its entries are reclaimed
 /// (`SIRQTOP_RECLAIM_AFTER` overrides it, in seconds; the tests use it).
@@ -31,6 +31,8 @@ pub(super) struct Banked {
 pub(super) struct Reclaimer {
     gone_since: HashMap<IfaceKey, Instant>,
     retired: BTreeMap<IfaceKey, (Instant, Banked)>,
+    /// Path hops that touched a retired interface, banked when their entry was freed.
+    paths: HashMap<PathHopKey, (Instant, PathHop)>,
     grace: Option<Duration>,
 }
 
@@ -112,6 +114,52 @@ impl Reclaimer {
             };
             self.retired.remove(&oldest);
         }
+    }
+}
+
+impl Reclaimer {
+    /// Takes the kernel's path hops as just read: those that touch a retired interface
+    /// are banked and their kernel entries freed (the path table is as small as the
+    /// interface tables); returns every hop, banked ones included.
+    pub(super) fn sweep_paths(
+        &mut self,
+        skel: &SirqtopSkel,
+        kernel: Vec<(Vec<u8>, PathHop)>,
+    ) -> Vec<PathHop> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(kernel.len() + self.paths.len());
+        for (raw, h) in kernel {
+            let k = h.key;
+            let retired = [k.origin, k.prev, k.to]
+                .iter()
+                .any(|i| self.retired.contains_key(i));
+            if retired {
+                let e = self.paths.entry(k).or_insert((
+                    now,
+                    PathHop {
+                        key: k,
+                        ..PathHop::default()
+                    },
+                ));
+                e.1.merge(&h);
+                let _ = skel.maps.paths.delete(&raw);
+            } else {
+                out.push(h);
+            }
+        }
+        while self.paths.len() > MAX_RETIRED {
+            let Some(oldest) = self
+                .paths
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.paths.remove(&oldest);
+        }
+        out.extend(self.paths.values().map(|(_, h)| *h));
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 //! read by every face (JSON, TUI, diff).
 
 pub mod hist;
+pub mod path;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use hist::Histogram;
+pub use path::{Path, PathHop, PathHopKey};
 
 /// Softirq vector names, in kernel order (index = vector number).
 /// The count, and NET_RX/NET_TX, come from bpf/sirqtop.h through the skeleton.
@@ -427,6 +429,9 @@ pub struct Loss {
     pub inflight_stale: u64,
     /// Drops not counted by reason because the reason table was full (still in `dropped`).
     pub drop_reasons_full: u64,
+    /// Receives not counted on their path because the path table was full.
+    #[serde(default)]
+    pub path_table_full: u64,
 }
 
 impl Loss {
@@ -441,6 +446,7 @@ impl Loss {
             stack_lost: self.stack_lost.saturating_sub(e.stack_lost),
             inflight_stale: self.inflight_stale.saturating_sub(e.inflight_stale),
             drop_reasons_full: self.drop_reasons_full.saturating_sub(e.drop_reasons_full),
+            path_table_full: self.path_table_full.saturating_sub(e.path_table_full),
         }
     }
 }
@@ -500,7 +506,7 @@ pub fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
 }
 
 /// Everything counted since the probes were attached, at one moment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
     /// Nanoseconds since the probes were attached.
     pub elapsed_ns: u64,
@@ -510,6 +516,8 @@ pub struct Snapshot {
     pub programs: Vec<ProgramCost>,
     /// Sampled raise sites (empty when stacks are off), most raises first.
     pub raise_sites: Vec<RaiseSite>,
+    /// Path hops as the kernel counted them (empty with --lite); see [`Snapshot::paths`].
+    pub path_hops: Vec<PathHop>,
 }
 
 impl Snapshot {
@@ -570,7 +578,19 @@ impl Snapshot {
                 })
                 .filter(|r| r.count > 0 || r.samples > 0)
                 .collect(),
+            path_hops: path::delta(&self.path_hops, &earlier.path_hops),
         }
+    }
+
+    /// The paths of this snapshot with their hop chains and costs; `av` says which
+    /// per-interface costs were measured.
+    pub fn paths(&self, av: &Availability) -> Vec<Path> {
+        path::build(
+            &self.path_hops,
+            &self.interfaces,
+            av.raises,
+            av.softirq_time,
+        )
     }
 
     /// Raise sites caused by one interface's enqueues, most raises first.
@@ -674,6 +694,7 @@ mod tests {
             loss: Loss::default(),
             programs: vec![],
             raise_sites: vec![],
+            path_hops: vec![],
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -717,6 +738,7 @@ mod tests {
             loss: Loss::default(),
             programs: vec![],
             raise_sites: vec![],
+            path_hops: vec![],
         };
         let w = coverage_warnings(&r, &s);
         assert_eq!(w.len(), 1);

@@ -726,6 +726,7 @@ mod tests {
             },
             programs: vec![],
             raise_sites: vec![],
+            path_hops: vec![],
         }
     }
 

@@ -125,6 +125,7 @@ mod tests {
             loss: Loss::default(),
             programs: vec![],
             raise_sites: vec![],
+            path_hops: vec![],
         };
         let mut since = HashMap::new();
         let t0 = Instant::now();

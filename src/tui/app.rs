@@ -752,6 +752,7 @@ mod tests {
             loss: Loss::default(),
             programs: vec![],
             raise_sites: vec![],
+            path_hops: vec![],
         }
     }
 

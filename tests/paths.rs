@@ -1,0 +1,155 @@
+//! Paths end to end: a client sends a known number of datagrams through a node the test
+//! builds (a bridge, or NodePort DNAT and a /32 route) to a pod, and sirqtop reports the
+//! path from the client's veth to the pod's with its hop count, packets, latency and
+//! per-hop costs that add up to the interfaces' own. Root only; the tests take turns.
+
+use std::time::Duration;
+
+use sirqtop::collector::{Collector, Config};
+use sirqtop::lab::{send_udp, udp_sink, DataPath, PathLab};
+use sirqtop::model::{Interface, Path, Snapshot};
+
+mod common;
+
+const SLACK: u64 = 2;
+
+fn capture(lab: &PathLab, n: usize) -> (sirqtop::model::CaptureMeta, Snapshot) {
+    let _sink = udp_sink(&lab.server_ns, &lab.server_addr, lab.server_port).unwrap();
+    let mut c = Collector::start(&Config::default()).expect("attach");
+    let (ns, addr, port) = (
+        lab.client_ns.clone(),
+        lab.target_addr.clone(),
+        lab.target_port,
+    );
+    let t = std::thread::spawn(move || send_udp(&ns, &addr, port, n, 64).unwrap());
+    while !t.is_finished() {
+        c.poll().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.poll().unwrap();
+    let s = c.snapshot().unwrap();
+    (c.meta().clone(), s)
+}
+
+fn by_name<'a>(s: &'a Snapshot, ns: &str, name: &str) -> &'a Interface {
+    s.interfaces
+        .iter()
+        .find(|i| i.netns_name.as_deref() == Some(ns) && i.name == name)
+        .unwrap_or_else(|| panic!("{ns}/{name} not reported"))
+}
+
+/// The path from the client's veth to the server's interface.
+fn path_to<'a>(paths: &'a [Path], from: &Interface, to: &Interface) -> &'a Path {
+    let mut found = paths
+        .iter()
+        .filter(|p| p.from == from.key && p.to == to.key);
+    let p = found
+        .next()
+        .unwrap_or_else(|| panic!("no path {} -> {}: {paths:#?}", from.name, to.name));
+    assert!(found.next().is_none(), "two hop counts for one path");
+    p
+}
+
+fn check_costs_add_up(s: &Snapshot, p: &Path) {
+    // Every hop's numbers are its receiver's own per packet, and the path's are their sum.
+    for h in &p.hop_costs {
+        let i = s.interface(h.receiver).expect("hop receiver reported");
+        let per = |v: u64| v as f64 / i.counters.rx_packets as f64;
+        assert_eq!(h.softirq_ns_per_packet, Some(per(i.counters.softirq_ns)));
+        assert_eq!(
+            h.net_rx_raises_per_packet,
+            Some(per(i.counters.net_rx_raises))
+        );
+        assert_eq!(
+            h.backlog_enqueues_per_packet,
+            Some(per(i.counters.rx_enqueued))
+        );
+    }
+    let sum: f64 = p
+        .hop_costs
+        .iter()
+        .map(|h| h.softirq_ns_per_packet.unwrap())
+        .sum();
+    assert_eq!(p.softirq_ns_per_packet(), Some(sum));
+    assert!(sum > 0.0);
+}
+
+fn run(kind: DataPath, tag: &str, net: u8) {
+    let lab = PathLab::new(kind, tag, net).expect("lab");
+    const N: u64 = 1000;
+    let (meta, s) = capture(&lab, N as usize);
+    let client = by_name(&s, &lab.client_ns, &lab.client_if);
+    let server = by_name(&s, &lab.server_ns, &lab.server_if);
+    let paths = s.paths(&meta.availability);
+    let p = path_to(&paths, client, server);
+    assert_eq!(p.hops, 2, "{p:#?}");
+    common::within_slack(p.packets, N, SLACK, "path packets");
+    assert_eq!(
+        server.counters.rx_packets, p.packets,
+        "every packet the pod got took it"
+    );
+    assert!(
+        p.latency.count * 100 >= p.packets * 95,
+        "latency samples {} of {}",
+        p.latency.count,
+        p.packets
+    );
+    assert!(p.latency.quantile(0.5).unwrap() > 0);
+    // Two veth hops, each through a backlog.
+    assert_eq!(p.backlog_enqueues_per_packet, 2.0);
+    assert_eq!(p.via.len(), 1);
+    let hop1 = s.interface(p.via[0]).unwrap();
+    assert_eq!(hop1.netns_name.as_deref(), lab.node_ns.as_deref());
+    assert_eq!(hop1.name, "nic0");
+    // Hop 1 is a path of its own, and no packet is counted at a hop 3.
+    let first = path_to(&paths, client, hop1);
+    assert_eq!((first.hops, first.packets), (1, p.packets));
+    assert!(!paths.iter().any(|q| q.from == client.key && q.hops > 2));
+    assert_eq!(p.origin_softirq, 0, "sent by a process, not from a softirq");
+    check_costs_add_up(&s, p);
+    // The latency of the whole path exceeds the first hop's.
+    assert!(p.latency.sum > first.latency.sum);
+}
+
+#[test]
+fn bridged_path_has_two_hops_and_every_packet() {
+    require_root!();
+    let _g = common::serial();
+    run(DataPath::RoutedBridge, "pb", 204);
+}
+
+#[test]
+fn nodeport_dnat_path_has_two_hops_and_every_packet() {
+    require_root!();
+    let _g = common::serial();
+    run(DataPath::Container, "pd", 205);
+}
+
+#[test]
+fn one_veth_is_one_hop_and_lite_keeps_no_paths() {
+    require_root!();
+    let _g = common::serial();
+    let lab = PathLab::new(DataPath::Vm, "pv", 206).expect("lab");
+    let (meta, s) = capture(&lab, 500);
+    let client = by_name(&s, &lab.client_ns, &lab.client_if);
+    let server = by_name(&s, &lab.server_ns, &lab.server_if);
+    let paths = s.paths(&meta.availability);
+    let p = path_to(&paths, client, server);
+    assert_eq!((p.hops, p.via.len()), (1, 0));
+    common::within_slack(p.packets, 500, SLACK, "path packets");
+    assert_eq!(p.backlog_enqueues_per_packet, 1.0);
+    check_costs_add_up(&s, p);
+
+    let _sink = udp_sink(&lab.server_ns, &lab.server_addr, 9).unwrap();
+    let cfg = Config {
+        lite: true,
+        ..Config::default()
+    };
+    let mut c = Collector::start(&cfg).unwrap();
+    send_udp(&lab.client_ns, &lab.server_addr, 9, 100, 64).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let s = c.snapshot().unwrap();
+    assert!(s.path_hops.is_empty(), "--lite keeps no paths");
+}
