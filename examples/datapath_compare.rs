@@ -504,11 +504,11 @@ fn main() -> anyhow::Result<()> {
             _ => Vec::new(),
         };
         // A path whose receiver did not show up is still compared, only unpaired.
-        let (mut d, matches) = match diff(&base.cap, &r.cap, &matches) {
+        let (mut d, matches) = match diff(&base.cap, &r.cap, &matches, None) {
             Ok(d) => (d, matches),
             Err(e) => {
                 println!("\n({e}: comparing without it)");
-                (diff(&base.cap, &r.cap, &[])?, Vec::new())
+                (diff(&base.cap, &r.cap, &[], None)?, Vec::new())
             }
         };
         d.before.source = format!("{} ({})", base.name, base.file.display());

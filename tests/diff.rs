@@ -106,7 +106,7 @@ fn fixtures_are_self_consistent() {
 
 #[test]
 fn table_matches_the_golden_file() {
-    let mut d = diff(&load(BEFORE), &load(AFTER), &[]).expect("diff");
+    let mut d = diff(&load(BEFORE), &load(AFTER), &[], None).expect("diff");
     d.before.source = BEFORE.into();
     d.after.source = AFTER.into();
     let want = std::fs::read_to_string(root().join(GOLDEN)).expect("golden");
@@ -279,7 +279,7 @@ fn same_netns_and_name_match_without_a_tag() {
             i.netns_label = Some("containerd:3f2a9c1b7d4e".into());
         }
     }
-    let d = diff(&b, &a, &[]).unwrap();
+    let d = diff(&b, &a, &[], None).unwrap();
     assert_eq!(d.interfaces[0].matched_by, MatchedBy::NetnsAndName);
     assert!(render_table(&d).contains("\ncontainerd:3f2a9c1b7d4e/eth0 (veth)\n"));
 }
@@ -298,14 +298,14 @@ fn an_ambiguous_name_is_not_guessed() {
     other.netns_label = Some("containerd:0011223344aa".into());
     other.netns_inode += 1;
     a.interfaces.push(other);
-    let d = diff(&b, &a, &[]).unwrap();
+    let d = diff(&b, &a, &[], None).unwrap();
     assert!(d.interfaces.is_empty());
     assert_eq!(d.only_after.len(), 3);
     // NETNS/NAME picks one; NAME alone is refused as ambiguous.
     let m = parse_match("eth0=containerd:0011223344aa/eth0").unwrap();
-    let d = diff(&b, &a, &[m]).unwrap();
+    let d = diff(&b, &a, &[m], None).unwrap();
     assert_eq!(d.interfaces[0].after.netns, "containerd:0011223344aa");
-    let e = diff(&b, &a, &[parse_match("eth0=eth0").unwrap()])
+    let e = diff(&b, &a, &[parse_match("eth0=eth0").unwrap()], None)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -325,7 +325,13 @@ fn missing_hooks_print_dashes_and_have_no_change() {
         i.tx_bytes = None;
         i.latency.veth_hop = None;
     }
-    let d = diff(&b, &a, &[parse_match("veth1a2b3c=vethd4e5f6").unwrap()]).unwrap();
+    let d = diff(
+        &b,
+        &a,
+        &[parse_match("veth1a2b3c=vethd4e5f6").unwrap()],
+        None,
+    )
+    .unwrap();
     for m in d.interfaces.iter().map(|r| &r.metrics).chain([&d.total]) {
         assert!(m.tx_packets.before.is_some());
         assert_eq!(
@@ -469,8 +475,130 @@ fn values_at_the_limit_saturate_instead_of_overflowing() {
             }
         }
     }
-    let d = diff(&b, &a, &[]).expect("diff");
+    let d = diff(&b, &a, &[], None).expect("diff");
     assert_eq!(d.total.rx_packets.after, Some(u64::MAX as f64));
     let text = render_table(&d);
     assert!(text.contains("rx packets"), "{text}");
+}
+
+/// A capture with one interface whose counters are given.
+fn one_iface(base: &Capture, tx: u64, rx: u64, enq: u64, raises: u64, ns: u64) -> Capture {
+    let mut c = base.clone();
+    c.interfaces.truncate(1);
+    let i = &mut c.interfaces[0];
+    i.tx_packets = Some(tx);
+    i.rx_packets = Some(rx);
+    i.rx_enqueued = Some(enq);
+    i.net_rx_raises = Some(raises);
+    i.softirq_ns = Some(ns);
+    c
+}
+
+#[test]
+fn a_near_zero_baseline_is_new_not_a_huge_percentage() {
+    let base = load(BEFORE);
+    let b = one_iface(&base, 1, 1, 1, 1, 100);
+    let a = one_iface(&base, 188_086, 188_086, 376_172, 94_043, 400_000_000);
+    let d = diff(&b, &a, &[], None).unwrap();
+    let t = &d.total;
+    assert!(
+        t.tx_packets.new && t.tx_packets.pct.is_none(),
+        "{:?}",
+        t.tx_packets
+    );
+    assert_eq!(t.tx_packets.delta, Some(188_085.0));
+    // Per-packet ratios have a real baseline: a percentage.
+    assert!(!t.enqueues_per_packet.new);
+    assert_eq!(t.enqueues_per_packet.before, Some(1.0));
+    assert_eq!(t.enqueues_per_packet.after, Some(2.0));
+    assert_eq!(t.enqueues_per_packet.pct, Some(100.0));
+    let table = render_table(&d);
+    assert!(!table.contains("18,808,500"), "{table}");
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("tx packets"))
+        .unwrap();
+    assert!(line.trim_end().ends_with("new"), "{line}");
+    assert!(table.contains("enqueues/packet"));
+    // Nothing before and nothing after: no change, not "new".
+    let z = one_iface(&base, 0, 0, 0, 0, 0);
+    let d = diff(&z, &z, &[], None).unwrap();
+    assert!(!d.total.tx_packets.new && d.total.tx_packets.pct.is_none());
+}
+
+#[test]
+fn totals_per_request() {
+    let base = load(BEFORE);
+    let b = one_iface(&base, 4000, 4000, 4000, 2000, 8_000_000);
+    let a = one_iface(&base, 3000, 3000, 6000, 2400, 9_000_000);
+    let d = diff(&b, &a, &[], Some((1000.0, 500.0))).unwrap();
+    let p = d.per_request.expect("per request");
+    assert_eq!(p.rx_packets.before, Some(4.0));
+    assert_eq!(p.rx_packets.after, Some(6.0));
+    assert_eq!(p.backlog_enqueues.after, Some(12.0));
+    assert_eq!(p.net_rx_raises.before, Some(2.0));
+    assert_eq!(p.softirq_ns.after, Some(18_000.0));
+    assert_eq!(p.softirq_ns.pct, Some(125.0));
+    assert!(render_table(&d).contains("per request (1,000 before, 500 after)"));
+    // From the command line, and its bad forms.
+    let o = sirqtop(&["diff", "--per", "before=1000,after=500", BEFORE, AFTER]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("per request (1,000 before, 500 after)"));
+    for bad in [
+        "before=0,after=5",
+        "before=1",
+        "x=1,after=2",
+        "before=a,after=2",
+    ] {
+        let o = sirqtop(&["diff", "--per", bad, BEFORE, AFTER]);
+        assert_eq!(o.status.code(), Some(1), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(err.contains("invalid --per"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+}
+
+#[test]
+fn paths_are_compared_by_their_ends_and_hops() {
+    use sirqtop::output::json::{JsonPath, JsonPathEnd};
+    let end = |label: &str, name: &str| JsonPathEnd {
+        netns_inode: 1,
+        ifindex: 2,
+        netns_cookie: 3,
+        name: Some(name.into()),
+        netns_label: Some(label.into()),
+    };
+    let path = |hops: u32, packets: u64, enq: f64, ns: f64| JsonPath {
+        from: end("client", "eth0"),
+        to: end("web", "eth0"),
+        hops,
+        via: vec![],
+        packets,
+        origin_in_softirq: 0,
+        backlog_enqueues_per_packet: enq,
+        net_rx_raises_per_packet: Some(enq / 2.0),
+        softirq_ns_per_packet: Some(ns),
+        hop_costs: vec![],
+        latency: sirqtop::output::json::JsonHist::from_hist(&sirqtop::model::Histogram::default()),
+    };
+    let mut b = load(BEFORE);
+    let mut a = load(AFTER);
+    b.paths = vec![path(1, 1000, 1.0, 2000.0)];
+    a.paths = vec![path(2, 900, 2.0, 5000.0), path(1, 5, 1.0, 2000.0)];
+    let d = diff(&b, &a, &[], None).unwrap();
+    assert_eq!(d.paths.len(), 1, "only the 1-hop path is on both sides");
+    let r = &d.paths[0];
+    assert_eq!(
+        (r.from.as_str(), r.to.as_str(), r.hops),
+        ("client/eth0", "web/eth0", 1)
+    );
+    assert_eq!(r.packets.after, Some(5.0));
+    // The same path, moved from 1 to 2 hops, is a different path: a --match does not
+    // change hops. Give both the 2-hop version to compare them.
+    b.paths = vec![path(2, 1000, 2.0, 3000.0)];
+    let d = diff(&b, &a, &[], None).unwrap();
+    let r = &d.paths[0];
+    assert_eq!(r.hops, 2);
+    assert_eq!(r.softirq_ns_per_packet.pct, Some(100.0 * 2000.0 / 3000.0));
+    assert!(render_table(&d).contains("path client/eth0 -> web/eth0  (2 hops)"));
 }

@@ -111,6 +111,23 @@ fn run(kind: DataPath, tag: &str, net: u8) {
     check_costs_add_up(&s, p);
     // The latency of the whole path exceeds the first hop's.
     assert!(p.latency.sum > first.latency.sum);
+
+    // The JSON capture carries it with names.
+    let cap = sirqtop::output::json::Capture::new(&meta, &s);
+    let j = cap
+        .paths
+        .iter()
+        .find(|j| {
+            j.from.name.as_deref() == Some(lab.client_if.as_str())
+                && j.to.name.as_deref() == Some(lab.server_if.as_str())
+        })
+        .expect("the path in JSON");
+    assert_eq!((j.hops, j.packets), (2, p.packets));
+    assert_eq!(j.via[0].name.as_deref(), Some("nic0"));
+    assert_eq!(j.from.netns_label.as_deref(), Some(lab.client_ns.as_str()));
+    assert_eq!(j.hop_costs.len(), 2);
+    assert_eq!(j.latency.count, p.latency.count);
+    assert_eq!(j.softirq_ns_per_packet, p.softirq_ns_per_packet());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, Context};
 
 use super::DiffArgs;
-use crate::output::diff::{diff, parse_match, render_table};
+use crate::output::diff::{diff, parse_match, parse_per, render_table};
 use crate::output::json::Capture;
 
 /// A path as shown in messages, kept on one line.
@@ -27,9 +27,15 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<()> {
         .iter()
         .map(|m| parse_match(m))
         .collect::<Result<Vec<_>, _>>()?;
+    let per = args
+        .per
+        .as_deref()
+        .map(parse_per)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let before = load(&args.before)?;
     let after = load(&args.after)?;
-    let mut d = diff(&before, &after, &matches)?;
+    let mut d = diff(&before, &after, &matches, per)?;
     d.before.source = shown(&args.before);
     d.after.source = shown(&args.after);
     let text = if args.json {

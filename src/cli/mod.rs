@@ -174,6 +174,10 @@ pub struct DiffArgs {
     /// Print the diff as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also show the totals per request, given each capture's request count (e.g. from
+    /// the load generator): before=N,after=M.
+    #[arg(long, value_name = "before=N,after=M")]
+    pub per: Option<String>,
 }
 
 /// A duration as humantime reads it (`500ms`, `5s`, `2m`, `1h30m`, `2min`, ...), plus

@@ -118,14 +118,16 @@ fn hop_cost(receiver: IfaceKey, i: Option<&Interface>, raises: bool, time: bool)
     }
 }
 
+/// (origin, receiver, hop).
+type GroupKey = (IfaceKey, IfaceKey, u32);
+
 /// Builds the paths of a snapshot's hops: one per (origin, receiver, hop count), most
 /// softirq time first. `raises`/`time`: whether the capture measured NET_RX raises and
 /// softirq time per interface (else those costs are None).
 pub fn build(hops: &[PathHop], interfaces: &[Interface], raises: bool, time: bool) -> Vec<Path> {
     let by_key: HashMap<IfaceKey, &Interface> = interfaces.iter().map(|i| (i.key, i)).collect();
     // (origin, to, hop) -> summed numbers and packets per previous receiver.
-    let mut groups: BTreeMap<(IfaceKey, IfaceKey, u32), (PathHop, BTreeMap<IfaceKey, u64>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (PathHop, BTreeMap<IfaceKey, u64>)> = BTreeMap::new();
     for h in hops.iter().filter(|h| h.packets > 0) {
         let g = groups
             .entry((h.key.origin, h.key.to, h.key.hop))

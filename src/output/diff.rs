@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Histogram;
-use crate::output::json::{Capture, JsonHist, JsonInterface};
+use crate::output::json::{Capture, JsonHist, JsonInterface, JsonPath, JsonPathEnd};
 
 /// Version of the `--json` diff document below; bumped only on incompatible changes.
 pub const DIFF_VERSION: u32 = 1;
@@ -62,14 +62,21 @@ fn label_of(i: &JsonInterface) -> String {
 }
 
 /// One metric on both sides. `delta` = after − before and `pct` = 100 × delta / before,
-/// null when either side is null (and `pct` also when before is 0).
+/// null when either side is null, and also when the baseline is (near) zero: then `new`
+/// is true if the after side has something (a percentage of nothing says nothing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub before: Option<f64>,
     pub after: Option<f64>,
     pub delta: Option<f64>,
     pub pct: Option<f64>,
+    #[serde(default)]
+    pub new: bool,
 }
+
+/// A baseline below this share of the after value counts as none: 1 packet before and
+/// 188 085 after is "new", not "+18,808,500 %".
+pub const NEGLIGIBLE_BASE: f64 = 0.001;
 
 impl Change {
     pub fn new(before: Option<f64>, after: Option<f64>) -> Change {
@@ -77,8 +84,12 @@ impl Change {
             (Some(b), Some(a)) => Some(a - b),
             _ => None,
         };
+        let negligible = match (before, after) {
+            (Some(b), Some(a)) => b == 0.0 || b.abs() < NEGLIGIBLE_BASE * a.abs(),
+            _ => false,
+        };
         let pct = match (before, delta) {
-            (Some(b), Some(d)) if b != 0.0 => Some(100.0 * d / b),
+            (Some(b), Some(d)) if !negligible => Some(100.0 * d / b),
             _ => None,
         };
         Change {
@@ -86,6 +97,7 @@ impl Change {
             after,
             delta,
             pct,
+            new: negligible && after.is_some_and(|a| a != 0.0),
         }
     }
 }
@@ -96,6 +108,10 @@ impl Change {
 pub struct Metrics {
     pub tx_packets: Change,
     pub rx_packets: Change,
+    /// Backlog enqueues per received packet: the most direct hop signal (a packet that
+    /// crosses two veths is enqueued twice).
+    #[serde(default)]
+    pub enqueues_per_packet: Change,
     pub net_rx_raises: Change,
     pub raises_per_packet: Change,
     pub softirq_ns: Change,
@@ -186,7 +202,133 @@ pub struct Diff {
     pub only_before: Vec<IfaceRef>,
     pub only_after: Vec<IfaceRef>,
     pub total: Metrics,
+    /// The totals per request, when the user gave the request counts (`--per`): counts
+    /// only, the per-packet rows are in `total`.
+    #[serde(default)]
+    pub per_request: Option<PerRequest>,
+    /// Paths matched by (from, to, hops), most packets after first.
+    #[serde(default)]
+    pub paths: Vec<PathRow>,
     pub notes: Vec<String>,
+}
+
+/// Request counts of the two captures and the totals divided by them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PerRequest {
+    pub before_requests: f64,
+    pub after_requests: f64,
+    pub tx_packets: Change,
+    pub rx_packets: Change,
+    pub backlog_enqueues: Change,
+    pub net_rx_raises: Change,
+    pub softirq_ns: Change,
+}
+
+/// One path on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathRow {
+    /// `netns/name` of the first transmitter and of the receiver.
+    pub from: String,
+    pub to: String,
+    pub hops: u32,
+    pub packets: Change,
+    pub backlog_enqueues_per_packet: Change,
+    pub net_rx_raises_per_packet: Change,
+    pub softirq_ns_per_packet: Change,
+    pub latency_p50_ns: Change,
+    pub latency_p99_ns: Change,
+}
+
+fn end_name(e: &JsonPathEnd) -> String {
+    let ns = e
+        .netns_label
+        .clone()
+        .unwrap_or_else(|| format!("netns:{}", e.netns_inode));
+    let name = e.name.clone().unwrap_or_else(|| format!("if{}", e.ifindex));
+    format!("{ns}/{name}")
+}
+
+/// Paths of the two captures, matched by (from, to, hops) names; `--match` maps
+/// interface names on both ends.
+fn path_rows(before: &Capture, after: &Capture, matches: &[(String, String)]) -> Vec<PathRow> {
+    let renamed = |s: String| -> String {
+        // A --match BEFORE=AFTER names the same interface differently: compare under the
+        // after name.
+        for (b, a) in matches {
+            if s == *b || s.rsplit('/').next() == Some(b.as_str()) && !b.contains('/') {
+                return if b.contains('/') {
+                    a.clone()
+                } else {
+                    format!("{}/{a}", s.rsplit_once('/').map(|x| x.0).unwrap_or(""))
+                };
+            }
+        }
+        s
+    };
+    let key = |p: &JsonPath, map: bool| {
+        let (f, t) = (end_name(&p.from), end_name(&p.to));
+        if map {
+            (renamed(f), renamed(t), p.hops)
+        } else {
+            (f, t, p.hops)
+        }
+    };
+    let q = |p: &JsonPath, q: f64| p.latency.to_hist().quantile(q).map(|v| v as f64);
+    let mut rows: Vec<PathRow> = after
+        .paths
+        .iter()
+        .filter_map(|a| {
+            let ka = key(a, false);
+            let b = before.paths.iter().find(|b| key(b, true) == ka)?;
+            Some(PathRow {
+                from: end_name(&a.from),
+                to: end_name(&a.to),
+                hops: a.hops,
+                packets: Change::new(Some(b.packets as f64), Some(a.packets as f64)),
+                backlog_enqueues_per_packet: Change::new(
+                    Some(b.backlog_enqueues_per_packet),
+                    Some(a.backlog_enqueues_per_packet),
+                ),
+                net_rx_raises_per_packet: Change::new(
+                    b.net_rx_raises_per_packet,
+                    a.net_rx_raises_per_packet,
+                ),
+                softirq_ns_per_packet: Change::new(
+                    b.softirq_ns_per_packet,
+                    a.softirq_ns_per_packet,
+                ),
+                latency_p50_ns: Change::new(q(b, 0.5), q(a, 0.5)),
+                latency_p99_ns: Change::new(q(b, 0.99), q(a, 0.99)),
+            })
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        y.packets
+            .after
+            .unwrap_or(0.0)
+            .total_cmp(&x.packets.after.unwrap_or(0.0))
+            .then((&x.from, &x.to, x.hops).cmp(&(&y.from, &y.to, y.hops)))
+    });
+    rows
+}
+
+/// Parses `--per before=N,after=M` (request counts, > 0).
+pub fn parse_per(arg: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("invalid --per '{arg}' (use before=N,after=M with N, M > 0)");
+    let (mut b, mut a) = (None, None);
+    for part in arg.split(',') {
+        let (k, v) = part.split_once('=').ok_or_else(bad)?;
+        let v: f64 = v.trim().parse().map_err(|_| bad())?;
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(bad());
+        }
+        match k.trim() {
+            "before" => b = Some(v),
+            "after" => a = Some(v),
+            _ => return Err(bad()),
+        }
+    }
+    Ok((b.ok_or_else(bad)?, a.ok_or_else(bad)?))
 }
 
 /// One capture's (or one interface's) value of every compared metric, in the units of
@@ -195,6 +337,8 @@ pub struct Diff {
 pub struct Point {
     pub tx_packets: Option<f64>,
     pub rx_packets: Option<f64>,
+    pub rx_enqueued: Option<f64>,
+    pub enqueues_per_packet: Option<f64>,
     pub net_rx_raises: Option<f64>,
     pub raises_per_packet: Option<f64>,
     pub softirq_ns: Option<f64>,
@@ -206,6 +350,20 @@ pub struct Point {
 }
 
 impl Point {
+    /// The counts divided by `n` (requests); ratios and latencies are left out (they are
+    /// per packet already).
+    pub fn per(&self, n: f64) -> Point {
+        let d = |v: Option<f64>| v.map(|v| v / n);
+        Point {
+            tx_packets: d(self.tx_packets),
+            rx_packets: d(self.rx_packets),
+            rx_enqueued: d(self.rx_enqueued),
+            net_rx_raises: d(self.net_rx_raises),
+            softirq_ns: d(self.softirq_ns),
+            ..Point::default()
+        }
+    }
+
     /// One interface.
     pub fn of_interface(i: &JsonInterface) -> Point {
         Raw::of(i).point()
@@ -223,6 +381,7 @@ impl Point {
 struct Raw {
     tx: Option<u64>,
     rx: Option<u64>,
+    enq: Option<u64>,
     raises: Option<u64>,
     softirq_ns: Option<u64>,
     hop: Option<Histogram>,
@@ -234,6 +393,7 @@ impl Raw {
         Raw {
             tx: i.tx_packets,
             rx: i.rx_packets,
+            enq: i.rx_enqueued,
             raises: i.net_rx_raises,
             softirq_ns: i.softirq_ns,
             hop: i.latency.veth_hop.as_ref().map(JsonHist::to_hist),
@@ -249,6 +409,7 @@ impl Raw {
             let v = Raw::of(i);
             add(&mut t.tx, v.tx);
             add(&mut t.rx, v.rx);
+            add(&mut t.enq, v.enq);
             add(&mut t.raises, v.raises);
             add(&mut t.softirq_ns, v.softirq_ns);
             merge(&mut t.hop, v.hop);
@@ -262,6 +423,8 @@ impl Raw {
         Point {
             tx_packets: f(self.tx),
             rx_packets: f(self.rx),
+            rx_enqueued: f(self.enq),
+            enqueues_per_packet: ratio(self.enq, self.rx),
             net_rx_raises: f(self.raises),
             raises_per_packet: ratio(self.raises, self.rx),
             softirq_ns: f(self.softirq_ns),
@@ -303,6 +466,7 @@ impl Metrics {
         Metrics {
             tx_packets: Change::new(b.tx_packets, a.tx_packets),
             rx_packets: Change::new(b.rx_packets, a.rx_packets),
+            enqueues_per_packet: Change::new(b.enqueues_per_packet, a.enqueues_per_packet),
             net_rx_raises: Change::new(b.net_rx_raises, a.net_rx_raises),
             raises_per_packet: Change::new(b.raises_per_packet, a.raises_per_packet),
             softirq_ns: Change::new(b.softirq_ns, a.softirq_ns),
@@ -449,6 +613,7 @@ pub fn diff(
     before: &Capture,
     after: &Capture,
     matches: &[(String, String)],
+    per: Option<(f64, f64)>,
 ) -> Result<Diff, DiffError> {
     let pairs = pair(before, after, matches)?;
     let mut rows: Vec<Row> = pairs
@@ -488,6 +653,22 @@ pub fn diff(
         only_before,
         only_after,
         total: Metrics::new(&Point::of_capture(before), &Point::of_capture(after)),
+        per_request: per.map(|(nb, na)| {
+            let (b, a) = (
+                Point::of_capture(before).per(nb),
+                Point::of_capture(after).per(na),
+            );
+            PerRequest {
+                before_requests: nb,
+                after_requests: na,
+                tx_packets: Change::new(b.tx_packets, a.tx_packets),
+                rx_packets: Change::new(b.rx_packets, a.rx_packets),
+                backlog_enqueues: Change::new(b.rx_enqueued, a.rx_enqueued),
+                net_rx_raises: Change::new(b.net_rx_raises, a.net_rx_raises),
+                softirq_ns: Change::new(b.softirq_ns, a.softirq_ns),
+            }
+        }),
+        paths: path_rows(before, after, matches),
         notes: notes(before, after),
     })
 }
@@ -568,9 +749,10 @@ enum Kind {
 /// Table row: label, number format, which metric.
 type TableRow = (&'static str, Kind, fn(&Metrics) -> Change);
 
-const ROWS: [TableRow; 10] = [
+const ROWS: [TableRow; 11] = [
     ("tx packets", Kind::Int, |m| m.tx_packets),
     ("rx packets", Kind::Int, |m| m.rx_packets),
+    ("enqueues/packet", Kind::Ratio, |m| m.enqueues_per_packet),
     ("NET_RX raises", Kind::Int, |m| m.net_rx_raises),
     ("NET_RX raises/packet", Kind::Ratio, |m| m.raises_per_packet),
     ("softirq ns", Kind::Int, |m| m.softirq_ns),
@@ -626,31 +808,41 @@ fn delta(kind: Kind, d: Option<f64>) -> String {
     d.map_or_else(|| NULL.to_string(), |d| signed(magnitude(kind, d), d < 0.0))
 }
 
-fn pct(p: Option<f64>) -> String {
-    p.map_or_else(
+fn pct(c: &Change) -> String {
+    if c.new {
+        return "new".to_string();
+    }
+    c.pct.map_or_else(
         || NULL.to_string(),
         |p| format!("{}%", signed(format!("{:.1}", p.abs()), p < 0.0)),
     )
 }
 
+fn change_line(out: &mut String, label: &str, kind: Kind, c: &Change) {
+    out.push_str(&format!(
+        "  {:<22} {:>13} {:>13} {:>13} {:>9}\n",
+        label,
+        value(kind, c.before),
+        value(kind, c.after),
+        delta(kind, c.delta),
+        pct(c)
+    ));
+}
+
 fn block(out: &mut String, title: &str, m: &Metrics) {
+    header(out, title);
+    for (label, kind, pick) in ROWS {
+        change_line(out, label, kind, &pick(m));
+    }
+}
+
+fn header(out: &mut String, title: &str) {
     out.push_str(title);
     out.push('\n');
     out.push_str(&format!(
         "  {:<22} {:>13} {:>13} {:>13} {:>9}\n",
         "metric", "before", "after", "change", "%"
     ));
-    for (label, kind, pick) in ROWS {
-        let c = pick(m);
-        out.push_str(&format!(
-            "  {:<22} {:>13} {:>13} {:>13} {:>9}\n",
-            label,
-            value(kind, c.before),
-            value(kind, c.after),
-            delta(kind, c.delta),
-            pct(c.pct)
-        ));
-    }
 }
 
 /// The diff as a text table: a header per capture, one block per matched interface, a
@@ -688,6 +880,54 @@ pub fn render_table(d: &Diff) -> String {
         ),
         &d.total,
     );
+    if let Some(p) = &d.per_request {
+        out.push('\n');
+        header(
+            &mut out,
+            &format!(
+                "per request ({} before, {} after)",
+                grouped(p.before_requests.round() as u64),
+                grouped(p.after_requests.round() as u64)
+            ),
+        );
+        for (label, c) in [
+            ("tx packets", &p.tx_packets),
+            ("rx packets", &p.rx_packets),
+            ("backlog enqueues", &p.backlog_enqueues),
+            ("NET_RX raises", &p.net_rx_raises),
+        ] {
+            change_line(&mut out, label, Kind::Ratio, c);
+        }
+        change_line(&mut out, "softirq ns", Kind::Int, &p.softirq_ns);
+    }
+    for r in &d.paths {
+        out.push('\n');
+        header(
+            &mut out,
+            &format!("path {} -> {}  ({} hops)", r.from, r.to, r.hops),
+        );
+        change_line(&mut out, "packets", Kind::Int, &r.packets);
+        change_line(
+            &mut out,
+            "enqueues/packet",
+            Kind::Ratio,
+            &r.backlog_enqueues_per_packet,
+        );
+        change_line(
+            &mut out,
+            "NET_RX raises/packet",
+            Kind::Ratio,
+            &r.net_rx_raises_per_packet,
+        );
+        change_line(
+            &mut out,
+            "softirq ns/packet",
+            Kind::Int,
+            &r.softirq_ns_per_packet,
+        );
+        change_line(&mut out, "latency p50 (ns)", Kind::Int, &r.latency_p50_ns);
+        change_line(&mut out, "latency p99 (ns)", Kind::Int, &r.latency_p99_ns);
+    }
     if !d.only_before.is_empty() || !d.only_after.is_empty() {
         out.push('\n');
     }

@@ -27,6 +27,49 @@ pub struct Capture {
     /// Kernel stacks that raised NET_RX/NET_TX, most raises first (empty with --no-stacks).
     #[serde(default)]
     pub raise_sites: Vec<JsonRaiseSite>,
+    /// Where packets first sent by a veth were received, hop by hop, most softirq time
+    /// first (empty with --lite).
+    #[serde(default)]
+    pub paths: Vec<JsonPath>,
+}
+
+/// One end or hop of a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonPathEnd {
+    pub netns_inode: u32,
+    pub ifindex: u32,
+    #[serde(default)]
+    pub netns_cookie: u64,
+    pub name: Option<String>,
+    pub netns_label: Option<String>,
+}
+
+/// One hop's share of a path's cost: its receiver's own numbers per received packet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonHopCost {
+    pub interface: JsonPathEnd,
+    pub backlog_enqueues_per_packet: Option<f64>,
+    pub net_rx_raises_per_packet: Option<f64>,
+    pub softirq_ns_per_packet: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonPath {
+    pub from: JsonPathEnd,
+    pub to: JsonPathEnd,
+    pub hops: u32,
+    /// The receivers before `to`, in order.
+    pub via: Vec<JsonPathEnd>,
+    pub packets: u64,
+    /// Packets whose first transmit ran in a NET_RX softirq (a reply, clone or copy made
+    /// while receiving another packet): their path may have begun earlier.
+    pub origin_in_softirq: u64,
+    pub backlog_enqueues_per_packet: f64,
+    pub net_rx_raises_per_packet: Option<f64>,
+    pub softirq_ns_per_packet: Option<f64>,
+    pub hop_costs: Vec<JsonHopCost>,
+    /// First transmit -> received by `to`.
+    pub latency: JsonHist,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +234,8 @@ pub struct JsonLoss {
     pub inflight_stale: u64,
     #[serde(default)]
     pub drop_reasons_full: u64,
+    #[serde(default)]
+    pub path_table_full: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +329,44 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
     }
 }
 
+fn json_paths(snap: &Snapshot, a: &Availability) -> Vec<JsonPath> {
+    let end = |k: crate::model::IfaceKey| {
+        let i = snap.interface(k);
+        JsonPathEnd {
+            netns_inode: k.netns,
+            ifindex: k.ifindex,
+            netns_cookie: k.cookie,
+            name: i.map(|i| i.name.clone()),
+            netns_label: i.map(|i| i.netns_label.clone()),
+        }
+    };
+    snap.paths(a)
+        .iter()
+        .map(|p| JsonPath {
+            from: end(p.from),
+            to: end(p.to),
+            hops: p.hops,
+            via: p.via.iter().map(|k| end(*k)).collect(),
+            packets: p.packets,
+            origin_in_softirq: p.origin_softirq,
+            backlog_enqueues_per_packet: p.backlog_enqueues_per_packet,
+            net_rx_raises_per_packet: p.net_rx_raises_per_packet(),
+            softirq_ns_per_packet: p.softirq_ns_per_packet(),
+            hop_costs: p
+                .hop_costs
+                .iter()
+                .map(|h| JsonHopCost {
+                    interface: end(h.receiver),
+                    backlog_enqueues_per_packet: h.backlog_enqueues_per_packet,
+                    net_rx_raises_per_packet: h.net_rx_raises_per_packet,
+                    softirq_ns_per_packet: h.softirq_ns_per_packet,
+                })
+                .collect(),
+            latency: JsonHist::from_hist(&p.latency),
+        })
+        .collect()
+}
+
 fn vector(v: &VectorStats, a: &Availability) -> JsonVector {
     JsonVector {
         raises: opt(a.cpu_raises, v.raises),
@@ -354,6 +437,7 @@ impl Capture {
                 stack_lost: snap.loss.stack_lost,
                 inflight_stale: snap.loss.inflight_stale,
                 drop_reasons_full: snap.loss.drop_reasons_full,
+                path_table_full: snap.loss.path_table_full,
             },
             overhead: Overhead {
                 stats_enabled: snap.programs.iter().any(|p| p.run_count.is_some()),
@@ -384,6 +468,7 @@ impl Capture {
                     frames: r.frames.clone(),
                 })
                 .collect(),
+            paths: json_paths(snap, a),
         }
     }
 
