@@ -973,8 +973,10 @@ mod tests {
         assert_eq!(delta(Kind::Int, Some(0.2)), "0");
         assert_eq!(delta(Kind::Ratio, Some(0.07)), "+0.070");
         assert_eq!(delta(Kind::Ratio, None), "—");
-        assert_eq!(pct(Some(-0.04)), "0.0%");
-        assert_eq!(pct(Some(14.04)), "+14.0%");
+        assert_eq!(pct(&Change::new(Some(10000.0), Some(9999.996))), "0.0%");
+        assert_eq!(pct(&Change::new(Some(100.0), Some(114.04))), "+14.0%");
+        assert_eq!(pct(&Change::new(Some(0.0), Some(5.0))), "new");
+        assert_eq!(pct(&Change::new(None, Some(5.0))), "—");
     }
 
     #[test]

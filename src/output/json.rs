@@ -758,6 +758,7 @@ mod tests {
                     "veth_xmit+0x1a4".into(),
                 ],
             }],
+            path_hops: vec![],
         }
     }
 
@@ -875,5 +876,48 @@ mod tests {
             msg.starts_with("cannot write /nonexistent-dir/x.json"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn paths_are_written_with_names_and_read_back() {
+        use crate::model::{PathHop, PathHopKey};
+        let mut s = snapshot();
+        let (a, b) = (IfaceKey::new(4026532001, 2), IfaceKey::new(4026532002, 3));
+        let mut latency = Histogram::default();
+        latency.record(12_000);
+        s.path_hops = vec![PathHop {
+            key: PathHopKey {
+                origin: a,
+                prev: a,
+                to: b,
+                hop: 1,
+            },
+            packets: 1,
+            enqueues: 1,
+            origin_softirq: 0,
+            latency,
+        }];
+        let cap = Capture::new(&meta(Availability::all()), &s);
+        assert_eq!(cap.paths.len(), 1);
+        let p = &cap.paths[0];
+        assert_eq!(p.from.name.as_deref(), Some("vA"));
+        assert_eq!(p.to.netns_inode, 4026532002);
+        assert_eq!((p.hops, p.packets), (1, 1));
+        assert_eq!(p.latency.count, 1);
+        // b: 2 ms over 1000 packets.
+        assert_eq!(p.softirq_ns_per_packet, Some(2000.0));
+        let text = serde_json::to_string(&cap).unwrap();
+        assert_eq!(Capture::from_json(&text).unwrap(), cap);
+        // Older captures have no paths: read as none.
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v.as_object_mut().unwrap().remove("paths");
+        assert!(Capture::from_json(&v.to_string()).unwrap().paths.is_empty());
+        // Without the hooks for them, the costs are null, not 0.
+        let mut av = Availability::all();
+        av.softirq_time = false;
+        av.raises = false;
+        let cap = Capture::new(&meta(av), &s);
+        assert_eq!(cap.paths[0].softirq_ns_per_packet, None);
+        assert_eq!(cap.paths[0].net_rx_raises_per_packet, None);
     }
 }
