@@ -686,3 +686,67 @@ fn detail_view_shows_the_receive_path_and_drops() {
         "{title}"
     );
 }
+
+#[test]
+fn paths_view_lists_paths_by_cost_with_the_hop_chain() {
+    let mut app = demo::app();
+    assert_eq!(
+        sirqtop::tui::event::action_for(
+            &app,
+            crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('P'))
+        ),
+        Action::TogglePaths
+    );
+    app.apply(Action::TogglePaths);
+    let s = render_to_text(&app, 160, 30);
+    println!("{s}");
+    assert!(s.contains("paths 6"), "{s}");
+    // Most softirq time first: the two 2-hop web <-> redis paths, then loadgen -> web.
+    let row = |from: &str, to: &str| {
+        s.lines()
+            .position(|l| {
+                l.find(from)
+                    .is_some_and(|i| l[i + from.len()..].trim_start().starts_with(to))
+            })
+            .unwrap_or_else(|| panic!("{from} -> {to} not listed"))
+    };
+    let rw = row("eth0@redis-0/9b2e41d7", "eth0@web-7f9c/c3a1f0e2");
+    let wr = row("eth0@web-7f9c/c3a1f0e2", "eth0@redis-0/9b2e41d7");
+    let lw = row("eth0@loadgen[4121]", "eth0@web-7f9c/c3a1f0e2");
+    assert!(rw < wr && wr < lw, "{rw} {wr} {lw}");
+    let first = line_with(&s, "▶");
+    assert!(first.contains("eth0@redis-0/9b2e41d7"), "{first}");
+    assert!(first.contains("    2 "), "two hops: {first}");
+    assert!(
+        first.contains("12.4k"),
+        "pkt/s over the last interval: {first}"
+    );
+    assert!(first.contains("2.00"), "two enqueues per packet: {first}");
+    // The chain of the selected path, and its cost by hop.
+    assert!(
+        s.contains("eth0@redis-0/9b2e41d7 → veth91be07d@host → eth0@web-7f9c/c3a1f0e2"),
+        "{s}"
+    );
+    let costs = line_with(&s, "per packet, by receiving hop");
+    assert!(
+        costs.contains("veth91be07d@host") && costs.contains(" + eth0@web"),
+        "{costs}"
+    );
+    assert!(line_with(&s, "end to end:").contains("2 hops · 2.00 enqueues"));
+    // Selection moves; Esc goes back.
+    app.apply(Action::Down);
+    let s = render_to_text(&app, 160, 30);
+    let sel = line_with(&s, "▶");
+    assert!(
+        sel.find("eth0@web-7f9c") < sel.find("eth0@redis-0"),
+        "{sel}"
+    );
+    app.apply(Action::Back);
+    assert_eq!(app.view, View::Interfaces);
+    // No paths yet, and too small a terminal, say so.
+    let mut empty = App::new(meta(), Duration::from_secs(1));
+    empty.update(snap(1, pair(1)));
+    empty.apply(Action::TogglePaths);
+    assert!(render_to_text(&empty, 160, 30).contains("no paths yet"));
+    assert!(render_to_text(&empty, 100, 30).contains("need 110x16"));
+}

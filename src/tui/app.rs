@@ -26,6 +26,8 @@ pub enum View {
     /// One interface in depth (histograms, sparklines, peer).
     Detail(IfaceKey),
     Cpus,
+    /// Paths by cost, with the hop chain of the selected one (`P`).
+    Paths,
 }
 
 /// Columns of the interfaces table, in display order; every one is sortable.
@@ -258,10 +260,27 @@ pub struct Data {
     /// stats are off.
     pub bpf_cost_pct: Option<f64>,
     pub programs: usize,
+    /// Paths since attach, most softirq time first, with their rate in the last interval.
+    pub paths: Vec<PathView>,
+}
+
+/// A path as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathView {
+    /// Numbers since attach (per-packet costs are steadier over it).
+    pub path: crate::model::Path,
+    /// Packets per second over the last interval.
+    pub pps: f64,
 }
 
 impl Data {
-    fn apply(&mut self, cur: &Snapshot, delta: &Snapshot, bpf_stats: bool) {
+    fn apply(
+        &mut self,
+        cur: &Snapshot,
+        delta: &Snapshot,
+        bpf_stats: bool,
+        av: &crate::model::Availability,
+    ) {
         let now = cur.elapsed_ns;
         let dt = delta.elapsed_ns.max(1);
         self.clock_ns = now;
@@ -348,6 +367,21 @@ impl Data {
             .collect();
         self.bpf_cost_pct = (bpf_stats && !times.is_empty())
             .then(|| times.iter().sum::<u64>() as f64 / dt as f64 * 100.0);
+        let recent: HashMap<(IfaceKey, IfaceKey, u32), u64> = delta
+            .paths(av)
+            .iter()
+            .map(|p| ((p.from, p.to, p.hops), p.packets))
+            .collect();
+        self.paths = cur
+            .paths(av)
+            .into_iter()
+            .map(|path| PathView {
+                pps: recent
+                    .get(&(path.from, path.to, path.hops))
+                    .map_or(0.0, |n| *n as f64 * 1e9 / dt as f64),
+                path,
+            })
+            .collect();
     }
 }
 
@@ -391,6 +425,7 @@ pub enum Action {
     End,
     NextVector,
     ToggleHistScope,
+    TogglePaths,
 }
 
 /// The dashboard: measured data plus how it is being looked at.
@@ -417,6 +452,8 @@ pub struct App {
     pub hist_since_start: bool,
     /// Rows per page for PageUp/PageDown (set by the loop from the terminal height).
     pub page: usize,
+    /// Selected row of the paths view.
+    pub path_selected: usize,
     live: Data,
     frozen: Option<Box<Data>>,
     prev: Option<Snapshot>,
@@ -439,6 +476,7 @@ impl App {
             vector_filter: None,
             hist_since_start: false,
             page: 20,
+            path_selected: 0,
             live: Data::default(),
             frozen: None,
             prev: None,
@@ -461,7 +499,8 @@ impl App {
         if delta.elapsed_ns == 0 {
             return;
         }
-        self.live.apply(&cur, &delta, self.meta.bpf_stats);
+        self.live
+            .apply(&cur, &delta, self.meta.bpf_stats, &self.meta.availability);
         self.prev = Some(cur);
     }
 
@@ -687,11 +726,24 @@ impl App {
                 self.cpu_scroll = 0;
             }
             Action::ToggleHistScope => self.hist_since_start = !self.hist_since_start,
+            Action::TogglePaths => {
+                self.view = if self.view == View::Paths {
+                    View::Interfaces
+                } else {
+                    View::Paths
+                };
+            }
         }
         Effect::None
     }
 
     fn move_selection(&mut self, by: i64) {
+        if self.view == View::Paths {
+            let n = self.data().paths.len() as i64;
+            let cur = self.path_selected as i64;
+            self.path_selected = cur.saturating_add(by).clamp(0, (n - 1).max(0)) as usize;
+            return;
+        }
         if self.view == View::Cpus {
             let n = self.cpu_rows().len() as i64;
             let cur = self.cpu_scroll as i64;

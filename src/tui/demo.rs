@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::model::hist::BUCKETS;
 use crate::model::{
     Availability, Backend, CaptureMeta, CpuStats, Histogram, Hook, IfaceKey, Interface, Loss,
-    PeerRef, ProbeReport, ProgramCost, RaiseSite, Snapshot, NET_RX, NET_TX,
+    PathHop, PathHopKey, PeerRef, ProbeReport, ProgramCost, RaiseSite, Snapshot, NET_RX, NET_TX,
 };
 
 use super::app::App;
@@ -360,8 +360,40 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         },
         programs,
         raise_sites: raise_sites(&interfaces_raises),
-        path_hops: vec![],
+        path_hops: path_hops(t),
     }
+}
+
+/// Paths through the host: loadgen -> web, web -> redis and back, each two veth hops
+/// routed by the host (packets per second, first and second hop's latency bucket).
+fn path_hops(t: u64) -> Vec<PathHop> {
+    let k = IfaceKey::new;
+    let flows = [
+        (k(LOADGEN, 2), k(HOST, 18), k(WEB, 3), 2_500u64, 12usize),
+        (k(WEB, 3), k(HOST, 14), k(REDIS, 3), 12_000, 13),
+        (k(REDIS, 3), k(HOST, 16), k(WEB, 3), 12_400, 13),
+    ];
+    let mut out = Vec::new();
+    for (origin, via, to, pps, bucket) in flows {
+        let n = pps * t;
+        for (hop, prev, rcv, b) in [(1, origin, via, bucket), (2, via, to, bucket + 1)] {
+            let mut latency = Histogram::default();
+            spread(&mut latency, b, n / 50);
+            out.push(PathHop {
+                key: PathHopKey {
+                    origin,
+                    prev,
+                    to: rcv,
+                    hop,
+                },
+                packets: n,
+                enqueues: n * u64::from(hop),
+                origin_softirq: 0,
+                latency,
+            });
+        }
+    }
+    out
 }
 
 /// Sampled raise stacks: 80% of an interface's raises from the veth path through the

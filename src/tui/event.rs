@@ -30,6 +30,10 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ),
     ("c", "CPUs view: softirqs per CPU and vector"),
     (
+        "P",
+        "paths view: first veth transmit -> receive, hops, cost per packet; ↑↓ selects",
+    ),
+    (
         "v",
         "CPUs view: cycle the vector shown (all, NET_RX, NET_TX, ...)",
     ),
@@ -86,6 +90,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('n') => Action::NextNetns,
         KeyCode::Char('c') => Action::ToggleCpus,
+        KeyCode::Char('P') => Action::TogglePaths,
         KeyCode::Char('v') if app.view == View::Cpus => Action::NextVector,
         KeyCode::Char('t') if matches!(app.view, View::Detail(_)) => Action::ToggleHistScope,
         KeyCode::Enter if app.view == View::Interfaces => Action::OpenDetail,

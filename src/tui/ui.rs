@@ -23,6 +23,7 @@ pub fn min_size(app: &App) -> (u16, u16) {
         View::Interfaces => (110, 14),
         View::Detail(_) => (110, 30),
         View::Cpus => (90, 16),
+        View::Paths => (110, 16),
     }
 }
 
@@ -48,6 +49,7 @@ pub fn render(app: &App, f: &mut Frame) {
             View::Interfaces => views::interfaces::render(app, f, body),
             View::Detail(_) => views::detail::render(app, f, body),
             View::Cpus => views::cpus::render(app, f, body),
+            View::Paths => views::paths::render(app, f, body),
         }
     }
     render_footer(app, f, footer);
@@ -94,6 +96,7 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
                 ("/", "filter"),
                 ("n", "netns"),
                 ("c", "cpus"),
+                ("P", "paths"),
                 ("p", "pause"),
                 ("+/-", "refresh"),
             ],
@@ -103,6 +106,14 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
                 ("t", "last/since start"),
                 ("c", "cpus"),
                 ("p", "pause"),
+                ("q", "quit"),
+            ],
+            View::Paths => &[
+                ("Esc", "back"),
+                ("↑↓", "select"),
+                ("c", "cpus"),
+                ("p", "pause"),
+                ("+/-", "refresh"),
                 ("q", "quit"),
             ],
             View::Cpus => &[

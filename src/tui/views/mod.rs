@@ -5,6 +5,7 @@ pub mod detail;
 pub mod header;
 pub mod help;
 pub mod interfaces;
+pub mod paths;
 
 use ratatui::layout::{Alignment, Constraint};
 use ratatui::style::{Color, Modifier, Style};
