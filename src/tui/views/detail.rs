@@ -52,23 +52,56 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 /// Most raise sites listed in the detail view.
 const MAX_SITES: usize = 5;
 
+/// Raise sites as one line each fits in `width` characters of frames: stacks that
+/// differ only below what fits look the same, so they are one line (their raises
+/// summed, how many stacks it stands for). Most raises first.
+pub fn display_sites(
+    sites: &[crate::model::RaiseSite],
+    width: usize,
+) -> Vec<(u64, usize, String, usize)> {
+    let mut out: Vec<(u64, usize, String, usize)> = Vec::new();
+    for r in sites {
+        let full = r.frames.join(" ← ");
+        let text = if full.chars().count() > width {
+            let cut: String = full.chars().take(width.saturating_sub(1)).collect();
+            format!("{cut}…")
+        } else {
+            full
+        };
+        match out.iter_mut().find(|o| o.1 == r.vector && o.2 == text) {
+            Some(o) => {
+                o.0 += r.count;
+                o.3 += 1;
+            }
+            None => out.push((r.count, r.vector, text, 1)),
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+    out
+}
+
 fn render_raise_sites(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     let secs = app.data().interval_ns.max(1) as f64 / 1e9;
     let dim = Style::default().fg(Color::DarkGray);
-    let lines: Vec<Line> = row
-        .raise_sites
-        .iter()
+    // Rate, vector, and room for "  (NN stacks)".
+    let width = (area.width as usize).saturating_sub(2 + 10 + 7 + 12);
+    let lines: Vec<Line> = display_sites(&row.raise_sites, width)
+        .into_iter()
         .take(MAX_SITES)
-        .map(|r| {
+        .map(|(count, vector, text, stacks)| {
             let vec = crate::model::VECTOR_NAMES
-                .get(r.vector)
+                .get(vector)
                 .copied()
                 .unwrap_or("?");
-            Line::from(vec![
-                Span::raw(format!("{:>7}/s ", format::rate(r.count as f64 / secs))),
+            let mut spans = vec![
+                Span::raw(format!("{:>7}/s ", format::rate(count as f64 / secs))),
                 Span::styled(format!("{vec:<7}"), Style::default().fg(Color::Cyan)),
-                Span::raw(r.frames.join(" ← ")),
-            ])
+                Span::raw(text),
+            ];
+            if stacks > 1 {
+                spans.push(Span::styled(format!("  ({stacks} stacks)"), dim));
+            }
+            Line::from(spans)
         })
         .collect();
     let title = Line::from(vec![
@@ -404,5 +437,39 @@ mod tests {
         b[12] = 5;
         assert_eq!(window(&b, 2, 12, 20), (2, 12));
         assert_eq!(window(&b, 2, 12, 3), (10, 12));
+    }
+}
+
+#[cfg(test)]
+mod site_tests {
+    use super::*;
+    use crate::model::RaiseSite;
+
+    fn site(count: u64, frames: &[&str]) -> RaiseSite {
+        RaiseSite {
+            iface: None,
+            vector: 3,
+            samples: 1,
+            count,
+            frames: frames.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn stacks_that_look_the_same_are_one_line() {
+        let top = ["raise_softirq_irqoff+0x68", "enqueue_to_backlog+0x382", "__netif_rx+0x16"];
+        let a = site(700, &[&top[..], &["veth_xmit+0x238", "ip_finish_output2+0x1c0"]].concat());
+        let b = site(200, &[&top[..], &["veth_xmit+0x238", "neigh_resolve_output+0x118"]].concat());
+        let c = site(100, &["raise_softirq_irqoff+0x68", "net_rx_action+0x2d0"]);
+        // Wide enough for everything: three lines.
+        let wide = display_sites(&[a.clone(), b.clone(), c.clone()], 500);
+        assert_eq!(wide.len(), 3);
+        assert!(wide.iter().all(|l| l.3 == 1));
+        // Only the common top fits: a and b are one line of 900 raises, 2 stacks.
+        let narrow = display_sites(&[c, b, a], 90);
+        assert_eq!(narrow.len(), 2, "{narrow:?}");
+        assert_eq!((narrow[0].0, narrow[0].3), (900, 2));
+        assert!(narrow[0].2.ends_with('…'));
+        assert_eq!((narrow[1].0, narrow[1].3), (100, 1));
     }
 }
