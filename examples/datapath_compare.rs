@@ -332,18 +332,8 @@ fn send(ns: &str, dst: SocketAddr, n: usize, size: usize) -> anyhow::Result<usiz
 /// Keeps the sender, and so the NET_RX softirqs its sends raise, on one CPU on every
 /// path: a migration in the middle of one path's run would make it incomparable.
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity
-    // only read/write that set; pid 0 is the calling thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        eprintln!(
-            "datapath_compare: pinning the sender to CPU {cpu}: {} (left unpinned)",
-            std::io::Error::last_os_error()
-        );
+    if let Err(e) = lab::pin_to_cpu(cpu) {
+        eprintln!("datapath_compare: pinning the sender to CPU {cpu}: {e} (left unpinned)");
     }
 }
 

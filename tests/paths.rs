@@ -170,3 +170,61 @@ fn one_veth_is_one_hop_and_lite_keeps_no_paths() {
     let s = c.snapshot().unwrap();
     assert!(s.path_hops.is_empty(), "--lite keeps no paths");
 }
+
+#[test]
+fn the_article_reproduced_short() {
+    require_root!();
+    let _g = common::serial();
+    let load = sirqtop::lab::article::Load {
+        secs: 1.0,
+        ..Default::default()
+    };
+    let report = sirqtop::lab::article::run(&load, |_| {}).expect("the article's labs");
+    let v: serde_json::Value = serde_json::to_value(&report).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["path"] == name)
+            .unwrap_or_else(|| panic!("no {name} row: {v:#}"))
+    };
+    let per = |r: &serde_json::Value, k: &str| r["per_request"][k].as_f64().unwrap();
+    let vm = row("vm");
+    assert!(vm["requests"].as_u64().unwrap() > 100, "{vm:#}");
+    assert!(vm["rt_change_pct"].is_null());
+    for name in ["container", "bridge"] {
+        let r = row(name);
+        assert!(r["requests"].as_u64().unwrap() > 100, "{r:#}");
+        // Two veth hops each way instead of one: about twice the enqueues per request,
+        // and more softirq time.
+        assert!(
+            per(r, "backlog_enqueues") > 1.5 * per(vm, "backlog_enqueues"),
+            "{name} enqueues: {r:#} vs {vm:#}"
+        );
+        assert!(
+            per(r, "softirq_ns") > per(vm, "softirq_ns"),
+            "{name} softirq: {r:#} vs {vm:#}"
+        );
+        assert!(r["rt_change_pct"].is_number() && r["qps_change_pct"].is_number());
+        // Its request path: client -> node -> pod, two hops.
+        let paths = r["paths"].as_array().unwrap();
+        assert!(
+            paths.iter().any(|p| p["hops"].as_u64() >= Some(2)
+                && p["via"].as_array().is_some_and(|v| !v.is_empty())),
+            "{name} paths: {paths:#?}"
+        );
+    }
+    // The VM's: one hop each way.
+    let vm_paths = vm["paths"].as_array().unwrap();
+    assert!(!vm_paths.is_empty());
+    assert!(vm_paths.iter().all(|p| p["hops"] == 1), "{vm_paths:#?}");
+    // macvlan measured; ipvlan measured or skipped with a reason.
+    assert!(per(row("macvlan"), "backlog_enqueues") < per(row("container"), "backlog_enqueues"));
+    let ipvlan_ran = rows.iter().any(|r| r["path"] == "ipvlan");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        ipvlan_ran
+            || skipped
+                .iter()
+                .any(|s| s["path"] == "ipvlan" && s["reason"].is_string())
+    );
+}

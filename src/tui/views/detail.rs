@@ -457,9 +457,19 @@ mod site_tests {
 
     #[test]
     fn stacks_that_look_the_same_are_one_line() {
-        let top = ["raise_softirq_irqoff+0x68", "enqueue_to_backlog+0x382", "__netif_rx+0x16"];
-        let a = site(700, &[&top[..], &["veth_xmit+0x238", "ip_finish_output2+0x1c0"]].concat());
-        let b = site(200, &[&top[..], &["veth_xmit+0x238", "neigh_resolve_output+0x118"]].concat());
+        let top = [
+            "raise_softirq_irqoff+0x68",
+            "enqueue_to_backlog+0x382",
+            "__netif_rx+0x16",
+        ];
+        let a = site(
+            700,
+            &[&top[..], &["veth_xmit+0x238", "ip_finish_output2+0x1c0"]].concat(),
+        );
+        let b = site(
+            200,
+            &[&top[..], &["veth_xmit+0x238", "neigh_resolve_output+0x118"]].concat(),
+        );
         let c = site(100, &["raise_softirq_irqoff+0x68", "net_rx_action+0x2d0"]);
         // Wide enough for everything: three lines.
         let wide = display_sites(&[a.clone(), b.clone(), c.clone()], 500);

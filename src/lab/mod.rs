@@ -2,6 +2,8 @@
 //! traffic senders that run inside them. Everything it builds is removed on drop, and its
 //! traffic only ever goes to addresses inside the namespaces it made.
 
+pub mod article;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -202,9 +204,19 @@ fn mac(ns: &str, dev: &str) -> Result<String> {
 
 /// Runs `f` on a thread that has entered the named namespace (only that thread moves).
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    spawn_in_netns(ns, f)?
+        .join()
+        .map_err(|_| LabError::Thread)?
+}
+
+/// Starts `f` on a thread inside the named namespace and returns its handle.
+pub fn spawn_in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<Result<T>>> {
     let path = format!("/run/netns/{ns}");
     let file = File::open(&path).map_err(io(path.clone()))?;
-    std::thread::spawn(move || {
+    Ok(std::thread::spawn(move || {
         // SAFETY: setns on a valid namespace fd; it moves only the calling thread.
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(LabError::Io {
@@ -213,9 +225,23 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
             });
         }
         Ok(f())
-    })
-    .join()
-    .map_err(|_| LabError::Thread)?
+    }))
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity
+    // only read/write that set; pid 0 is the calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// A UDP socket bound in a namespace (so no ICMP unreachable comes back), open until dropped.
@@ -335,6 +361,8 @@ pub enum DataPath {
     /// Client -> node over a veth pair; the pod on a bridge-mode macvlan of the node's
     /// end, in its own namespace (no DNAT: the pod's address is on the wire).
     Macvlan,
+    /// Like `Macvlan` with an L2 ipvlan (it shares the NIC's MAC address).
+    Ipvlan,
     /// Like `Bridge`, without DNAT: the client sends to the pod's address, routed by the
     /// node.
     RoutedBridge,
@@ -347,6 +375,7 @@ impl DataPath {
             DataPath::Container => "container",
             DataPath::Bridge => "bridge",
             DataPath::Macvlan => "macvlan",
+            DataPath::Ipvlan => "ipvlan",
             DataPath::RoutedBridge => "routed-bridge",
         }
     }
@@ -615,8 +644,13 @@ impl PathLab {
                     ])?;
                 }
             }
-            DataPath::Macvlan => {
-                // The pod's macvlan on the node's NIC, moved into the pod's namespace.
+            DataPath::Macvlan | DataPath::Ipvlan => {
+                // The pod's macvlan (ipvlan) on the node's NIC, moved into its namespace.
+                let (kind, mode) = if self.kind == DataPath::Macvlan {
+                    ("macvlan", "bridge")
+                } else {
+                    ("ipvlan", "l2")
+                };
                 ip(&[
                     "-n",
                     &node,
@@ -626,9 +660,9 @@ impl PathLab {
                     "link",
                     nic,
                     "type",
-                    "macvlan",
+                    kind,
                     "mode",
-                    "bridge",
+                    mode,
                 ])?;
                 ip(&["-n", &node, "link", "set", &self.server_if, "netns", &s])?;
                 let pa = format!("10.{net}.1.2");

@@ -1,0 +1,373 @@
+//! The article behind sirqtop, reproduced: the same closed-loop HTTP/1.1 keep-alive
+//! service reached over each [`DataPath`] (a VM's one veth; a pod's NodePort DNAT and
+//! routed veth; a bridge; a macvlan or ipvlan), captured by sirqtop, with per-request
+//! costs and the paths crossed. `examples/vm_vs_container.rs` prints it; the tests run it
+//! short.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::{DataPath, PathLab};
+use crate::collector::{Collector, Config};
+use crate::lab;
+use crate::model::{Snapshot, NET_RX};
+use crate::output::json::{Capture, JsonPath, JsonPathEnd};
+
+const SERVER_CPU: usize = 1;
+const CLIENT_CPU: usize = 0;
+const BODY: usize = 512;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PerRequest {
+    pub backlog_enqueues: f64,
+    pub net_rx_raises: f64,
+    pub net_rx_runs: f64,
+    pub softirq_ns: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub path: &'static str,
+    pub requests: u64,
+    pub rt_avg_us: f64,
+    pub qps: f64,
+    /// Change against the vm row, in percent (null on the vm row).
+    pub rt_change_pct: Option<f64>,
+    pub qps_change_pct: Option<f64>,
+    pub per_request: PerRequest,
+    /// The paths packets took between client and server, both ways.
+    pub paths: Vec<JsonPath>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub path: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub skipped: Vec<Skipped>,
+    pub secs: f64,
+    pub conns: usize,
+    pub work_us: u64,
+    pub kernel: String,
+}
+
+/// How the load runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Measured seconds per path (after a warm-up of a quarter of that).
+    pub secs: f64,
+    /// Keep-alive connections of the closed-loop load generator.
+    pub conns: usize,
+    /// CPU work per request on the server, in µs.
+    pub work_us: u64,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load {
+            secs: 5.0,
+            conns: 4,
+            work_us: 10,
+        }
+    }
+}
+
+/// Busy work standing in for the service's own CPU time per request.
+fn work(us: u64) {
+    let end = Instant::now() + Duration::from_micros(us);
+    let mut x = 0u64;
+    while Instant::now() < end {
+        for i in 0..64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+    }
+}
+
+/// Reads one request head (up to the blank line); false at end of stream.
+fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    buf.clear();
+    let mut b = [0u8; 1024];
+    loop {
+        let n = s.read(&mut b)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        buf.extend_from_slice(&b[..n]);
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(true);
+        }
+    }
+}
+
+/// A keep-alive HTTP/1.1 server: one thread per connection, all on the server CPU.
+fn serve(listener: TcpListener, work_us: u64, stop: Arc<AtomicBool>) {
+    let _ = lab::pin_to_cpu(SERVER_CPU);
+    let body = vec![b'x'; BODY];
+    let mut conns = Vec::new();
+    listener.set_nonblocking(true).ok();
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((mut s, _)) => {
+                let body = body.clone();
+                conns.push(std::thread::spawn(move || {
+                    let _ = lab::pin_to_cpu(SERVER_CPU);
+                    s.set_nonblocking(false).ok();
+                    s.set_nodelay(true).ok();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {BODY}\r\n\
+                         Connection: keep-alive\r\n\r\n"
+                    );
+                    let mut resp = head.into_bytes();
+                    resp.extend_from_slice(&body);
+                    let mut buf = Vec::new();
+                    while let Ok(true) = read_head(&mut s, &mut buf) {
+                        work(work_us);
+                        if s.write_all(&resp).is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    drop(listener);
+    for c in conns {
+        let _ = c.join();
+    }
+}
+
+/// One connection's closed loop: request, whole response, next request.
+fn client(target: SocketAddr, until: Instant, measure_from: Instant) -> anyhow::Result<(u64, u64)> {
+    let _ = lab::pin_to_cpu(CLIENT_CPU);
+    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(5))
+        .with_context(|| format!("connect {target}"))?;
+    s.set_nodelay(true).ok();
+    let req = format!("GET / HTTP/1.1\r\nHost: {target}\r\nConnection: keep-alive\r\n\r\n");
+    let mut buf = vec![0u8; 4096];
+    let (mut n, mut rt_ns) = (0u64, 0u64);
+    loop {
+        let t = Instant::now();
+        if t >= until {
+            break;
+        }
+        s.write_all(req.as_bytes())?;
+        // The head, then exactly Content-Length bytes of body.
+        let mut got = Vec::new();
+        let head_end = loop {
+            let k = s.read(&mut buf)?;
+            if k == 0 {
+                bail!("server closed the connection");
+            }
+            got.extend_from_slice(&buf[..k]);
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+        };
+        while got.len() < head_end + BODY {
+            let k = s.read(&mut buf)?;
+            if k == 0 {
+                bail!("short response");
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        if t >= measure_from {
+            n += 1;
+            rt_ns += t.elapsed().as_nanos() as u64;
+        }
+    }
+    Ok((n, rt_ns))
+}
+
+/// What one data path did under the load.
+/// Runs the load over one data path and captures it.
+pub fn run_row(kind: DataPath, net: u8, a: &Load) -> anyhow::Result<Row> {
+    let lab = PathLab::new(kind, &format!("vc{}", &kind.name()[..1]), net)
+        .with_context(|| format!("building the {} lab", kind.name()))?;
+    let server_sock: SocketAddr = format!("{}:{}", lab.server_addr, lab.server_port).parse()?;
+    let target: SocketAddr = format!("{}:{}", lab.target_addr, lab.target_port).parse()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = lab::in_netns(&lab.server_ns, move || TcpListener::bind(server_sock))??;
+    let (st, wu) = (Arc::clone(&stop), a.work_us);
+    let server = lab::spawn_in_netns(&lab.server_ns, move || serve(listener, wu, st))?;
+
+    let mut namespaces = vec![lab.client_inode()?, lab.server_inode()?];
+    if let Some(n) = &lab.node_ns {
+        namespaces.push(lab::netns_inode(n)?);
+    }
+    let cfg = Config {
+        netns_filter: namespaces,
+        ..Config::default()
+    };
+    let warm = Duration::from_secs_f64(a.secs / 4.0);
+    let len = Duration::from_secs_f64(a.secs);
+    let start = Instant::now();
+    let (measure_from, until) = (start + warm, start + warm + len);
+    let clients: Vec<_> = (0..a.conns)
+        .map(|_| lab::spawn_in_netns(&lab.client_ns, move || client(target, until, measure_from)))
+        .collect::<Result<_, _>>()?;
+    // Capture exactly the measured window.
+    std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+    let mut c = Collector::start(&cfg)?;
+    while Instant::now() < until {
+        std::thread::sleep(
+            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+        );
+        c.poll()?;
+    }
+    let snap = c.snapshot()?;
+    let meta = c.meta().clone();
+    drop(c);
+    let (mut n, mut rt_ns) = (0u64, 0u64);
+    for h in clients {
+        let (k, rt) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))???;
+        n += k;
+        rt_ns += rt;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = server.join();
+    let n = n.max(1);
+    let cap = Capture::new(&meta, &snap);
+    let row = Row {
+        path: kind.name(),
+        requests: n,
+        rt_avg_us: rt_ns as f64 / n as f64 / 1e3,
+        qps: n as f64 / snap.elapsed_ns.max(1) as f64 * 1e9,
+        rt_change_pct: None,
+        qps_change_pct: None,
+        per_request: per_request(&snap, n),
+        paths: lab_paths(&cap, &lab),
+    };
+    Ok(row)
+}
+
+fn per_request(s: &Snapshot, n: u64) -> PerRequest {
+    let sum = |f: fn(&crate::model::IfaceCounters) -> u64| -> f64 {
+        s.interfaces.iter().map(|i| f(&i.counters)).sum::<u64>() as f64 / n as f64
+    };
+    PerRequest {
+        backlog_enqueues: sum(|c| c.rx_enqueued),
+        net_rx_raises: s.vector_total(NET_RX).raises as f64 / n as f64,
+        net_rx_runs: s.vector_total(NET_RX).runs as f64 / n as f64,
+        softirq_ns: sum(|c| c.softirq_ns),
+    }
+}
+
+/// The paths packets took between the client and the server, both ways: those from or to
+/// the client's namespace, ends only (a path's intermediate hops are paths of their own:
+/// left out when a longer path of the same origin goes through them), most packets first.
+fn lab_paths(cap: &Capture, lab: &PathLab) -> Vec<JsonPath> {
+    let client = Some(lab.client_ns.as_str());
+    let same = |a: &JsonPathEnd, b: &JsonPathEnd| {
+        (a.netns_inode, a.ifindex, a.netns_cookie) == (b.netns_inode, b.ifindex, b.netns_cookie)
+    };
+    let ours: Vec<&JsonPath> = cap
+        .paths
+        .iter()
+        .filter(|p| {
+            p.from.netns_label.as_deref() == client || p.to.netns_label.as_deref() == client
+        })
+        .collect();
+    let mut v: Vec<JsonPath> = ours
+        .iter()
+        .filter(|p| {
+            !ours.iter().any(|q| {
+                same(&q.from, &p.from) && q.hops > p.hops && q.via.iter().any(|e| same(e, &p.to))
+            })
+        })
+        .map(|p| (*p).clone())
+        .collect();
+    v.sort_by(|a, b| b.packets.cmp(&a.packets).then(b.hops.cmp(&a.hops)));
+    v
+}
+
+fn pct(v: f64, base: f64) -> f64 {
+    100.0 * (v - base) / base
+}
+
+/// `a → b → c`: a path's interfaces by name.
+pub fn chain(p: &JsonPath) -> String {
+    let name = |e: &JsonPathEnd| e.name.clone().unwrap_or_else(|| format!("if{}", e.ifindex));
+    let mut s = name(&p.from);
+    for e in p.via.iter().chain(std::iter::once(&p.to)) {
+        s.push_str(" → ");
+        s.push_str(&name(e));
+    }
+    s
+}
+
+/// Every data path in turn (ipvlan where the kernel has it), changes against `vm`.
+pub fn run(load: &Load, progress: impl Fn(&str)) -> anyhow::Result<Report> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut skipped = Vec::new();
+    let kinds = [
+        (DataPath::Vm, 207u8),
+        (DataPath::Container, 208),
+        (DataPath::Bridge, 209),
+        (DataPath::Macvlan, 210),
+    ];
+    for (kind, net) in kinds {
+        progress(kind.name());
+        rows.push(run_row(kind, net, load)?);
+    }
+    // ipvlan needs its module: run it where the kernel has it, else say why not.
+    match ipvlan_missing() {
+        None => {
+            progress("ipvlan");
+            rows.push(run_row(DataPath::Ipvlan, 211, load)?);
+        }
+        Some(reason) => skipped.push(Skipped {
+            path: "ipvlan",
+            reason,
+        }),
+    }
+    if let Some(base) = rows.first().map(|r| (r.rt_avg_us, r.qps)) {
+        for r in rows.iter_mut().skip(1) {
+            r.rt_change_pct = Some(pct(r.rt_avg_us, base.0));
+            r.qps_change_pct = Some(pct(r.qps, base.1));
+        }
+    }
+    Ok(Report {
+        rows,
+        skipped,
+        secs: load.secs,
+        conns: load.conns,
+        work_us: load.work_us,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    })
+}
+
+/// Why no ipvlan can be created here; None when one can.
+pub fn ipvlan_missing() -> Option<String> {
+    let ns = format!("sqt-vci-{}", std::process::id());
+    if let Err(e) = lab::ip(&["netns", "add", &ns]) {
+        return Some(format!("cannot create a namespace to test for ipvlan: {e}"));
+    }
+    let r = lab::ip(&[
+        "-n", &ns, "link", "add", "p0", "type", "veth", "peer", "name", "p1",
+    ])
+    .and_then(|()| {
+        lab::ip(&[
+            "-n", &ns, "link", "add", "i0", "link", "p0", "type", "ipvlan", "mode", "l2",
+        ])
+    });
+    let _ = lab::ip(&["netns", "del", &ns]);
+    r.err()
+        .map(|e| format!("this kernel has no ipvlan ({e}): load the ipvlan module to add it"))
+}
