@@ -131,6 +131,26 @@ struct {
 	__type(value, struct sirq_path_stats);
 } paths SEC(".maps");
 
+/*
+ * The fast path for paths, as for interfaces: direct-mapped per-CPU slots (plain adds, no
+ * hash of a 56-byte key, no atomics); a path whose slot is taken uses the hash map above.
+ * `path_evict` holds the tag of a retired path user space has banked, so that a CPU can
+ * free its slot when another path wants it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SIRQ_PATH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sirq_path_slot);
+} path_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SIRQ_PATH_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} path_evict SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, SIRQ_MAX_DROP_KEYS);
@@ -195,6 +215,7 @@ struct sirq_site_key _sirq_site_key = {};
 struct sirq_drop_key _sirq_drop_key = {};
 struct sirq_path_key _sirq_path_key = {};
 struct sirq_path_stats _sirq_path_stats = {};
+struct sirq_path_slot _sirq_path_slot = {};
 enum sirq_limits _sirq_limits = 0;
 
 static __always_inline void ctr_inc(__u32 idx)
@@ -857,6 +878,44 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	return 0;
 }
 
+/* A non-zero hash of a path key (mirrored by user space for `path_evict`). */
+static __always_inline __u64 path_tag(struct sirq_path_key *k)
+{
+	__u64 h = key_tag(&k->origin) ^ (key_tag(&k->to) * 0xC2B2AE3D27D4EB4FULL) ^
+		  (key_tag(&k->prev) * 0x165667B19E3779F9ULL) ^
+		  ((__u64)k->hop * 0x9E3779B97F4A7C15ULL);
+
+	return h | 1;
+}
+
+static __always_inline bool same_path(struct sirq_path_key *a, struct sirq_path_key *b)
+{
+	return a->hop == b->hop && same_key(&a->to, &b->to) && same_key(&a->origin, &b->origin) &&
+	       same_key(&a->prev, &b->prev);
+}
+
+/* This CPU's slot of a path, claimed if free (or held by a retired path); NULL if taken. */
+static __always_inline struct sirq_path_stats *path_slot(struct sirq_path_key *pk)
+{
+	__u64 tag = path_tag(pk);
+	__u32 idx = (tag >> 40) & (SIRQ_PATH_SLOTS - 1);
+	struct sirq_path_slot *s = bpf_map_lookup_elem(&path_slots, &idx);
+
+	if (!s)
+		return NULL;
+	if (s->key.to.ifindex && same_path(&s->key, pk))
+		return &s->s;
+	if (s->key.to.ifindex) {
+		__u64 *ev = bpf_map_lookup_elem(&path_evict, &idx);
+
+		if (!ev || !*ev || *ev != path_tag(&s->key))
+			return NULL;
+		__builtin_memset(&s->s, 0, sizeof(s->s));
+	}
+	s->key = *pk;
+	return &s->s;
+}
+
 /* Counts one receive of a tracked skb as the next hop of its path. */
 static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *to, __u64 now)
 {
@@ -870,6 +929,16 @@ static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *
 	pk.to = *to;
 	pk.hop = f->hops;
 	f->prev = *to;
+	p = path_slot(&pk);
+	if (p) {
+		p->packets++;
+		p->enqueues += f->enqs;
+		if (f->flags & INF_ORIGIN_SOFTIRQ)
+			p->origin_softirq++;
+		if (now > f->first_ts)
+			hist_add(&p->latency, now - f->first_ts);
+		return;
+	}
 	p = bpf_map_lookup_elem(&paths, &pk);
 	if (!p) {
 		bpf_map_update_elem(&paths, &pk, &zero_path, BPF_NOEXIST);

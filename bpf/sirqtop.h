@@ -31,6 +31,8 @@ enum sirq_limits {
 	SIRQ_MAX_DROP_KEYS = 4096,
 	/* Paths (first transmitter, previous receiver, receiver, hop) counted. */
 	SIRQ_MAX_PATHS = 4096,
+	/* Direct-mapped per-CPU path slots (power of two); a colliding path uses the hash map. */
+	SIRQ_PATH_SLOTS = 256,
 };
 
 /* What user space sets before load (read-only to the programs: `const volatile`). */
@@ -104,12 +106,18 @@ struct sirq_path_key {
 	__u32 _pad;
 };
 
-/* Shared (atomically updated) numbers of one path hop. */
+/* Numbers of one path hop: per CPU in a slot, or shared (atomic adds) in the hash map. */
 struct sirq_path_stats {
 	__u64 packets;
 	__u64 enqueues;       /* backlog enqueues of these skbs up to this receive, summed */
 	__u64 origin_softirq; /* packets whose first transmit ran in a NET_RX softirq */
-	struct sirq_hist latency; /* first transmit -> this receive; count left 0 (sum buckets) */
+	struct sirq_hist latency; /* first transmit -> this receive; shared: count left 0 */
+};
+
+/* A per-CPU path slot: key.to.ifindex 0 = free. */
+struct sirq_path_slot {
+	struct sirq_path_key key;
+	struct sirq_path_stats s;
 };
 
 /* Per-CPU counters of one interface. */

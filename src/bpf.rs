@@ -41,6 +41,7 @@ pub mod limits {
     pub const MAX_NETNS_FILTER: usize = L::SIRQ_MAX_NETNS_FILTER.0 as usize;
     pub const INFLIGHT_SLOTS: usize = L::SIRQ_INFLIGHT_SLOTS.0 as usize;
     pub const IFACE_SLOTS: usize = L::SIRQ_IFACE_SLOTS.0 as usize;
+    pub const PATH_SLOTS: usize = L::SIRQ_PATH_SLOTS.0 as usize;
 }
 
 /// Why the skeleton could not be had.
@@ -161,3 +162,5 @@ unsafe impl plain::Plain for types::sirq_drop_key {}
 unsafe impl plain::Plain for types::sirq_path_key {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_path_stats {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_path_slot {}

@@ -392,5 +392,22 @@ fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
     exact(a2.counters.tx_packets, 70, "second A tx");
     exact(b2.counters.rx_packets, 70, "second B rx");
     assert!(!a2.gone && !b2.gone);
+    // The first pair's path is banked with the interfaces (freed in the kernel, counted
+    // once, never again), and the second pair has its own.
+    let path = |s: &Snapshot, a: &Interface, b: &Interface| -> u64 {
+        s.path_hops
+            .iter()
+            .filter(|h| h.key.origin == a.key && h.key.to == b.key)
+            .map(|h| h.packets)
+            .sum()
+    };
+    for s in [&s1, &s2, &s3] {
+        let (a, b) = (
+            by_name(s, &first.0, &first.1),
+            by_name(s, &first.2, &first.3),
+        );
+        exact(path(s, a, b), 100, "first path, banked once");
+    }
+    exact(path(&s3, a2, b2), 70, "second path");
     std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
 }

@@ -297,34 +297,62 @@ pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>>
     Ok(out)
 }
 
-/// Every path hop the kernel counted, with its raw key (for deleting it on reclaim).
-pub(super) fn paths(skel: &SirqtopSkel) -> Result<Vec<(Vec<u8>, PathHop)>> {
-    let map = &skel.maps.paths;
+/// Where the kernel keeps a path hop's numbers (how a retired one is freed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PathSource {
+    /// A per-CPU slot (freed through `path_evict`).
+    Slot(u32),
+    /// The hash map, by its raw key.
+    Hash(Vec<u8>),
+}
+
+fn path_hop(pk: &types::sirq_path_key, p: &types::sirq_path_stats) -> PathHop {
+    PathHop {
+        key: PathHopKey {
+            origin: key(&pk.origin),
+            prev: key(&pk.prev),
+            to: key(&pk.to),
+            hop: pk.hop,
+        },
+        packets: p.packets,
+        enqueues: p.enqueues,
+        origin_softirq: p.origin_softirq,
+        latency: hist(&p.latency),
+    }
+}
+
+/// Every path hop the kernel counted: the per-CPU slots (one entry per CPU that holds
+/// it) and the hash map.
+pub(super) fn paths(skel: &SirqtopSkel) -> Result<Vec<(PathSource, PathHop)>> {
     let mut out = Vec::new();
+    let slots = &skel.maps.path_slots;
+    for idx in 0..slots.max_entries() {
+        let per_cpu = slots
+            .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_error("path_slots"))?
+            .unwrap_or_default();
+        for v in &per_cpu {
+            let Ok(s) = plain::from_bytes::<types::sirq_path_slot>(v) else {
+                continue;
+            };
+            if s.key.to.ifindex != 0 && s.s.packets > 0 {
+                out.push((PathSource::Slot(idx), path_hop(&s.key, &s.s)));
+            }
+        }
+    }
+    let map = &skel.maps.paths;
     for k in map.keys() {
         let Ok(pk) = plain::from_bytes::<types::sirq_path_key>(&k) else {
             continue;
         };
         let v = map.lookup(&k, MapFlags::ANY).map_err(map_error("paths"))?;
-        let Some(p) = v
+        if let Some(p) = v
             .as_deref()
             .and_then(|v| plain::from_bytes::<types::sirq_path_stats>(v).ok())
-        else {
-            continue;
-        };
-        let hop = PathHop {
-            key: PathHopKey {
-                origin: key(&pk.origin),
-                prev: key(&pk.prev),
-                to: key(&pk.to),
-                hop: pk.hop,
-            },
-            packets: p.packets,
-            enqueues: p.enqueues,
-            origin_softirq: p.origin_softirq,
-            latency: hist(&p.latency),
-        };
-        out.push((k, hop));
+        {
+            let hop = path_hop(pk, p);
+            out.push((PathSource::Hash(k), hop));
+        }
     }
     Ok(out)
 }

@@ -118,33 +118,53 @@ impl Reclaimer {
 }
 
 impl Reclaimer {
-    /// Takes the kernel's path hops as just read: those that touch a retired interface
-    /// are banked and their kernel entries freed (the path table is as small as the
-    /// interface tables); returns every hop, banked ones included.
+    /// Takes the kernel's path hops as just read and returns one per key (summed over
+    /// CPUs and maps). Those that touch a retired interface are banked once and their
+    /// kernel entries freed (hash entries deleted, per-CPU slots marked in `path_evict`
+    /// for their CPU to reuse); banked hops stay in the result.
     pub(super) fn sweep_paths(
         &mut self,
         skel: &SirqtopSkel,
-        kernel: Vec<(Vec<u8>, PathHop)>,
+        kernel: Vec<(maps::PathSource, PathHop)>,
     ) -> Vec<PathHop> {
         let now = Instant::now();
-        let mut out = Vec::with_capacity(kernel.len() + self.paths.len());
-        for (raw, h) in kernel {
-            let k = h.key;
+        let mut summed: HashMap<PathHopKey, PathHop> = HashMap::new();
+        let mut sources: HashMap<PathHopKey, Vec<maps::PathSource>> = HashMap::new();
+        for (src, h) in kernel {
+            summed
+                .entry(h.key)
+                .or_insert(PathHop {
+                    key: h.key,
+                    ..PathHop::default()
+                })
+                .merge(&h);
+            sources.entry(h.key).or_default().push(src);
+        }
+        let mut out = Vec::with_capacity(summed.len() + self.paths.len());
+        for (k, h) in summed {
             let retired = [k.origin, k.prev, k.to]
                 .iter()
                 .any(|i| self.retired.contains_key(i));
-            if retired {
-                let e = self.paths.entry(k).or_insert((
-                    now,
-                    PathHop {
-                        key: k,
-                        ..PathHop::default()
-                    },
-                ));
-                e.1.merge(&h);
-                let _ = skel.maps.paths.delete(&raw);
-            } else {
+            if !retired {
                 out.push(h);
+                continue;
+            }
+            // A retired path gets no more packets: what the kernel still shows of it
+            // after banking is the same numbers, not new ones.
+            self.paths.entry(k).or_insert((now, h));
+            for src in sources.remove(&k).unwrap_or_default() {
+                match src {
+                    maps::PathSource::Hash(raw) => {
+                        let _ = skel.maps.paths.delete(&raw);
+                    }
+                    maps::PathSource::Slot(idx) => {
+                        let _ = skel.maps.path_evict.update(
+                            &idx.to_ne_bytes(),
+                            &path_tag(&k).to_ne_bytes(),
+                            MapFlags::ANY,
+                        );
+                    }
+                }
             }
         }
         while self.paths.len() > MAX_RETIRED {
@@ -161,6 +181,15 @@ impl Reclaimer {
         out.extend(self.paths.values().map(|(_, h)| *h));
         out
     }
+}
+
+/// The kernel side's tag of a path key (bpf/sirqtop.bpf.c `path_tag`).
+pub(super) fn path_tag(k: &PathHopKey) -> u64 {
+    let h = key_tag(&k.origin)
+        ^ key_tag(&k.to).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ key_tag(&k.prev).wrapping_mul(0x1656_67B1_9E37_79F9)
+        ^ u64::from(k.hop).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h | 1
 }
 
 /// Frees a retired interface's entries: its hash-map entries and its shared histogram
