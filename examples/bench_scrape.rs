@@ -14,20 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use sirqtop::model::{
-    Availability, Backend, CaptureMeta, CpuStats, Hook, IfaceKey, Interface, Loss, PeerRef,
-    ProbeReport, Snapshot,
+    Availability, Backend, CaptureMeta, CpuStats, IfaceKey, Interface, Loss, PeerRef, ProbeReport,
+    Snapshot,
 };
 use sirqtop::netns::ContainerRef;
 use sirqtop::serve::metrics::{encode_openmetrics, encode_prometheus};
 use sirqtop::serve::{Exposition, HistFamily, MetricsOptions, Published};
 
 fn meta() -> CaptureMeta {
-    let mut probes = ProbeReport::default();
-    for h in Hook::ALL {
-        probes
-            .attached
-            .insert(h, (Backend::Tracepoint, "tp_btf".into()));
-    }
+    let probes = ProbeReport::all_attached(Backend::Tracepoint, "tp_btf");
     CaptureMeta {
         kernel_release: "6.18.44".into(),
         availability: Availability::from_report(&probes),

@@ -170,12 +170,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
 }
 
 fn meta(o: &Opts) -> CaptureMeta {
-    let mut probes = ProbeReport::default();
-    for h in Hook::ALL {
-        probes
-            .attached
-            .insert(h, (Backend::Tracepoint, "tp_btf".into()));
-    }
+    let probes = ProbeReport::all_attached(Backend::Tracepoint, "tp_btf");
     CaptureMeta {
         kernel_release: "synthetic".into(),
         probes,

@@ -214,10 +214,7 @@ impl Drop for Prometheus {
 #[test]
 fn prometheus_scrapes_exactly_what_was_sent() {
     require_root!();
-    if let Some(why) = common::require_tool("prometheus", &["--version"], "prometheus") {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    require_tool!("prometheus", &["--version"], "prometheus");
     let _g = common::serial();
     let lab = common::lab("p", "10.202.1");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5301);
@@ -645,10 +642,7 @@ fn send_from_host(addr: &str, n: usize) {
 #[test]
 fn docker_image_serves_and_names_containers() {
     require_root!();
-    if let Some(why) = common::require_tool("dockerd", &["--version"], "docker.io") {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    require_tool!("dockerd", &["--version"], "docker.io");
     let _g = common::serial();
     let d = Dockerd::start();
     // A busybox image from the host's busybox-static, and a container named by the test.

@@ -83,10 +83,7 @@ impl VethLab {
     fn setup(&self) -> Result<()> {
         ip(&["netns", "add", &self.ns_a])?;
         ip(&["netns", "add", &self.ns_b])?;
-        ip(&[
-            "link", "add", &self.if_a, "netns", &self.ns_a, "type", "veth", "peer", "name",
-            &self.if_b, "netns", &self.ns_b,
-        ])?;
+        veth_pair((&self.ns_a, &self.if_a), (&self.ns_b, &self.if_b))?;
         for ns in [&self.ns_a, &self.ns_b] {
             disable_ipv6(ns);
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
@@ -127,6 +124,13 @@ impl Drop for VethLab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// A veth pair with one end in each namespace: ((ns, name), (ns, name)).
+pub fn veth_pair(a: (&str, &str), b: (&str, &str)) -> Result<()> {
+    ip(&[
+        "link", "add", a.1, "netns", a.0, "type", "veth", "peer", "name", b.1, "netns", b.0,
+    ])
 }
 
 /// Gives `dev` in `ns` the /24 address `addr` and sets it up.
@@ -469,20 +473,7 @@ impl PathLab {
 
     fn build_vm(&mut self, net: u8) -> Result<()> {
         let (c, s) = (&self.client_ns, &self.server_ns);
-        ip(&[
-            "link",
-            "add",
-            &self.client_if,
-            "netns",
-            c,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.server_if,
-            "netns",
-            s,
-        ])?;
+        veth_pair((c, &self.client_if), (s, &self.server_if))?;
         let (ca, sa) = (format!("10.{net}.1.1"), format!("10.{net}.1.2"));
         address(c, &self.client_if, &ca)?;
         address(s, &self.server_if, &sa)?;
@@ -496,20 +487,7 @@ impl PathLab {
         let node = self.node_ns.clone().unwrap_or_default();
         let (c, s) = (self.client_ns.clone(), self.server_ns.clone());
         let nic = "nic0";
-        ip(&[
-            "link",
-            "add",
-            &self.client_if,
-            "netns",
-            &c,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            nic,
-            "netns",
-            &node,
-        ])?;
+        veth_pair((&c, &self.client_if), (&node, nic))?;
         let (ca, na) = (format!("10.{net}.1.1"), format!("10.{net}.1.254"));
         address(&c, &self.client_if, &ca)?;
         address(&node, nic, &na)?;
@@ -521,20 +499,7 @@ impl PathLab {
                 // calico: the pod's veth has no bridge; the node routes its /32 to it and
                 // answers the pod's ARP for the gateway (169.254.1.1) by proxy.
                 let cali = "cali0";
-                ip(&[
-                    "link",
-                    "add",
-                    &self.server_if,
-                    "netns",
-                    &s,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    cali,
-                    "netns",
-                    &node,
-                ])?;
+                veth_pair((&s, &self.server_if), (&node, cali))?;
                 ip(&[
                     "-n",
                     &s,
@@ -590,20 +555,7 @@ impl PathLab {
                 ip(&["-n", &node, "link", "add", br, "type", "bridge"])?;
                 let gw = format!("10.{net}.2.1");
                 address(&node, br, &gw)?;
-                ip(&[
-                    "link",
-                    "add",
-                    &self.server_if,
-                    "netns",
-                    &s,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    port,
-                    "netns",
-                    &node,
-                ])?;
+                veth_pair((&s, &self.server_if), (&node, port))?;
                 ip(&["-n", &node, "link", "set", port, "master", br])?;
                 ip(&["-n", &node, "link", "set", port, "up"])?;
                 address(&s, &self.server_if, &pod_addr)?;

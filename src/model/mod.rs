@@ -127,6 +127,15 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// Every hook attached with one mechanism (for synthetic captures: tests, benches).
+    pub fn all_attached(backend: Backend, mechanism: &str) -> ProbeReport {
+        let mut r = ProbeReport::default();
+        for h in Hook::ALL {
+            r.attached.insert(h, (backend, mechanism.to_string()));
+        }
+        r
+    }
+
     pub fn backend(&self, hook: Hook) -> Option<Backend> {
         self.attached.get(&hook).map(|(b, _)| *b)
     }

@@ -687,12 +687,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn meta() -> CaptureMeta {
-        let mut probes = ProbeReport::default();
-        for h in Hook::ALL {
-            probes
-                .attached
-                .insert(h, (Backend::Tracepoint, "tp_btf".into()));
-        }
+        let probes = ProbeReport::all_attached(Backend::Tracepoint, "tp_btf");
         CaptureMeta {
             kernel_release: "6.18.44".into(),
             availability: Availability::from_report(&probes),

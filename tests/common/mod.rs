@@ -40,6 +40,17 @@ pub fn require_tool(cmd: &str, args: &[&str], package: &str) -> Option<String> {
     Some(why)
 }
 
+/// Skips (passes with the reason) a test whose tool is missing; fails under CI.
+#[macro_export]
+macro_rules! require_tool {
+    ($cmd:expr, $args:expr, $package:expr) => {
+        if let Some(why) = common::require_tool($cmd, $args, $package) {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Root tests in one binary take turns: they share one kernel, and the "nothing left
