@@ -26,6 +26,7 @@ LABELS = {
     "bpfstats": "sirqtop --json --bpf-stats",
     "bpftrace": "bpftrace (subset.bt)",
     "bcc": "bcc softirqs -d",
+    "base": "base: BASE_SIRQTOP --json",
 }
 ORDER = list(LABELS)
 
@@ -419,7 +420,7 @@ def report(raw):
         row += f" {fmt(med(rd), 0)} | {fmt(med(hwm_by.get(c, [])), 1)} |"
         w(row)
     w("")
-    for c in ("bcc", "bpftrace", "floor", "sirqtop", "lite", "bpfstats"):
+    for c in ("bcc", "bpftrace", "floor", "sirqtop", "lite", "bpfstats", "base"):
         note = read_text(os.path.join(raw, f"{c}-failed.txt"))
         if note:
             w(f"- **{LABELS[c]}: n/a**: {note}")
@@ -429,7 +430,7 @@ def report(raw):
     note = read_text(os.path.join(raw, "bcc-note.txt"))
     if note and not na:
         w(f"- bcc: {note}")
-    for c in ("sirqtop", "lite", "bpfstats"):
+    for c in ("sirqtop", "lite", "bpfstats", "base"):
         tx = [t for t in traced.get(c, []) if not math.isnan(t)]
         if tx:
             w(f"- {LABELS[c]} counted {fmt(min(tx), 0)}–{fmt(max(tx), 0)} packets on the sending veth per "
@@ -478,6 +479,12 @@ def report(raw):
     if "tcp" in workloads:
         r = ratio("sirqtop", "tcp")
         line("TCP ≥ 0.95 × untraced", fmt(r, 3), None if math.isnan(r) else r >= TARGETS["tcp_ratio"])
+    for wl in workloads:
+        # A change must not cost more than the noise against the build before it.
+        b, sq = ratio("base", wl), ratio("sirqtop", wl)
+        if not math.isnan(b) and not math.isnan(sq):
+            line(f"{wl.upper()}: sirqtop ≥ base − 0.01 (the build in BASE_SIRQTOP, same run)",
+                 f"{sq:.3f} vs base {b:.3f} ({100 * (sq - b):+.1f} points)", sq >= b - 0.01)
 
     prof = {}
     if os.path.isdir(os.path.join(raw, "profile")):

@@ -22,6 +22,9 @@
 #   OUT=bench/results/<date>.md   the report; raw data goes to the same name without .md
 #   BCC_KERNEL_SOURCE  kernel headers for bcc (see "bcc" in BENCHMARKS.md)
 #   MAX_LOAD=          wait (up to 10 min) until the 1-min load average is below this
+#   BASE_SIRQTOP=      another sirqtop binary (an earlier build) for the `base` condition:
+#                      the same `--json` capture, interleaved with the others, so a change's
+#                      cost is measured against the code before it in the same run
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +44,7 @@ READY_RUNS=${READY_RUNS:-7}
 USERSPACE=${USERSPACE:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 MAX_LOAD=${MAX_LOAD:-}
+BASE_SIRQTOP=${BASE_SIRQTOP:-}
 stamp_name=$(date +%Y-%m-%d-%H%M%S)
 OUT=${OUT:-$here/results/$stamp_name.md}
 raw=${OUT%.md}
@@ -54,7 +58,8 @@ die() { log "error: $*"; exit 1; }
 case $UDP_TOOL in udpflood | iperf3) ;; *) die "UDP_TOOL must be udpflood or iperf3" ;; esac
 for c in $CONDITIONS; do
     case $c in untraced | floor | sirqtop | lite | bpfstats | bpftrace | bcc) ;;
-    *) die "unknown condition '$c' (untraced floor sirqtop lite bpfstats bpftrace bcc)" ;;
+    base) [ -x "$BASE_SIRQTOP" ] || die "condition 'base' needs BASE_SIRQTOP=<an executable sirqtop>" ;;
+    *) die "unknown condition '$c' (untraced floor sirqtop lite bpfstats bpftrace bcc base)" ;;
     esac
 done
 for w in $WORKLOADS; do
@@ -254,6 +259,7 @@ start_tracer() {
     sirqtop) cmd=("$SIRQTOP" --json --duration 1h -o "$base.json" "$@") pat='sirqtop: ready' ;;
     lite) cmd=("$SIRQTOP" --json --duration 1h --lite -o "$base.json" "$@") pat='sirqtop: ready' ;;
     bpfstats) cmd=("$SIRQTOP" --json --duration 1h --bpf-stats -o "$base.json" "$@") pat='sirqtop: ready' ;;
+    base) cmd=("$BASE_SIRQTOP" --json --duration 1h -o "$base.json" "$@") pat='sirqtop: ready' ;;
     bpftrace) cmd=(bpftrace -B line "$here/subset.bt") pat='bpftrace: ready' ;;
     bcc) cmd=(env PYTHONUNBUFFERED=1 "$BCC_TOOL" -d 3600 1) pat='Tracing soft irq' limit=180 ;;
     *) die "start_tracer $cond" ;;
@@ -359,6 +365,7 @@ fi
     echo "kernel: $(uname -r)"
     echo "cpus: $ncpu ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
     echo "sirqtop: $("$SIRQTOP" --version 2>/dev/null) ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'))"
+    [ -n "$BASE_SIRQTOP" ] && echo "base: $BASE_SIRQTOP ($("$BASE_SIRQTOP" --version 2>/dev/null))"
     echo "iperf3: $(iperf3 --version 2>/dev/null | head -1)"
     command -v bpftrace >/dev/null && echo "bpftrace: $(bpftrace --version 2>/dev/null)"
     [ -n "$BCC_TOOL" ] && echo "bcc: $(dpkg-query -W -f '${Version}' bpfcc-tools 2>/dev/null) (softirqs -d)"
