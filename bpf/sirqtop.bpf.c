@@ -134,8 +134,8 @@ struct {
 /*
  * The fast path for paths, as for interfaces: direct-mapped per-CPU slots (plain adds, no
  * hash of a 56-byte key, no atomics); a path whose slot is taken uses the hash map above.
- * `path_evict` holds the tag of a retired path user space has banked, so that a CPU can
- * free its slot when another path wants it.
+ * `path_evict` holds, per CPU, the tag of a retired path user space has banked in that
+ * CPU's slot, so that the CPU can free the slot when another path wants it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -145,7 +145,7 @@ struct {
 } path_slots SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SIRQ_PATH_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -878,7 +878,7 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	return 0;
 }
 
-/* A non-zero hash of a path key (mirrored by user space for `path_evict`). */
+/* A non-zero hash of a path key: its slot, and its identity in `path_evict`. */
 static __always_inline __u64 path_tag(struct sirq_path_key *k)
 {
 	__u64 h = key_tag(&k->origin) ^ (key_tag(&k->to) * 0xC2B2AE3D27D4EB4FULL) ^
@@ -908,11 +908,12 @@ static __always_inline struct sirq_path_stats *path_slot(struct sirq_path_key *p
 	if (s->key.to.ifindex) {
 		__u64 *ev = bpf_map_lookup_elem(&path_evict, &idx);
 
-		if (!ev || !*ev || *ev != path_tag(&s->key))
+		if (!ev || !*ev || *ev != s->tag)
 			return NULL;
 		__builtin_memset(&s->s, 0, sizeof(s->s));
 	}
 	s->key = *pk;
+	s->tag = tag;
 	return &s->s;
 }
 

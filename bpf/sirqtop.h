@@ -114,9 +114,11 @@ struct sirq_path_stats {
 	struct sirq_hist latency; /* first transmit -> this receive; shared: count left 0 */
 };
 
-/* A per-CPU path slot: key.to.ifindex 0 = free. */
+/* A per-CPU path slot: key.to.ifindex 0 = free; tag: the key's non-zero hash, which
+ * user space writes to `path_evict` to free the slot of a retired path. */
 struct sirq_path_slot {
 	struct sirq_path_key key;
+	__u64 tag;
 	struct sirq_path_stats s;
 };
 

@@ -409,5 +409,12 @@ fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
         exact(path(s, a, b), 100, "first path, banked once");
     }
     exact(path(&s3, a2, b2), 70, "second path");
+    // Freeing those slots relies on user space's copy of the kernel's slot hashes.
+    let check = c.slot_check();
+    assert!(check.checked >= 3, "slots compared: {check:?}");
+    assert_eq!(
+        check.misplaced, 0,
+        "user space hashes keys to other slots: {check:?}"
+    );
     std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
 }

@@ -30,6 +30,14 @@ fn capture(lab: &PathLab, n: usize) -> (sirqtop::model::CaptureMeta, Snapshot) {
     std::thread::sleep(Duration::from_millis(300));
     c.poll().unwrap();
     let s = c.snapshot().unwrap();
+    // Every interface and path slot sits where user space's copy of the BPF hashes (used
+    // to free them) says it does.
+    let check = c.slot_check();
+    assert!(check.checked >= 4, "slots compared: {check:?}");
+    assert_eq!(
+        check.misplaced, 0,
+        "user space hashes keys to other slots: {check:?}"
+    );
     (c.meta().clone(), s)
 }
 

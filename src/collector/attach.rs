@@ -247,6 +247,7 @@ fn try_attach(
         },
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
+        slot_check: Default::default(),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {

@@ -14,6 +14,9 @@ use crate::model::{
 };
 use crate::probe::Mechanism;
 
+use super::reclaim;
+use super::SlotCheck;
+
 /// Wraps a libbpf error with the name of the map it came from.
 pub(super) fn map_error(map: &'static str) -> impl Fn(libbpf_rs::Error) -> Error {
     move |error| Error::Map { map, error }
@@ -29,7 +32,10 @@ fn first_u64(v: &[u8]) -> u64 {
 
 /// Per-interface counters: the per-CPU array slots plus the hash map that takes
 /// interfaces whose slot was already taken.
-pub(super) fn iface_counters(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, IfaceCounters>> {
+pub(super) fn iface_counters(
+    skel: &SirqtopSkel,
+    check: &mut SlotCheck,
+) -> Result<HashMap<IfaceKey, IfaceCounters>> {
     let mut out: HashMap<IfaceKey, IfaceCounters> = HashMap::new();
     let slots = &skel.maps.iface_slots;
     for idx in 0..slots.max_entries() {
@@ -42,7 +48,9 @@ pub(super) fn iface_counters(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, Ifa
                 continue;
             };
             if s.key.ifindex != 0 {
-                out.entry(key(&s.key)).or_default().merge(&counters(&s.c));
+                let k = key(&s.key);
+                check.see(reclaim::key_slot(&k) == idx);
+                out.entry(k).or_default().merge(&counters(&s.c));
             }
         }
     }
@@ -66,7 +74,10 @@ pub(super) fn iface_counters(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, Ifa
 
 /// Latency histograms (veth hop, backlog wait): the shared array slots plus the
 /// overflow hash map.
-pub(super) fn iface_hists(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, (Histogram, Histogram)>> {
+pub(super) fn iface_hists(
+    skel: &SirqtopSkel,
+    check: &mut SlotCheck,
+) -> Result<HashMap<IfaceKey, (Histogram, Histogram)>> {
     let mut out: HashMap<IfaceKey, (Histogram, Histogram)> = HashMap::new();
     let mut add = |k: IfaceKey, h: &types::sirq_iface_hists| {
         let e = out.entry(k).or_default();
@@ -77,13 +88,20 @@ pub(super) fn iface_hists(skel: &SirqtopSkel) -> Result<HashMap<IfaceKey, (Histo
     let batch = slots
         .lookup_batch(slots.max_entries(), MapFlags::ANY, MapFlags::ANY)
         .map_err(map_error("hist_slots"))?;
-    for (_, v) in batch {
+    for (idx, v) in batch {
         let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(&v) else {
             continue;
         };
         // tag 0 = free; a claimed slot whose key is not written yet has ifindex 0.
         if s.tag != 0 && s.key.ifindex != 0 {
-            add(key(&s.key), &s.h);
+            let k = key(&s.key);
+            let at = u32::from_ne_bytes(
+                idx.get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or_default(),
+            );
+            check.see(reclaim::key_slot(&k) == at && reclaim::key_tag(&k) == s.tag);
+            add(k, &s.h);
         }
     }
     let map = &skel.maps.iface_hists;
@@ -300,8 +318,9 @@ pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>>
 /// Where the kernel keeps a path hop's numbers (how a retired one is freed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum PathSource {
-    /// A per-CPU slot (freed through `path_evict`).
-    Slot(u32),
+    /// A per-CPU slot: its index, the CPU and the kernel's tag of the key (freed by
+    /// writing the tag to that CPU's `path_evict` entry).
+    Slot { idx: u32, cpu: usize, tag: u64 },
     /// The hash map, by its raw key.
     Hash(Vec<u8>),
 }
@@ -331,12 +350,13 @@ pub(super) fn paths(skel: &SirqtopSkel) -> Result<Vec<(PathSource, PathHop)>> {
             .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
             .map_err(map_error("path_slots"))?
             .unwrap_or_default();
-        for v in &per_cpu {
+        for (cpu, v) in per_cpu.iter().enumerate() {
             let Ok(s) = plain::from_bytes::<types::sirq_path_slot>(v) else {
                 continue;
             };
             if s.key.to.ifindex != 0 && s.s.packets > 0 {
-                out.push((PathSource::Slot(idx), path_hop(&s.key, &s.s)));
+                let tag = s.tag;
+                out.push((PathSource::Slot { idx, cpu, tag }, path_hop(&s.key, &s.s)));
             }
         }
     }

@@ -54,6 +54,29 @@ struct Attached {
     _link: Link,
 }
 
+/// Where the kernel's direct-mapped interface tables (per-CPU counter slots, shared
+/// histogram slots with their tags) hold their entries, against where user space's copy
+/// of the BPF hash (`reclaim::key_slot`, `key_tag`) puts them. Reclaiming relies on that
+/// copy to free a retired interface's slots: `misplaced` > 0 means it differs from the
+/// BPF code, and such slots would never be freed. (Path slots keep the kernel's tag, so
+/// freeing them needs no copy.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotCheck {
+    /// Occupied slots compared.
+    pub checked: u64,
+    /// Of those, slots whose key does not hash to where it is.
+    pub misplaced: u64,
+}
+
+impl SlotCheck {
+    fn see(&mut self, in_place: bool) {
+        self.checked += 1;
+        if !in_place {
+            self.misplaced += 1;
+        }
+    }
+}
+
 pub struct Collector {
     // Field order is drop order: the ring buffer and the links go before the skeleton
     // whose maps and programs they use.
@@ -70,6 +93,7 @@ pub struct Collector {
     attached_at: Instant,
     /// Possible CPUs: the layout of per-CPU map values.
     possible_cpus: usize,
+    slot_check: SlotCheck,
 }
 
 impl Collector {
@@ -97,8 +121,9 @@ impl Collector {
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.poll()?;
         let elapsed_ns = self.attached_at.elapsed().as_nanos() as u64;
-        let mut counters = maps::iface_counters(&self.skel)?;
-        let mut hists = maps::iface_hists(&self.skel)?;
+        let mut check = SlotCheck::default();
+        let mut counters = maps::iface_counters(&self.skel, &mut check)?;
+        let mut hists = maps::iface_hists(&self.skel, &mut check)?;
         let mut drops: HashMap<IfaceKey, BTreeMap<u32, u64>> = HashMap::new();
         for ((k, reason), n) in maps::drops(&self.skel)? {
             drops.entry(k).or_default().insert(reason, n);
@@ -160,6 +185,7 @@ impl Collector {
         let path_hops = self
             .reclaim
             .sweep_paths(&self.skel, maps::paths(&self.skel)?);
+        self.slot_check = check;
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
             .links
@@ -175,6 +201,12 @@ impl Collector {
             raise_sites,
             path_hops,
         })
+    }
+
+    /// The last snapshot's check of the kernel's slot placement against user space's
+    /// copy of its hashes (see [`SlotCheck`]).
+    pub fn slot_check(&self) -> SlotCheck {
+        self.slot_check
     }
 
     /// Interfaces gone past the grace period whose kernel entries were reclaimed (their

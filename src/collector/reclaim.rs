@@ -130,6 +130,7 @@ impl Reclaimer {
         let now = Instant::now();
         let mut summed: HashMap<PathHopKey, PathHop> = HashMap::new();
         let mut sources: HashMap<PathHopKey, Vec<maps::PathSource>> = HashMap::new();
+        let mut evict: HashMap<u32, Vec<(usize, u64)>> = HashMap::new();
         for (src, h) in kernel {
             summed
                 .entry(h.key)
@@ -157,15 +158,28 @@ impl Reclaimer {
                     maps::PathSource::Hash(raw) => {
                         let _ = skel.maps.paths.delete(&raw);
                     }
-                    maps::PathSource::Slot(idx) => {
-                        let _ = skel.maps.path_evict.update(
-                            &idx.to_ne_bytes(),
-                            &path_tag(&k).to_ne_bytes(),
-                            MapFlags::ANY,
-                        );
+                    maps::PathSource::Slot { idx, cpu, tag } => {
+                        evict.entry(idx).or_default().push((cpu, tag));
                     }
                 }
             }
+        }
+        // Per CPU, the tag of the retired path in its slot: that CPU frees it when
+        // another path wants the slot.
+        for (idx, cpus) in evict {
+            let key = idx.to_ne_bytes();
+            let Ok(Some(mut tags)) = skel.maps.path_evict.lookup_percpu(&key, MapFlags::ANY) else {
+                continue;
+            };
+            for (cpu, tag) in cpus {
+                if let Some(v) = tags.get_mut(cpu) {
+                    *v = tag.to_ne_bytes().to_vec();
+                }
+            }
+            let _ = skel
+                .maps
+                .path_evict
+                .update_percpu(&key, &tags, MapFlags::ANY);
         }
         while self.paths.len() > MAX_RETIRED {
             let Some(oldest) = self
@@ -181,15 +195,6 @@ impl Reclaimer {
         out.extend(self.paths.values().map(|(_, h)| *h));
         out
     }
-}
-
-/// The kernel side's tag of a path key (bpf/sirqtop.bpf.c `path_tag`).
-pub(super) fn path_tag(k: &PathHopKey) -> u64 {
-    let h = key_tag(&k.origin)
-        ^ key_tag(&k.to).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-        ^ key_tag(&k.prev).wrapping_mul(0x1656_67B1_9E37_79F9)
-        ^ u64::from(k.hop).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h | 1
 }
 
 /// Frees a retired interface's entries: its hash-map entries and its shared histogram
