@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -262,26 +262,13 @@ fn spawn_ready(args: &[&str]) -> Running {
 
 fn spawn_ready_env(args: &[&str], env: &[(&str, &str)]) -> Running {
     let before = common::sirqtop_program_ids();
-    let mut child = bin()
-        .envs(env.iter().copied())
-        .arg("--json")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sirqtop");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        line.clear();
-        let n = err.read_line(&mut line).unwrap();
-        assert!(n > 0, "sirqtop exited before ready");
-        if line.starts_with("sirqtop: ready") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no ready line");
-    }
+    let (child, err) = common::spawn_ready(
+        bin()
+            .envs(env.iter().copied())
+            .arg("--json")
+            .args(args)
+            .stdout(Stdio::piped()),
+    );
     let programs: std::collections::BTreeSet<u32> = common::sirqtop_program_ids()
         .difference(&before)
         .copied()

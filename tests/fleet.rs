@@ -3,7 +3,7 @@
 //! known number of packets over veth pairs it builds and checks what comes out. Root only;
 //! the tests take turns.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,25 +31,13 @@ impl Serve {
     /// Starts `sirqtop serve ARGS` and waits for its "ready ... serving http://ADDR/metrics".
     fn start(args: &[&str]) -> Serve {
         let before = common::sirqtop_program_ids();
-        let mut child = bin()
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sirqtop serve");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            line.clear();
-            let n = err.read_line(&mut line).unwrap();
-            assert!(n > 0, "sirqtop serve exited before ready");
-            if let Some(rest) = line.split("serving http://").nth(1) {
-                break rest.trim_end().trim_end_matches("/metrics").to_string();
-            }
-            assert!(Instant::now() < deadline, "no ready line");
-        };
+        let (child, addr, err) = common::spawn_until(
+            bin().arg("serve").args(args).stdout(Stdio::null()),
+            |line| {
+                let rest = line.split("serving http://").nth(1)?;
+                Some(rest.trim_end_matches("/metrics").to_string())
+            },
+        );
         let programs = common::sirqtop_program_ids()
             .difference(&before)
             .copied()
@@ -381,24 +369,19 @@ fn ndjson_stream_covers_each_interval() {
     let _g = common::serial();
     let lab = common::lab("j", "10.202.2");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5302);
-    let mut child = bin()
-        .args([
-            "--json",
-            "--interval",
-            "300ms",
-            "--duration",
-            "3s",
-            "--netns",
-            &lab.ns_a,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("sirqtop: ready"), "{line}");
+    let (child, _err) = common::spawn_ready(
+        bin()
+            .args([
+                "--json",
+                "--interval",
+                "300ms",
+                "--duration",
+                "3s",
+                "--netns",
+                &lab.ns_a,
+            ])
+            .stdout(Stdio::piped()),
+    );
     const N: u64 = 900;
     // Spread over several intervals.
     for _ in 0..3 {
@@ -502,18 +485,13 @@ fn a_pod_is_labelled_namespace_slash_pod_over_its_ip_netns_name() {
     std::fs::create_dir_all(&pod_dir).unwrap();
 
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5303);
-    let mut child = bin()
-        .args(["--json", "--duration", "2s", "--netns", &lab.ns_a])
-        .arg("--host-root")
-        .arg(host.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("sirqtop: ready"), "{line}");
+    let (child, _err) = common::spawn_ready(
+        bin()
+            .args(["--json", "--duration", "2s", "--netns", &lab.ns_a])
+            .arg("--host-root")
+            .arg(host.path())
+            .stdout(Stdio::piped()),
+    );
     send_udp(&lab.ns_a, &lab.addr_b, 5303, 100, 64).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -685,24 +663,19 @@ fn docker_image_serves_and_names_containers() {
 
     // 1. The binary on the host names the container by its Docker name.
     send_from_host(&ip, 1); // neighbour resolution before the capture
-    let mut child = bin()
-        .args([
-            "--json",
-            "--duration",
-            "2s",
-            "--netns",
-            &format!("pid:{pid}"),
-        ])
-        .arg("--docker-root")
-        .arg(&data_root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("sirqtop: ready"), "{line}");
+    let (child, _err) = common::spawn_ready(
+        bin()
+            .args([
+                "--json",
+                "--duration",
+                "2s",
+                "--netns",
+                &format!("pid:{pid}"),
+            ])
+            .arg("--docker-root")
+            .arg(&data_root)
+            .stdout(Stdio::piped()),
+    );
     send_from_host(&ip, 200);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

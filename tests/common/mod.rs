@@ -140,3 +140,53 @@ pub fn within_slack(v: u64, n: u64, slack: u64, what: &str) {
         n + slack
     );
 }
+
+/// Spawns `cmd` with stderr piped and reads its stderr until `ready` accepts a line; gives
+/// the child, what `ready` returned, and the stderr reader, which the caller keeps open
+/// (a closed pipe would fail the tool's later messages). Panics if the tool exits first
+/// or nothing is accepted within 20 s.
+pub fn spawn_until<T>(
+    cmd: &mut std::process::Command,
+    mut ready: impl FnMut(&str) -> Option<T>,
+) -> (
+    std::process::Child,
+    T,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sirqtop");
+    let Some(stderr) = child.stderr.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sirqtop's stderr is not piped");
+    };
+    let mut err = std::io::BufReader::new(stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = err.read_line(&mut line).expect("read sirqtop's stderr");
+        assert!(n > 0, "sirqtop exited before it was ready");
+        if let Some(v) = ready(line.trim_end()) {
+            return (child, v, err);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ready line: {line}"
+        );
+    }
+}
+
+/// `spawn_until` sirqtop's "sirqtop: ready" line.
+pub fn spawn_ready(
+    cmd: &mut std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    let (child, (), err) = spawn_until(cmd, |l| l.starts_with("sirqtop: ready").then_some(()));
+    (child, err)
+}
