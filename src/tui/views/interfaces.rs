@@ -3,7 +3,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Table, TableState};
 use ratatui::Frame;
 
 use super::{iface_header, iface_row, iface_widths};
@@ -30,13 +30,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         } else {
             "no interface matches the filters (Esc clears them)".to_string()
         };
-        let p = Paragraph::new(Line::from(Span::styled(
-            msg,
-            Style::default().fg(Color::DarkGray),
-        )))
-        .wrap(Wrap { trim: true })
-        .block(block);
-        f.render_widget(p, area);
+        super::placeholder(f, area, block, msg);
         return;
     }
 

@@ -133,3 +133,19 @@ pub fn alarm(nonzero: bool) -> Style {
         Style::default()
     }
 }
+
+/// A view with nothing to show yet: one dimmed, wrapped message in its block.
+pub fn placeholder(
+    f: &mut ratatui::Frame,
+    area: ratatui::layout::Rect,
+    block: ratatui::widgets::Block,
+    msg: String,
+) {
+    let p = ratatui::widgets::Paragraph::new(Line::from(ratatui::text::Span::styled(
+        msg,
+        Style::default().fg(Color::DarkGray),
+    )))
+    .wrap(ratatui::widgets::Wrap { trim: true })
+    .block(block);
+    f.render_widget(p, area);
+}

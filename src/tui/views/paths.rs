@@ -48,13 +48,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         } else {
             "no paths yet: a path appears once a packet sent by a veth is received".to_string()
         };
-        let p = Paragraph::new(Line::from(Span::styled(
-            msg,
-            Style::default().fg(Color::DarkGray),
-        )))
-        .wrap(Wrap { trim: true })
-        .block(block);
-        f.render_widget(p, area);
+        super::placeholder(f, area, block, msg);
         return;
     }
     let [table_area, chain_area] =
