@@ -159,12 +159,13 @@ struct {
 } drops SEC(".maps");
 
 /*
- * Interface slots user space asks to free: the tag of a gone interface whose numbers it
- * has banked. A CPU whose slot still holds that interface frees it the next time another
- * interface wants the slot (per-CPU slots cannot be freed safely from user space).
+ * Interface slots user space asks to free: per CPU, the tag of a gone interface whose
+ * numbers it has banked and which that CPU's slot holds. The CPU frees it the next time
+ * another interface wants the slot (per-CPU slots cannot be freed safely from user
+ * space). Per CPU, because two CPUs' slots at one index can hold two gone interfaces.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SIRQ_IFACE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -418,3 +418,90 @@ fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
     );
     std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
 }
+
+/// A gone interface's per-CPU slot is freed for the next interface that wants it, on each
+/// CPU that held it: two gone interfaces at one slot index, one per CPU, then a third at
+/// that index sending on both CPUs is counted in the slots, not in the overflow map.
+#[test]
+fn freed_slots_are_taken_again_on_every_cpu() {
+    require_root!();
+    let _g = common::serial();
+    if sirqtop::probe::kernel::online_cpus() < 2 {
+        eprintln!("skipped: needs 2 CPUs");
+        return;
+    }
+    std::env::set_var("SIRQTOP_RECLAIM_AFTER", "0.3");
+    let mut c = Collector::start(&Config::default()).expect("attach");
+    let topology_cookie = |ns: &str| -> u64 {
+        let inode = sirqtop::lab::netns_inode(ns).expect("inode");
+        sirqtop::netns::discover()
+            .expect("discover")
+            .cookie(inode)
+            .unwrap_or(0)
+    };
+    // An ifindex for end A of a new pair whose key lands in slot `idx`.
+    let at_slot = |idx: u32| {
+        move |ns: &str| -> Result<u32, sirqtop::lab::LabError> {
+            let netns = sirqtop::lab::netns_inode(ns)?;
+            let cookie = topology_cookie(ns);
+            Ok((2..1_000_000u32)
+                .find(|&ifindex| {
+                    sirqtop::collector::iface_slot(&sirqtop::model::IfaceKey {
+                        netns,
+                        ifindex,
+                        cookie,
+                    }) == idx
+                })
+                .expect("an ifindex for the slot"))
+        }
+    };
+    let send_on = |c: &mut Collector, lab: &VethLab, cpu: usize, n: usize| {
+        let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 7500);
+        let (ns, addr) = (lab.ns_a.clone(), lab.addr_b.clone());
+        std::thread::spawn(move || {
+            sirqtop::lab::pin_to_cpu(cpu).expect("pin");
+            send_udp(&ns, &addr, 7500, n, 64).expect("send");
+        })
+        .join()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        c.poll().expect("poll");
+    };
+    let x = common::lab("fx", "10.209.6");
+    send_on(&mut c, &x, 0, 40);
+    let s = c.snapshot().expect("snapshot");
+    let xa = by_name(&s, &x.ns_a, &x.if_a).key;
+    let idx = sirqtop::collector::iface_slot(&xa);
+    let y = VethLab::with_index_a("fy", "10.209.7", at_slot(idx)).expect("lab");
+    send_on(&mut c, &y, 1, 40);
+    let s = c.snapshot().expect("snapshot");
+    let ya = by_name(&s, &y.ns_a, &y.if_a).key;
+    assert_eq!(sirqtop::collector::iface_slot(&ya), idx);
+    let hashed = &c.slot_check().hashed;
+    assert!(
+        !hashed.contains(&xa) && !hashed.contains(&ya),
+        "slot {idx} was not free on CPU 0 and 1 to begin with: {hashed:?}"
+    );
+    // Both go; both are banked and their slots marked for freeing.
+    drop((x, y));
+    // Gone at the next full view of the node (at most 5 s old), retired 0.3 s later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while c.retired_interfaces() < 4 && std::time::Instant::now() < deadline {
+        c.snapshot().expect("snapshot");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(c.retired_interfaces() >= 4, "{}", c.retired_interfaces());
+    let z = VethLab::with_index_a("fz", "10.209.8", at_slot(idx)).expect("lab");
+    send_on(&mut c, &z, 0, 30);
+    send_on(&mut c, &z, 1, 20);
+    let s = c.snapshot().expect("snapshot");
+    let za = by_name(&s, &z.ns_a, &z.if_a);
+    exact(za.counters.tx_packets, 50, "third A tx");
+    let check = c.slot_check();
+    assert!(
+        !check.hashed.contains(&za.key),
+        "a CPU did not free slot {idx} for the next interface: {check:?}"
+    );
+    assert_eq!(check.misplaced, 0, "{check:?}");
+    std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
+}

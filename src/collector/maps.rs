@@ -63,6 +63,7 @@ pub(super) fn iface_counters(
             .lookup_percpu(&k, MapFlags::ANY)
             .map_err(map_error("iface_counters"))?
             .unwrap_or_default();
+        check.hashed.push(key(raw));
         for v in &per_cpu {
             if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
                 out.entry(key(raw)).or_default().merge(&counters(c));

@@ -24,6 +24,12 @@ use crate::probe::Mechanism;
 pub use attach::check_environment;
 pub use stacks::trim_probe_frames;
 
+/// The index of an interface's slot in the kernel's direct-mapped interface tables (the
+/// same hash as the BPF code's `key_slot`).
+pub fn iface_slot(k: &IfaceKey) -> u32 {
+    reclaim::key_slot(k)
+}
+
 /// What to attach and what to count.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -60,12 +66,15 @@ struct Attached {
 /// copy to free a retired interface's slots: `misplaced` > 0 means it differs from the
 /// BPF code, and such slots would never be freed. (Path slots keep the kernel's tag, so
 /// freeing them needs no copy.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotCheck {
     /// Occupied slots compared.
     pub checked: u64,
     /// Of those, slots whose key does not hash to where it is.
     pub misplaced: u64,
+    /// Interfaces counted (on some CPU) in the overflow hash map because their slot was
+    /// held by another: few, unless slots of gone interfaces are not freed.
+    pub hashed: Vec<IfaceKey>,
 }
 
 impl SlotCheck {
@@ -205,8 +214,8 @@ impl Collector {
 
     /// The last snapshot's check of the kernel's slot placement against user space's
     /// copy of its hashes (see [`SlotCheck`]).
-    pub fn slot_check(&self) -> SlotCheck {
-        self.slot_check
+    pub fn slot_check(&self) -> &SlotCheck {
+        &self.slot_check
     }
 
     /// Interfaces gone past the grace period whose kernel entries were reclaimed (their

@@ -198,8 +198,9 @@ impl Reclaimer {
 }
 
 /// Frees a retired interface's entries: its hash-map entries and its shared histogram
-/// slot now, its per-CPU counter slots through `slot_evict` (each CPU frees its own the
-/// next time another interface wants the slot). Drop entries: `free_drop_entries`.
+/// slot now, its per-CPU counter slots through `slot_evict` (each CPU that holds it frees
+/// its own the next time another interface wants the slot). Drop entries:
+/// `free_drop_entries`.
 fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
     let raw = raw_key(k);
     // SAFETY: sirq_iface_key is Plain (integers only): viewing it as bytes is sound.
@@ -215,10 +216,28 @@ fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
             }
         }
     }
-    let _ = skel
-        .maps
-        .slot_evict
-        .update(&idx, &key_tag(k).to_ne_bytes(), MapFlags::ANY);
+    // The CPUs whose slot holds it get its tag; the others keep theirs (another gone
+    // interface may be waiting there to be freed).
+    let slots = skel.maps.iface_slots.lookup_percpu(&idx, MapFlags::ANY);
+    let evict = skel.maps.slot_evict.lookup_percpu(&idx, MapFlags::ANY);
+    if let (Ok(Some(slots)), Ok(Some(mut tags))) = (slots, evict) {
+        let tag = key_tag(k).to_ne_bytes().to_vec();
+        let mut changed = false;
+        for (slot, t) in slots.iter().zip(tags.iter_mut()) {
+            let holds = plain::from_bytes::<types::sirq_iface_slot>(slot)
+                .is_ok_and(|s| s.key.ifindex != 0 && maps::key(&s.key) == *k);
+            if holds {
+                *t = tag.clone();
+                changed = true;
+            }
+        }
+        if changed {
+            let _ = skel
+                .maps
+                .slot_evict
+                .update_percpu(&idx, &tags, MapFlags::ANY);
+        }
+    }
 }
 
 /// Frees the drop-reason entries of the retired interfaces: one pass over the map for all

@@ -60,10 +60,27 @@ pub struct VethLab {
     pub addr_b: String,
 }
 
+/// Chooses an ifindex, given the namespace the interface will be in.
+type PickIndex<'a> = Box<dyn FnOnce(&str) -> Result<u32> + 'a>;
+
 impl VethLab {
     /// `tag` (a few characters) makes names unique together with the pid; `subnet` is a
     /// /24 prefix such as "10.201.7" that nothing else on the machine uses.
     pub fn new(tag: &str, subnet: &str) -> Result<VethLab> {
+        Self::build(tag, subnet, None)
+    }
+
+    /// Like `new`, with end A's ifindex chosen by `index_a` once both namespaces exist
+    /// (it gets A's namespace name): e.g. to put A in a given slot of sirqtop's tables.
+    pub fn with_index_a(
+        tag: &str,
+        subnet: &str,
+        index_a: impl FnOnce(&str) -> Result<u32>,
+    ) -> Result<VethLab> {
+        Self::build(tag, subnet, Some(Box::new(index_a)))
+    }
+
+    fn build(tag: &str, subnet: &str, index_a: Option<PickIndex<'_>>) -> Result<VethLab> {
         let pid = std::process::id();
         let lab = VethLab {
             ns_a: format!("sqt-{tag}-a-{pid}"),
@@ -76,14 +93,23 @@ impl VethLab {
         // Leftovers of a crashed earlier run with the same pid would collide.
         lab.teardown();
         // On failure `lab` is dropped, which removes whatever was built.
-        lab.setup()?;
+        lab.setup(index_a)?;
         Ok(lab)
     }
 
-    fn setup(&self) -> Result<()> {
+    fn setup(&self, index_a: Option<PickIndex<'_>>) -> Result<()> {
         ip(&["netns", "add", &self.ns_a])?;
         ip(&["netns", "add", &self.ns_b])?;
-        veth_pair((&self.ns_a, &self.if_a), (&self.ns_b, &self.if_b))?;
+        match index_a {
+            None => veth_pair((&self.ns_a, &self.if_a), (&self.ns_b, &self.if_b))?,
+            Some(pick) => {
+                let index = pick(&self.ns_a)?.to_string();
+                ip(&[
+                    "-n", &self.ns_a, "link", "add", &self.if_a, "index", &index, "type", "veth",
+                    "peer", "name", &self.if_b, "netns", &self.ns_b,
+                ])?
+            }
+        }
         for ns in [&self.ns_a, &self.ns_b] {
             disable_ipv6(ns);
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
