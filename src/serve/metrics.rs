@@ -3,8 +3,7 @@
 //! [`Collector`] over the latest published snapshot, encoded at scrape time; the BPF
 //! side's log2 histograms become cumulative `le` buckets in seconds.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -13,6 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::fold::Folder;
 use crate::model::{
     Availability, CaptureMeta, Histogram, IfaceCounters, Interface, Snapshot, VectorStats,
     VECTOR_NAMES,
@@ -86,10 +86,19 @@ pub struct Published {
     pub snap: Arc<Snapshot>,
 }
 
+/// What a scrape encodes: the last published snapshot and its interface series.
+#[derive(Debug, Clone)]
+struct Latest {
+    published: Published,
+    series: Arc<Vec<Series>>,
+}
+
 /// The prometheus-client collector: encodes whatever was last published.
 #[derive(Debug, Clone)]
 pub struct Exposition {
-    pub latest: Arc<RwLock<Option<Published>>>,
+    latest: Arc<RwLock<Option<Latest>>>,
+    /// The interface series' history: kept across publishes (see [`Folder`]).
+    folder: Arc<Mutex<Folder>>,
     pub opts: Arc<MetricsOptions>,
 }
 
@@ -97,6 +106,7 @@ impl Exposition {
     pub fn new(opts: MetricsOptions) -> Exposition {
         Exposition {
             latest: Arc::new(RwLock::new(None)),
+            folder: Arc::new(Mutex::new(Folder::new(opts.max_interfaces))),
             opts: Arc::new(opts),
         }
     }
@@ -108,9 +118,19 @@ impl Exposition {
         r
     }
 
+    /// Replaces what scrapes see. Publishes follow each other (one serving loop): the
+    /// series grow from one to the next.
     pub fn publish(&self, p: Published) {
         // A poisoned lock only means a scrape panicked mid-read: the data is whole.
-        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        let series = self
+            .folder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fold(&p.snap.interfaces);
+        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Latest {
+            published: p,
+            series: Arc::new(series),
+        });
     }
 
     pub fn is_ready(&self) -> bool {
@@ -169,15 +189,9 @@ impl Series {
             ("kind", self.kind.clone()),
         ]
     }
-
-    fn add(&mut self, i: &Interface) {
-        self.counters.merge(&i.counters);
-        self.veth_hop.merge(&i.veth_hop);
-        self.backlog_wait.merge(&i.backlog_wait);
-    }
 }
 
-fn info_of(i: &Interface) -> InfoLabels {
+pub(super) fn info_of(i: &Interface) -> InfoLabels {
     let c = i.container.as_ref();
     InfoLabels {
         peer: i
@@ -201,62 +215,10 @@ fn info_of(i: &Interface) -> InfoLabels {
 }
 
 /// Groups interfaces into series by (netns label, name, kind), most softirq time first,
-/// and folds those beyond `max` into one `_other` series (last).
+/// and folds those beyond `max` into one `_other` series (last): one fold, with no
+/// history (the exposition keeps a [`Folder`] across publishes).
 pub fn interface_series(interfaces: &[Interface], max: Option<usize>) -> Vec<Series> {
-    let mut by_labels: BTreeMap<(String, String, String), Series> = BTreeMap::new();
-    // Present interfaces first, so that their labels win the info series.
-    let mut ordered: Vec<&Interface> = interfaces.iter().collect();
-    ordered.sort_by_key(|i| i.gone);
-    for i in ordered {
-        let kind = i.kind.clone().unwrap_or_default();
-        let key = (i.netns_label.clone(), i.name.clone(), kind.clone());
-        by_labels
-            .entry(key)
-            .or_insert_with(|| Series {
-                netns: i.netns_label.clone(),
-                interface: i.name.clone(),
-                kind,
-                counters: IfaceCounters::default(),
-                veth_hop: Histogram::default(),
-                backlog_wait: Histogram::default(),
-                info: Some(info_of(i)),
-            })
-            .add(i);
-    }
-    let mut series: Vec<Series> = by_labels.into_values().collect();
-    series.sort_by(|a, b| {
-        let rank = |s: &Series| {
-            (
-                s.counters.softirq_ns,
-                s.counters.rx_packets,
-                s.counters.tx_packets,
-            )
-        };
-        rank(b)
-            .cmp(&rank(a))
-            .then_with(|| (&a.netns, &a.interface).cmp(&(&b.netns, &b.interface)))
-    });
-    if let Some(max) = max {
-        if series.len() > max {
-            let rest = series.split_off(max);
-            let mut other = Series {
-                netns: OTHER.to_string(),
-                interface: OTHER.to_string(),
-                kind: String::new(),
-                counters: IfaceCounters::default(),
-                veth_hop: Histogram::default(),
-                backlog_wait: Histogram::default(),
-                info: None,
-            };
-            for s in rest {
-                other.counters.merge(&s.counters);
-                other.veth_hop.merge(&s.veth_hop);
-                other.backlog_wait.merge(&s.backlog_wait);
-            }
-            series.push(other);
-        }
-    }
-    series
+    Folder::new(max).fold(interfaces)
 }
 
 /// A log2 histogram as (upper bound in seconds, count in that bucket) pairs: the first
@@ -335,11 +297,12 @@ impl Collector for Exposition {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        encode_build_info(&mut enc, latest.as_ref().map(|p| p.meta.as_ref()))?;
-        let Some(p) = latest else {
+        encode_build_info(&mut enc, latest.as_ref().map(|l| l.published.meta.as_ref()))?;
+        let Some(l) = latest else {
             return Ok(());
         };
-        encode_snapshot(&mut enc, &p.meta, &p.snap, &self.opts)
+        let p = &l.published;
+        encode_snapshot(&mut enc, &p.meta, &p.snap, &l.series, &self.opts)
     }
 }
 
@@ -381,10 +344,10 @@ pub fn encode_snapshot(
     enc: &mut DescriptorEncoder,
     meta: &CaptureMeta,
     snap: &Snapshot,
+    series: &[Series],
     opts: &MetricsOptions,
 ) -> Result<(), std::fmt::Error> {
     let av: &Availability = &meta.availability;
-    let series = interface_series(&snap.interfaces, opts.max_interfaces);
     let hist_on = |f: HistFamily| !opts.no_histograms.contains(&f);
 
     info_family(
@@ -410,14 +373,14 @@ pub fn encode_snapshot(
             enc,
             "sirqtop_interface_transmit_packets",
             "Packets transmitted by the interface (veth_xmit).",
-            &series,
+            series,
             |c| c.tx_packets,
         )?;
         counter_family(
             enc,
             "sirqtop_interface_transmit_bytes",
             "Bytes transmitted by the interface (veth_xmit).",
-            &series,
+            series,
             |c| c.tx_bytes,
         )?;
     }
@@ -426,7 +389,7 @@ pub fn encode_snapshot(
             enc,
             "sirqtop_interface_backlog_enqueue_packets",
             "Packets for this interface enqueued to a per-CPU backlog (netif_rx).",
-            &series,
+            series,
             |c| c.rx_enqueued,
         )?;
     }
@@ -435,7 +398,7 @@ pub fn encode_snapshot(
             enc,
             "sirqtop_interface_receive_packets",
             "Packets received on the interface (netif_receive_skb).",
-            &series,
+            series,
             |c| c.rx_packets,
         )?;
     }
@@ -444,7 +407,7 @@ pub fn encode_snapshot(
             enc,
             "sirqtop_interface_net_rx_raises",
             "NET_RX softirq raises caused by the interface.",
-            &series,
+            series,
             |c| c.net_rx_raises,
         )?;
     }
@@ -468,7 +431,7 @@ pub fn encode_snapshot(
             enc,
             "sirqtop_interface_dropped_packets",
             "Packets freed as dropped while on the interface (skb:kfree_skb).",
-            &series,
+            series,
             |c| c.dropped,
         )?;
     }

@@ -1,8 +1,10 @@
 //! `sirqtop serve`: attach once, keep counting, and serve the latest snapshot to
 //! Prometheus. The collector stays on the calling thread (it owns the skeleton); a small
 //! synchronous HTTP server ([`http`]) runs on its own thread and encodes the last
-//! published snapshot at scrape time ([`metrics`]).
+//! published snapshot at scrape time ([`metrics`]); the interface series are folded at
+//! publish time so that every series stays a counter ([`fold`]).
 
+pub mod fold;
 pub mod http;
 pub mod metrics;
 
