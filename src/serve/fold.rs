@@ -142,7 +142,7 @@ impl Folder {
         let activity = |k: &SeriesKey| (now[k].0.rank(), self.series[k].rank());
         let mut outside: Vec<&SeriesKey> =
             now.keys().filter(|k| !self.shown.contains(*k)).collect();
-        outside.sort_by_key(|k| std::cmp::Reverse(activity(k)));
+        outside.sort_by_cached_key(|k| std::cmp::Reverse(activity(k)));
         let mut outside = outside.into_iter().peekable();
         while self.shown.len() < max {
             let Some(k) = outside.next() else { break };
