@@ -146,3 +146,104 @@ fn image_default_command_parses() {
         .unwrap_or_else(|e| panic!("the image's CMD does not parse: {e}"));
     assert!(matches!(cli.command, Some(sirqtop::cli::Command::Serve(_))));
 }
+
+fn deploy_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn prometheus_rules_check_and_pass_their_unit_tests() {
+    require_tool!("promtool", &["--version"], "prometheus");
+    let dir = deploy_dir();
+    let (ok, text) = promtool(&["check", "rules", "prometheus-rules.yaml"], &dir);
+    assert!(ok, "{text}");
+    assert!(text.contains("SUCCESS: 6 rules found"), "{text}");
+    let (ok, text) = promtool(&["test", "rules", "prometheus-rules.test.yaml"], &dir);
+    assert!(ok, "{text}");
+
+    // The unit tests do catch a wrong rule: the alert's threshold raised past the pod's
+    // 0.3 of a CPU no longer fires.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(dir.join("prometheus-rules.yaml")).unwrap();
+    assert!(rules.contains("> 0.2\n"));
+    std::fs::write(
+        tmp.path().join("prometheus-rules.yaml"),
+        rules.replace("> 0.2\n", "> 0.4\n"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join("prometheus-rules.test.yaml"),
+        tmp.path().join("prometheus-rules.test.yaml"),
+    )
+    .unwrap();
+    let (ok, text) = promtool(&["test", "rules", "prometheus-rules.test.yaml"], tmp.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains("SirqtopPodSoftirqHigh"), "{text}");
+}
+
+/// Every panel's query of the Grafana dashboard, with its variables filled in as Grafana
+/// would, is PromQL that Prometheus accepts (checked as recording rules by promtool).
+#[test]
+fn grafana_dashboard_queries_are_valid_promql() {
+    require_tool!("promtool", &["--version"], "prometheus");
+    let body = std::fs::read_to_string(deploy_dir().join("grafana-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&body).expect("dashboard is JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut exprs: Vec<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("target expr").to_string())
+        .collect();
+    assert_eq!(exprs.len(), panels.len(), "one query per panel");
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            // label_values(METRIC_SELECTOR, label): the selector is a query of its own.
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.to_string())
+                .expect("label_values(...) variable");
+            exprs.push(inner);
+        }
+    }
+    let fill = |e: &str| {
+        e.replace("$__rate_interval", "5m")
+            .replace("$instance", ".*")
+            .replace("$namespace", ".*")
+    };
+    let rules = |exprs: &[String]| {
+        let mut y = String::from("groups:\n  - name: dashboard\n    rules:\n");
+        for (n, e) in exprs.iter().enumerate() {
+            let e = serde_json::to_string(&fill(e)).unwrap();
+            y.push_str(&format!(
+                "      - record: dashboard:panel_{n}\n        expr: {e}\n"
+            ));
+        }
+        y
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("dashboard.yaml"), rules(&exprs)).unwrap();
+    let (ok, text) = promtool(&["check", "rules", "dashboard.yaml"], tmp.path());
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+        "{text}"
+    );
+    // And promtool does reject a broken query.
+    let mut broken = exprs.clone();
+    broken.push("sum by (instance (rate(sirqtop_uptime_seconds[5m]))".into());
+    std::fs::write(tmp.path().join("broken.yaml"), rules(&broken)).unwrap();
+    let (ok, text) = promtool(&["check", "rules", "broken.yaml"], tmp.path());
+    assert!(!ok, "{text}");
+}

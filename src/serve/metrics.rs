@@ -567,6 +567,7 @@ fn encode_self(
         ("stack_lost", l.stack_lost),
         ("inflight_stale", l.inflight_stale),
         ("drop_reasons_full", l.drop_reasons_full),
+        ("path_table_full", l.path_table_full),
     ];
     family(
         enc,
@@ -892,5 +893,53 @@ mod tests {
         let text = encode_openmetrics(&expo.registry()).unwrap();
         assert!(text.contains("sirqtop_build_info{version="), "{text}");
         assert!(!text.contains("sirqtop_interface"));
+    }
+
+    /// The metric names the shipped dashboard and rules query (deploy/) are all in a full
+    /// exposition: renaming a metric breaks this test, not a user's dashboard.
+    #[test]
+    fn deploy_queries_use_exposed_metric_names() {
+        let mut a = iface(1, 2, "shop/web-0", "eth0", 5_000);
+        a.counters.dropped = 1;
+        a.veth_hop.record(2_000);
+        a.backlog_wait.record(1_000);
+        let mut snap = snapshot(vec![a]);
+        snap.programs.push(crate::model::ProgramCost {
+            name: "tp_netif_receive".into(),
+            hook: Hook::NetifReceive,
+            backend: Backend::Tracepoint,
+            run_count: Some(5),
+            run_time_ns: Some(500),
+        });
+        let text = render(snap, MetricsOptions::default(), true);
+        let exposed: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let mut checked = 0;
+        for file in ["grafana-dashboard.json", "prometheus-rules.yaml"] {
+            let body = std::fs::read_to_string(dir.join(file)).unwrap();
+            let mut rest = body.as_str();
+            while let Some(at) = rest.find("sirqtop_") {
+                // A metric name, unless it is part of a recording rule's name (level:metric:op).
+                let before = rest[..at].chars().last();
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                if before == Some(':') || rest.starts_with(':') {
+                    continue;
+                }
+                assert!(
+                    exposed.contains(name.as_str()),
+                    "{file} uses {name}, not exposed"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "{checked} names checked");
     }
 }
