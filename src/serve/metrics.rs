@@ -435,6 +435,27 @@ pub fn encode_snapshot(
             |c| c.dropped,
         )?;
     }
+    // As in the JSON: known where receives are timed (not with --lite), polls with
+    // --napi-polls.
+    if av.backlog_wait {
+        counter_family(
+            enc,
+            "sirqtop_interface_napi_packets",
+            "Packets received without a backlog enqueue: delivered by the device's own NAPI \
+             (a NIC, a veth with XDP or GRO, a tunnel).",
+            series,
+            |c| c.napi_packets,
+        )?;
+    }
+    if av.napi {
+        counter_family(
+            enc,
+            "sirqtop_interface_napi_polls",
+            "Polls of the device's own NAPI (napi:napi_poll, with --napi-polls).",
+            series,
+            |c| c.napi_polls,
+        )?;
+    }
     if av.veth_hop && hist_on(HistFamily::VethHop) {
         family(
             enc,
@@ -731,6 +752,7 @@ mod tests {
         let mut a = iface(1, 2, "shop/web-0", "eth0", 5_000);
         a.veth_hop.record(5_000);
         a.veth_hop.record(20_000);
+        a.counters.napi_packets = 4;
         a.peer = Some(PeerRef {
             netns: 9,
             ifindex: 7,
@@ -758,6 +780,15 @@ mod tests {
                 &format!("sirqtop_interface_receive_packets_total{l}")
             ),
             Some(7.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("sirqtop_interface_napi_packets_total{l}")),
+            Some(4.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("sirqtop_interface_napi_polls_total{l}")),
+            Some(0.0),
+            "napi:napi_poll attached here"
         );
         assert_eq!(
             sample(
@@ -864,6 +895,7 @@ mod tests {
     fn families_follow_availability_and_options() {
         let mut m = meta();
         m.probes.attached.remove(&Hook::NetifRx);
+        m.probes.attached.remove(&Hook::NapiPoll);
         m.availability = Availability::from_report(&m.probes);
         let expo = Exposition::new(MetricsOptions {
             no_histograms: vec![HistFamily::VethHop, HistFamily::SoftirqDelay],
@@ -875,6 +907,10 @@ mod tests {
         });
         let text = encode_openmetrics(&expo.registry()).unwrap();
         assert!(!text.contains("backlog_enqueue"), "netif_rx not attached");
+        assert!(
+            !text.contains("sirqtop_interface_napi_polls"),
+            "napi_poll not attached"
+        );
         assert!(!text.contains("sirqtop_interface_veth_hop"));
         assert!(!text.contains("sirqtop_softirq_raise_to_run"));
         assert!(text.contains("sirqtop_softirq_run_duration_seconds_count{vector=\"NET_RX\"}"));
