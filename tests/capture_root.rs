@@ -579,47 +579,6 @@ fn raw_tracepoint_fallback_counts_the_same() {
     assert!(b.net_rx_raises.unwrap() >= 1 && b.softirq_ns.unwrap() > 0);
 }
 
-/// Puts a process into a cgroup shaped like Docker's, removed on drop (cgroup v1 `pids`
-/// hierarchy, or the unified v2 one).
-struct FakeContainer {
-    dir: std::path::PathBuf,
-    child: std::process::Child,
-}
-
-impl FakeContainer {
-    fn start(ns: &str, id: &str) -> Option<FakeContainer> {
-        let root = [
-            "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/unified",
-            "/sys/fs/cgroup",
-        ]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| p.join("cgroup.procs").exists())?;
-        let dir = root.join("docker").join(id);
-        std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "sleep", "60"])
-            .spawn()
-            .ok()?;
-        // `ip netns exec` execs sleep in place: the pid is the sleeping process.
-        std::thread::sleep(Duration::from_millis(200));
-        std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).ok()?;
-        Some(FakeContainer { dir, child })
-    }
-}
-
-impl Drop for FakeContainer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir(&self.dir);
-        if let Some(parent) = self.dir.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
-
 #[test]
 fn namespace_of_a_container_process_is_labelled_in_the_capture() {
     require_root!();
@@ -627,7 +586,8 @@ fn namespace_of_a_container_process_is_labelled_in_the_capture() {
     let lab = common::lab("c", "10.201.9");
     let ((ns_a, ix_a), _) = common::keys(&lab);
     let id = format!("{:0>64x}", 0x5137_0000_0000u64 + std::process::id() as u64);
-    let Some(_ctr) = FakeContainer::start(&lab.ns_a, &id) else {
+    // A process in a cgroup shaped like Docker's.
+    let Some(_ctr) = common::CgroupTask::start(&lab.ns_a, &format!("docker/{id}")) else {
         eprintln!("skipped: no writable cgroup hierarchy");
         return;
     };

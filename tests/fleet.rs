@@ -416,54 +416,6 @@ fn ndjson_stream_covers_each_interval() {
     assert!(with_traffic >= 2, "traffic spread over intervals");
 }
 
-/// A process in a kubepods cgroup (cgroupfs driver layout), removed on drop.
-struct FakePod {
-    dir: std::path::PathBuf,
-    child: Child,
-}
-
-impl FakePod {
-    fn start(ns: &str, uid: &str, id: &str) -> FakePod {
-        let root = [
-            "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/unified",
-            "/sys/fs/cgroup",
-        ]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| p.join("cgroup.procs").exists())
-        .expect("a writable cgroup hierarchy");
-        let dir = root
-            .join("kubepods")
-            .join("besteffort")
-            .join(format!("pod{uid}"))
-            .join(id);
-        std::fs::create_dir_all(&dir).expect("creating a kubepods cgroup");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "sleep", "60"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
-        FakePod { dir, child }
-    }
-}
-
-impl Drop for FakePod {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The leaf, pod, QoS and kubepods directories, innermost first.
-        let mut d = Some(self.dir.as_path());
-        for _ in 0..4 {
-            if let Some(p) = d {
-                let _ = std::fs::remove_dir(p);
-                d = p.parent();
-            }
-        }
-    }
-}
-
 #[test]
 fn a_pod_is_labelled_namespace_slash_pod_over_its_ip_netns_name() {
     require_root!();
@@ -473,7 +425,9 @@ fn a_pod_is_labelled_namespace_slash_pod_over_its_ip_netns_name() {
     let uid = format!("5137{pid:04x}-0000-4000-8000-000000000001");
     let uid = &uid[uid.len() - 36..];
     let id = format!("{:0>64x}", 0x6b75_0000_0000u64 + u64::from(pid));
-    let _pod = FakePod::start(&lab.ns_a, uid, &id);
+    // A process in a kubepods cgroup (cgroupfs driver layout).
+    let _pod = common::CgroupTask::start(&lab.ns_a, &format!("kubepods/besteffort/pod{uid}/{id}"))
+        .expect("a writable cgroup hierarchy");
     // The host as the kubelet leaves it, under a --host-root: its /proc and /run, and a
     // /var/log/pods directory for the pod with one container.
     let host = tempfile::tempdir().unwrap();

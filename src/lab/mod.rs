@@ -33,16 +33,20 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
 
 /// Runs `ip ARGS`, turning a failure into its stderr.
 pub fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(io("running ip"))?;
+    run_ip(Command::new("ip").args(args), || {
+        format!("ip {}", args.join(" "))
+    })
+}
+
+/// Runs an `ip` command; a failure is `what` with the command's stderr.
+fn run_ip(cmd: &mut Command, what: impl Fn() -> String) -> Result<()> {
+    let out = cmd.output().map_err(io(what()))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(LabError::Ip(format!(
-            "ip {}: {}",
-            args.join(" "),
+            "{}: {}",
+            what(),
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
@@ -358,20 +362,10 @@ pub fn tcp_stream(
 
 /// Runs a command inside `ns` (`ip netns exec`), turning a failure into its stderr.
 pub fn ns_exec(ns: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .map_err(io(format!("ip netns exec {ns} {}", args.join(" "))))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(LabError::Ip(format!(
-            "{} (in {ns}): {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    run_ip(
+        Command::new("ip").args(["netns", "exec", ns]).args(args),
+        || format!("{} (in {ns})", args.join(" ")),
+    )
 }
 
 fn sysctl(ns: &str, kv: &str) -> Result<()> {

@@ -190,3 +190,64 @@ pub fn spawn_ready(
     let (child, (), err) = spawn_until(cmd, |l| l.starts_with("sirqtop: ready").then_some(()));
     (child, err)
 }
+
+/// A process sleeping in network namespace `ns` inside a cgroup made for it at `rel` below
+/// the cgroup root (e.g. `kubepods/besteffort/pod<uid>/<id>`, `docker/<id>`): what a
+/// container runtime leaves for sirqtop to find. Dropping it kills the process and removes
+/// the directories it made. None when no cgroup hierarchy is writable here.
+pub struct CgroupTask {
+    dir: std::path::PathBuf,
+    levels: usize,
+    child: std::process::Child,
+}
+
+impl CgroupTask {
+    pub fn start(ns: &str, rel: &str) -> Option<CgroupTask> {
+        let root = [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.procs").exists())?;
+        let dir = root.join(rel);
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "sleep", "60"])
+            .spawn()
+            .ok()?;
+        // `ip netns exec` execs sleep in place: the pid is the sleeping process, in the
+        // namespace once it has run.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(CgroupTask {
+            dir,
+            levels: rel.split('/').filter(|c| !c.is_empty()).count(),
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for CgroupTask {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The directories it made, innermost first (one still in use stays).
+        let mut d = Some(self.dir.as_path());
+        for _ in 0..self.levels {
+            if let Some(p) = d {
+                let _ = std::fs::remove_dir(p);
+                d = p.parent();
+            }
+        }
+    }
+}
