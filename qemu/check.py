@@ -210,6 +210,26 @@ def check_cell(boot, backend, n):
     for hook in ("kfree_skb",):
         if hook not in (kernel.get("backends") or {}):
             reasons.append("hook %s not attached: %s" % (hook, kernel.get("fallbacks")))
+    # The path vA -> vB: one hop, every datagram that was tracked (as veth_hop).
+    if va is not None and vb is not None:
+        def end_is(e, name, ns):
+            return (e or {}).get("name") == name and (e or {}).get("netns_inode") == ns
+        paths = [p for p in doc.get("paths") or []
+                 if end_is(p.get("from"), "vA", ns1) and end_is(p.get("to"), "vB", ns2)]
+        pk = paths[0].get("packets") if len(paths) == 1 else None
+        counts["path"] = pk
+        if len(paths) != 1:
+            reasons.append("paths vA -> vB: %d entries, expected 1: %s" % (
+                len(paths), j(doc.get("paths"))[:800]))
+        else:
+            p = paths[0]
+            if p.get("hops") != 1:
+                reasons.append("path vA -> vB hops = %s, expected 1" % j(p.get("hops")))
+            if not in_range(pk, n - HOP_MISS, n + SLACK):
+                reasons.append("path vA -> vB packets = %s, expected %d..%d" % (j(pk), n - HOP_MISS, n + SLACK))
+            lat = (p.get("latency") or {}).get("count")
+            if not in_range(lat, n - HOP_MISS, n + SLACK):
+                reasons.append("path vA -> vB latency.count = %s, expected %d..%d" % (j(lat), n - HOP_MISS, n + SLACK))
     if vb is not None and vb.get("rx_path") != "backlog":
         reasons.append("vB.rx_path = %s, expected \"backlog\"" % j(vb.get("rx_path")))
     # ground truth from the kernel's own counters, to tell harness from tool problems
@@ -282,10 +302,10 @@ def main():
             if not ok:
                 failures.append((kernel, b, reasons, details))
 
-    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "raises", "softirq_ns", "cookie", "attach_s")
+    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "path", "raises", "softirq_ns", "cookie", "attach_s")
     table = [cols] + [
         (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
-         fmt(c.get("hop")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
+         fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
         for k, b, ok, c in rows
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
@@ -312,21 +332,21 @@ def main():
             f.write("Tested %s with `%s`: Debian cloud kernels under QEMU (TCG, 2 vCPUs). "
                     "Scenario: %d UDP datagrams of 64 bytes from ns1/vA to ns2/vB; "
                     "counts are sirqtop's (vA tx, vB rx_enqueued, vB rx, vA veth_hop samples, "
-                    "vB NET_RX raises; netns cookie: the key that survives namespace churn, "
+                    "packets on the one-hop path vA -> vB, vB NET_RX raises; netns cookie: the key that survives namespace churn, "
                     "0 with a warning before 5.12).\n\n" % (
                         datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                         a.sirqtop_version or "?", a.n))
             f.write("| kernel | --probe | attached (veth_xmit / netif_rx / softirq_raise) | result "
-                    "| tx | enq | rx | hop | raises | cookie | notes |\n")
-            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n")
+                    "| tx | enq | rx | hop | path | raises | cookie | notes |\n")
+            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
             for k, b, ok, c in rows:
                 be = c.get("mechanisms") or c.get("backends") or {}
                 hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
                 notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
                 result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
-                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                     k, b, hooks, result, fmt(c.get("tx")), fmt(c.get("enq")),
-                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("raises")),
+                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("raises")),
                     fmt(c.get("cookie")), notes))
     return 0 if all_ok else 1
 
