@@ -137,15 +137,16 @@ def check_cell(boot, backend, n):
     loss = doc.get("loss") or {}
     counts["loss"] = loss
 
-    ns1, ns2 = meta.get("ns1_inode"), meta.get("ns2_inode")
+    ns1, ns2, nsr = meta.get("ns1_inode"), meta.get("ns2_inode"), meta.get("nsR_inode")
     ns1 = int(ns1) if ns1 else None
     ns2 = int(ns2) if ns2 else None
+    nsr = int(nsr) if nsr else None
     filt = (doc.get("capture") or {}).get("netns_filter")
-    if sorted(filt or []) != sorted([ns1, ns2]):
-        reasons.append("capture.netns_filter %r != inodes of ns1, ns2 %r" % (filt, [ns1, ns2]))
+    if sorted(filt or []) != sorted([ns1, ns2, nsr]):
+        reasons.append("capture.netns_filter %r != inodes of ns1, ns2, nsR %r" % (filt, [ns1, ns2, nsr]))
 
     ifaces = doc.get("interfaces") or []
-    outside = [i for i in ifaces if i.get("netns_inode") not in (ns1, ns2) or i.get("name") in ("vC", "vD")]
+    outside = [i for i in ifaces if i.get("netns_inode") not in (ns1, ns2, nsr) or i.get("name") in ("vC", "vD")]
     if outside:
         reasons.append("interfaces outside the --netns filter: %s" % ", ".join(
             "%s@%s" % (i.get("name"), i.get("netns_inode")) for i in outside))
@@ -211,9 +212,10 @@ def check_cell(boot, backend, n):
         if hook not in (kernel.get("backends") or {}):
             reasons.append("hook %s not attached: %s" % (hook, kernel.get("fallbacks")))
     # The path vA -> vB: one hop, every datagram that was tracked (as veth_hop).
+    def end_is(e, name, ns):
+        return (e or {}).get("name") == name and (e or {}).get("netns_inode") == ns
+
     if va is not None and vb is not None:
-        def end_is(e, name, ns):
-            return (e or {}).get("name") == name and (e or {}).get("netns_inode") == ns
         paths = [p for p in doc.get("paths") or []
                  if end_is(p.get("from"), "vA", ns1) and end_is(p.get("to"), "vB", ns2)]
         pk = paths[0].get("packets") if len(paths) == 1 else None
@@ -230,6 +232,24 @@ def check_cell(boot, backend, n):
             lat = (p.get("latency") or {}).get("count")
             if not in_range(lat, n - HOP_MISS, n + SLACK):
                 reasons.append("path vA -> vB latency.count = %s, expected %d..%d" % (j(lat), n - HOP_MISS, n + SLACK))
+    # The routed path vE -> (nsR: vF, forwarded out of vG) -> vH: two hops, via vF.
+    routed = [p for p in doc.get("paths") or []
+              if end_is(p.get("from"), "vE", ns1) and end_is(p.get("to"), "vH", ns2)]
+    rk = routed[0].get("packets") if len(routed) == 1 else None
+    counts["routed"] = rk
+    if len(routed) != 1:
+        reasons.append("paths vE -> vH: %d entries, expected 1: %s" % (
+            len(routed), j(doc.get("paths"))[:800]))
+    else:
+        p = routed[0]
+        via = [(v.get("name"), v.get("netns_inode")) for v in p.get("via") or []]
+        if p.get("hops") != 2 or via != [("vF", nsr)]:
+            reasons.append("path vE -> vH: hops %s via %s, expected 2 via vF@nsR" % (j(p.get("hops")), j(via)))
+        if not in_range(rk, n - HOP_MISS, n + SLACK):
+            reasons.append("path vE -> vH packets = %s, expected %d..%d" % (j(rk), n - HOP_MISS, n + SLACK))
+        enq = p.get("backlog_enqueues_per_packet")
+        if num(enq) is None or abs(enq - 2.0) > 0.05:
+            reasons.append("path vE -> vH enqueues per packet = %s, expected 2" % j(enq))
     if vb is not None and vb.get("rx_path") != "backlog":
         reasons.append("vB.rx_path = %s, expected \"backlog\"" % j(vb.get("rx_path")))
     # ground truth from the kernel's own counters, to tell harness from tool problems
@@ -302,10 +322,10 @@ def main():
             if not ok:
                 failures.append((kernel, b, reasons, details))
 
-    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "path", "raises", "softirq_ns", "cookie", "attach_s")
+    cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "path", "routed", "raises", "softirq_ns", "cookie", "attach_s")
     table = [cols] + [
         (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
-         fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
+         fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("routed")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
         for k, b, ok, c in rows
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
@@ -332,21 +352,23 @@ def main():
             f.write("Tested %s with `%s`: Debian cloud kernels under QEMU (TCG, 2 vCPUs). "
                     "Scenario: %d UDP datagrams of 64 bytes from ns1/vA to ns2/vB; "
                     "counts are sirqtop's (vA tx, vB rx_enqueued, vB rx, vA veth_hop samples, "
-                    "packets on the one-hop path vA -> vB, vB NET_RX raises; netns cookie: the key that survives namespace churn, "
+                    "packets on the one-hop path vA -> vB and, for %d more datagrams from ns1/vE routed by nsR "
+                    "to ns2/vH, on the two-hop path vE -> vF -> vH; vB NET_RX raises; netns cookie: the key that survives namespace churn, "
                     "0 with a warning before 5.12).\n\n" % (
                         datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                        a.sirqtop_version or "?", a.n))
+                        a.sirqtop_version or "?", a.n, a.n))
             f.write("| kernel | --probe | attached (veth_xmit / netif_rx / softirq_raise) | result "
-                    "| tx | enq | rx | hop | path | raises | cookie | notes |\n")
-            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+                    "| tx | enq | rx | hop | path | routed | raises | cookie | notes |\n")
+            f.write("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
             for k, b, ok, c in rows:
                 be = c.get("mechanisms") or c.get("backends") or {}
                 hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
                 notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
                 result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
-                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                     k, b, hooks, result, fmt(c.get("tx")), fmt(c.get("enq")),
-                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("raises")),
+                    fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("routed")),
+                    fmt(c.get("raises")),
                     fmt(c.get("cookie")), notes))
     return 0 if all_ok else 1
 

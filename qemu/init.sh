@@ -81,7 +81,9 @@ setup() {
     ip netns add ns1 && ip netns add ns2 || return 1
     # noise outside the --netns filter: ns3/vC 10.98.0.1 <-> root/vD 10.98.0.2
     ip netns add ns3 || return 1
-    for ns in ns1 ns2 ns3; do
+    # a routed path, two veth hops: ns1/vE 10.97.0.1 -> nsR/vF | nsR/vG -> ns2/vH 10.96.0.2
+    ip netns add nsR || return 1
+    for ns in ns1 ns2 ns3 nsR; do
         ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1
         ip netns exec $ns sysctl -qw net.ipv6.conf.default.disable_ipv6=1
     done
@@ -95,12 +97,31 @@ setup() {
     ip -n ns2 addr add 10.99.0.2/24 dev vB
     ip -n ns3 addr add 10.98.0.1/24 dev vC
     ip addr add 10.98.0.2/24 dev vD
+    ip link add vE address 02:00:0a:61:00:01 netns ns1 type veth \
+        peer name vF address 02:00:0a:61:00:02 netns nsR || return 1
+    ip link add vG address 02:00:0a:60:00:01 netns nsR type veth \
+        peer name vH address 02:00:0a:60:00:02 netns ns2 || return 1
+    ip -n ns1 addr add 10.97.0.1/24 dev vE
+    ip -n nsR addr add 10.97.0.2/24 dev vF
+    ip -n nsR addr add 10.96.0.1/24 dev vG
+    ip -n ns2 addr add 10.96.0.2/24 dev vH
+    ip netns exec nsR sysctl -qw net.ipv4.ip_forward=1
+    for l in "ns1 vE" "nsR vF" "nsR vG" "ns2 vH"; do
+        set -- $l
+        ip -n $1 link set $2 up
+    done
+    ip -n ns1 route add 10.96.0.0/24 via 10.97.0.2 dev vE
+    ip -n ns2 route add 10.97.0.0/24 via 10.96.0.1 dev vH
+    ip -n ns1 neigh add 10.97.0.2 lladdr 02:00:0a:61:00:02 dev vE nud permanent
+    ip -n nsR neigh add 10.97.0.1 lladdr 02:00:0a:61:00:01 dev vF nud permanent
+    ip -n nsR neigh add 10.96.0.2 lladdr 02:00:0a:60:00:02 dev vG nud permanent
+    ip -n ns2 neigh add 10.96.0.1 lladdr 02:00:0a:60:00:01 dev vH nud permanent
     # static neighbours: no ARP traffic, no unresolved-queue drops
     ip -n ns1 neigh add 10.99.0.2 lladdr 02:00:0a:63:00:02 dev vA nud permanent
     ip -n ns2 neigh add 10.99.0.1 lladdr 02:00:0a:63:00:01 dev vB nud permanent
     ip -n ns3 neigh add 10.98.0.2 lladdr 02:00:0a:62:00:02 dev vC nud permanent
     ip neigh add 10.98.0.1 lladdr 02:00:0a:62:00:01 dev vD nud permanent
-    for ns in ns1 ns2 ns3; do ip -n $ns link set lo up; done
+    for ns in ns1 ns2 ns3 nsR; do ip -n $ns link set lo up; done
     ip link set lo up
     ip -n ns1 link set vA up
     ip -n ns2 link set vB up
@@ -111,13 +132,15 @@ setup() {
     while [ $i -lt 50 ]; do
         [ "$(ip netns exec ns1 cat /sys/class/net/vA/operstate)" = up ] &&
             [ "$(ip netns exec ns2 cat /sys/class/net/vB/operstate)" = up ] &&
-            [ "$(cat /sys/class/net/vD/operstate)" = up ] && break
+            [ "$(cat /sys/class/net/vD/operstate)" = up ] &&
+            [ "$(ip netns exec ns2 cat /sys/class/net/vH/operstate)" = up ] && break
         sleep 0.1
         i=$((i + 1))
     done
     meta ns1_inode "$(stat -L -c %i /run/netns/ns1)"
     meta ns2_inode "$(stat -L -c %i /run/netns/ns2)"
     meta ns3_inode "$(stat -L -c %i /run/netns/ns3)"
+    meta nsR_inode "$(stat -L -c %i /run/netns/nsR)"
     meta root_inode "$(stat -L -c %i /proc/self/ns/net)"
     begin links setup
     ip -n ns1 -d link show vA; ip -n ns2 -d link show vB
@@ -129,6 +152,11 @@ setup() {
     sleep 1
     a1=$(nsstat ns1 vA tx_packets); b1=$(nsstat ns2 vB rx_packets)
     meta selftest "vA_tx=$((a1 - a0)) vB_rx=$((b1 - b0)) sent=$N"
+    e0=$(nsstat ns1 vE tx_packets); h0=$(nsstat ns2 vH rx_packets)
+    ip netns exec ns1 /bin/udpsend 10.96.0.2 9 "$N" "$SIZE" || meta error "routed udpsend failed"
+    sleep 1
+    e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
+    meta selftest_routed "vE_tx=$((e1 - e0)) vH_rx=$((h1 - h0)) sent=$N"
     # debugging hook: an extra cpio archive may add /bin/guest-extra.sh
     if [ -x /bin/guest-extra.sh ]; then
         begin extra setup
@@ -142,7 +170,8 @@ run_backend() { # run_backend BACKEND
     rm -f /tmp/$b.json /tmp/$b.err /tmp/$b.out
     a0=$(nsstat ns1 vA tx_packets); b0=$(nsstat ns2 vB rx_packets)
     t0=$(uptime_s)
-    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 \
+    e0=$(nsstat ns1 vE tx_packets); h0=$(nsstat ns2 vH rx_packets)
+    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 --netns nsR \
         --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no
@@ -160,6 +189,8 @@ run_backend() { # run_backend BACKEND
         npid=$!
         ip netns exec ns1 /bin/udpsend 10.99.0.2 9 "$N" "$SIZE" >/tmp/send.out 2>&1 ||
             meta "error_$b" "udpsend failed: $(cat /tmp/send.out)"
+        ip netns exec ns1 /bin/udpsend 10.96.0.2 9 "$N" "$SIZE" >/tmp/send.out 2>&1 ||
+            meta "error_$b" "routed udpsend failed: $(cat /tmp/send.out)"
         wait $npid
     elif kill -0 $pid 2>/dev/null; then
         meta "error_$b" "no ready line after ${READY_TIMEOUT}s"
@@ -181,7 +212,8 @@ run_backend() { # run_backend BACKEND
     rc=$?
     t2=$(uptime_s)
     a1=$(nsstat ns1 vA tx_packets); b1=$(nsstat ns2 vB rx_packets)
-    meta "result_$b" "rc=$rc ready=$ready attach_s=$(awk "BEGIN{print $t1-$t0}") total_s=$(awk "BEGIN{print $t2-$t0}") sysfs_vA_tx=$((a1 - a0)) sysfs_vB_rx=$((b1 - b0))"
+    e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
+    meta "result_$b" "rc=$rc ready=$ready attach_s=$(awk "BEGIN{print $t1-$t0}") total_s=$(awk "BEGIN{print $t2-$t0}") sysfs_vA_tx=$((a1 - a0)) sysfs_vB_rx=$((b1 - b0)) sysfs_vE_tx=$((e1 - e0)) sysfs_vH_rx=$((h1 - h0))"
     dump stderr "$b" /tmp/$b.err
     dump stdout "$b" /tmp/$b.out
     dump json "$b" /tmp/$b.json
