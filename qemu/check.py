@@ -211,45 +211,38 @@ def check_cell(boot, backend, n):
     for hook in ("kfree_skb",):
         if hook not in (kernel.get("backends") or {}):
             reasons.append("hook %s not attached: %s" % (hook, kernel.get("fallbacks")))
-    # The path vA -> vB: one hop, every datagram that was tracked (as veth_hop).
+    def one_path(src, ns_src, dst, ns_dst, hops, via):
+        """The one path src -> dst, checked for its hop count, route and packets."""
+        what = "path %s -> %s" % (src, dst)
+        found = [p for p in doc.get("paths") or []
+                 if end_is(p.get("from"), src, ns_src) and end_is(p.get("to"), dst, ns_dst)]
+        if len(found) != 1:
+            reasons.append("%s: %d entries, expected 1: %s" % (what, len(found), j(doc.get("paths"))[:800]))
+            return None
+        p = found[0]
+        got_via = [(v.get("name"), v.get("netns_inode")) for v in p.get("via") or []]
+        if p.get("hops") != hops or got_via != via:
+            reasons.append("%s: hops %s via %s, expected %d via %s" % (what, j(p.get("hops")), j(got_via), hops, j(via)))
+        if not in_range(p.get("packets"), n - HOP_MISS, n + SLACK):
+            reasons.append("%s packets = %s, expected %d..%d" % (what, j(p.get("packets")), n - HOP_MISS, n + SLACK))
+        return p
+
     def end_is(e, name, ns):
         return (e or {}).get("name") == name and (e or {}).get("netns_inode") == ns
 
+    # The path vA -> vB: one hop, every datagram that was tracked (as veth_hop).
     if va is not None and vb is not None:
-        paths = [p for p in doc.get("paths") or []
-                 if end_is(p.get("from"), "vA", ns1) and end_is(p.get("to"), "vB", ns2)]
-        pk = paths[0].get("packets") if len(paths) == 1 else None
-        counts["path"] = pk
-        if len(paths) != 1:
-            reasons.append("paths vA -> vB: %d entries, expected 1: %s" % (
-                len(paths), j(doc.get("paths"))[:800]))
-        else:
-            p = paths[0]
-            if p.get("hops") != 1:
-                reasons.append("path vA -> vB hops = %s, expected 1" % j(p.get("hops")))
-            if not in_range(pk, n - HOP_MISS, n + SLACK):
-                reasons.append("path vA -> vB packets = %s, expected %d..%d" % (j(pk), n - HOP_MISS, n + SLACK))
-            lat = (p.get("latency") or {}).get("count")
-            if not in_range(lat, n - HOP_MISS, n + SLACK):
-                reasons.append("path vA -> vB latency.count = %s, expected %d..%d" % (j(lat), n - HOP_MISS, n + SLACK))
+        p = one_path("vA", ns1, "vB", ns2, 1, [])
+        counts["path"] = p and p.get("packets")
+        lat = ((p or {}).get("latency") or {}).get("count")
+        if p and not in_range(lat, n - HOP_MISS, n + SLACK):
+            reasons.append("path vA -> vB latency.count = %s, expected %d..%d" % (j(lat), n - HOP_MISS, n + SLACK))
     # The routed path vE -> (nsR: vF, forwarded out of vG) -> vH: two hops, via vF.
-    routed = [p for p in doc.get("paths") or []
-              if end_is(p.get("from"), "vE", ns1) and end_is(p.get("to"), "vH", ns2)]
-    rk = routed[0].get("packets") if len(routed) == 1 else None
-    counts["routed"] = rk
-    if len(routed) != 1:
-        reasons.append("paths vE -> vH: %d entries, expected 1: %s" % (
-            len(routed), j(doc.get("paths"))[:800]))
-    else:
-        p = routed[0]
-        via = [(v.get("name"), v.get("netns_inode")) for v in p.get("via") or []]
-        if p.get("hops") != 2 or via != [("vF", nsr)]:
-            reasons.append("path vE -> vH: hops %s via %s, expected 2 via vF@nsR" % (j(p.get("hops")), j(via)))
-        if not in_range(rk, n - HOP_MISS, n + SLACK):
-            reasons.append("path vE -> vH packets = %s, expected %d..%d" % (j(rk), n - HOP_MISS, n + SLACK))
-        enq = p.get("backlog_enqueues_per_packet")
-        if num(enq) is None or abs(enq - 2.0) > 0.05:
-            reasons.append("path vE -> vH enqueues per packet = %s, expected 2" % j(enq))
+    p = one_path("vE", ns1, "vH", ns2, 2, [("vF", nsr)])
+    counts["routed"] = p and p.get("packets")
+    enq = (p or {}).get("backlog_enqueues_per_packet")
+    if p and (num(enq) is None or abs(enq - 2.0) > 0.05):
+        reasons.append("path vE -> vH enqueues per packet = %s, expected 2" % j(enq))
     if vb is not None and vb.get("rx_path") != "backlog":
         reasons.append("vB.rx_path = %s, expected \"backlog\"" % j(vb.get("rx_path")))
     # ground truth from the kernel's own counters, to tell harness from tool problems

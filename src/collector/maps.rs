@@ -63,10 +63,11 @@ pub(super) fn iface_counters(
             .lookup_percpu(&k, MapFlags::ANY)
             .map_err(map_error("iface_counters"))?
             .unwrap_or_default();
-        check.hashed.push(key(raw));
+        let k = key(raw);
+        check.hashed.push(k);
         for v in &per_cpu {
             if let Ok(c) = plain::from_bytes::<types::sirq_iface_counters>(v) {
-                out.entry(key(raw)).or_default().merge(&counters(c));
+                out.entry(k).or_default().merge(&counters(c));
             }
         }
     }

@@ -167,19 +167,7 @@ impl Reclaimer {
         // Per CPU, the tag of the retired path in its slot: that CPU frees it when
         // another path wants the slot.
         for (idx, cpus) in evict {
-            let key = idx.to_ne_bytes();
-            let Ok(Some(mut tags)) = skel.maps.path_evict.lookup_percpu(&key, MapFlags::ANY) else {
-                continue;
-            };
-            for (cpu, tag) in cpus {
-                if let Some(v) = tags.get_mut(cpu) {
-                    *v = tag.to_ne_bytes().to_vec();
-                }
-            }
-            let _ = skel
-                .maps
-                .path_evict
-                .update_percpu(&key, &tags, MapFlags::ANY);
+            mark_evict(&skel.maps.path_evict, idx, cpus);
         }
         while self.paths.len() > MAX_RETIRED {
             let Some(oldest) = self
@@ -218,25 +206,33 @@ fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
     }
     // The CPUs whose slot holds it get its tag; the others keep theirs (another gone
     // interface may be waiting there to be freed).
-    let slots = skel.maps.iface_slots.lookup_percpu(&idx, MapFlags::ANY);
-    let evict = skel.maps.slot_evict.lookup_percpu(&idx, MapFlags::ANY);
-    if let (Ok(Some(slots)), Ok(Some(mut tags))) = (slots, evict) {
-        let tag = key_tag(k).to_ne_bytes().to_vec();
-        let mut changed = false;
-        for (slot, t) in slots.iter().zip(tags.iter_mut()) {
-            let holds = plain::from_bytes::<types::sirq_iface_slot>(slot)
-                .is_ok_and(|s| s.key.ifindex != 0 && maps::key(&s.key) == *k);
-            if holds {
-                *t = tag.clone();
-                changed = true;
-            }
+    if let Ok(Some(slots)) = skel.maps.iface_slots.lookup_percpu(&idx, MapFlags::ANY) {
+        let tag = key_tag(k);
+        let holders = slots.iter().enumerate().filter_map(|(cpu, slot)| {
+            plain::from_bytes::<types::sirq_iface_slot>(slot)
+                .is_ok_and(|s| s.key.ifindex != 0 && maps::key(&s.key) == *k)
+                .then_some((cpu, tag))
+        });
+        mark_evict(&skel.maps.slot_evict, key_slot(k), holders);
+    }
+}
+
+/// Writes `tag` into the given CPUs' entries of a per-CPU evict map at `idx` (`slot_evict`,
+/// `path_evict`), leaving the other CPUs' entries as they are.
+fn mark_evict(map: &impl MapCore, idx: u32, tags: impl IntoIterator<Item = (usize, u64)>) {
+    let key = idx.to_ne_bytes();
+    let Ok(Some(mut values)) = map.lookup_percpu(&key, MapFlags::ANY) else {
+        return;
+    };
+    let mut changed = false;
+    for (cpu, tag) in tags {
+        if let Some(v) = values.get_mut(cpu) {
+            *v = tag.to_ne_bytes().to_vec();
+            changed = true;
         }
-        if changed {
-            let _ = skel
-                .maps
-                .slot_evict
-                .update_percpu(&idx, &tags, MapFlags::ANY);
-        }
+    }
+    if changed {
+        let _ = map.update_percpu(&key, &values, MapFlags::ANY);
     }
 }
 

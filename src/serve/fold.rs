@@ -169,32 +169,20 @@ impl Folder {
     }
 
     fn render(&mut self, now: &BTreeMap<SeriesKey, (Totals, &Interface)>) -> Vec<Series> {
-        let mut out: Vec<Series> = self
+        let mut shown: Vec<(&SeriesKey, &Totals)> = self
             .series
             .iter()
             .filter(|(k, _)| self.max.is_none() || self.shown.contains(*k))
+            .collect();
+        // Most softirq time first; ties by labels (the map's order, kept by a stable sort).
+        shown.sort_by_key(|(_, t)| std::cmp::Reverse(t.rank()));
+        let mut out: Vec<Series> = shown
+            .into_iter()
             .map(|(k, t)| {
-                series(
-                    k.0.clone(),
-                    k.1.clone(),
-                    k.2.clone(),
-                    t,
-                    Some(info_of(now[k].1)),
-                )
+                let info = Some(info_of(now[k].1));
+                series(k.0.clone(), k.1.clone(), k.2.clone(), t, info)
             })
             .collect();
-        out.sort_by(|a, b| {
-            let rank = |s: &Series| {
-                (
-                    s.counters.softirq_ns,
-                    s.counters.rx_packets,
-                    s.counters.tx_packets,
-                )
-            };
-            rank(b)
-                .cmp(&rank(a))
-                .then_with(|| (&a.netns, &a.interface).cmp(&(&b.netns, &b.interface)))
-        });
         if self.max.is_some() && (self.other_shown || self.series.len() > self.shown.len()) {
             self.other_shown = true;
             let o = &self.other;

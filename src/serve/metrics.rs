@@ -214,13 +214,6 @@ pub(super) fn info_of(i: &Interface) -> InfoLabels {
     }
 }
 
-/// Groups interfaces into series by (netns label, name, kind), most softirq time first,
-/// and folds those beyond `max` into one `_other` series (last): one fold, with no
-/// history (the exposition keeps a [`Folder`] across publishes).
-pub fn interface_series(interfaces: &[Interface], max: Option<usize>) -> Vec<Series> {
-    Folder::new(max).fold(interfaces)
-}
-
 /// A log2 histogram as (upper bound in seconds, count in that bucket) pairs: the first
 /// folds every bucket below `2^HIST_LOW_LOG2` ns, the last is `+Inf`.
 pub fn seconds_buckets(h: &Histogram) -> Vec<(f64, u64)> {
@@ -850,7 +843,7 @@ mod tests {
         let mut old = iface(1, 2, "shop/web-0", "eth0", 100);
         old.gone = true;
         let new = iface(3, 2, "shop/web-0", "eth0", 50);
-        let series = interface_series(&[old, new], None);
+        let series = Folder::new(None).fold(&[old, new]);
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].counters.tx_packets, 20);
         assert_eq!(series[0].counters.softirq_ns, 150);
@@ -858,7 +851,7 @@ mod tests {
         let ifaces: Vec<Interface> = (0..5)
             .map(|n| iface(10 + n, 2, &format!("p{n}"), "eth0", u64::from(n) * 10))
             .collect();
-        let series = interface_series(&ifaces, Some(2));
+        let series = Folder::new(Some(2)).fold(&ifaces);
         let names: Vec<&str> = series.iter().map(|s| s.netns.as_str()).collect();
         assert_eq!(
             names,
