@@ -94,7 +94,14 @@ impl Topo {
         match self {
             Topo::Routed => None,
             Topo::Tc(_) => tools_missing(),
-            Topo::Macvlan(m, _) => link_missing("macvlan", &["mode", &mode(&m)], true),
+            Topo::Macvlan(m, _) => link_missing("macvlan", &["mode", &mode(&m)], true).or_else(
+                // VEPA's switch is a bridge.
+                || {
+                    (m == MacvlanMode::Vepa)
+                        .then(|| link_missing("bridge", &[], false))
+                        .flatten()
+                },
+            ),
             Topo::Ipvlan(m, _) => link_missing("ipvlan", &["mode", &mode(&m)], true),
             Topo::Vlan => link_missing("vlan", &["id", "212"], true),
             Topo::Overlay(Tunnel::Vxlan) => {
