@@ -81,10 +81,18 @@ pub enum Hook {
     KfreeSkb,
     /// napi:napi_poll: receivers with their own NAPI.
     NapiPoll,
+    /// Transmits of the other kinds sirqtop follows (netkit, macvlan, ipvlan, VLAN,
+    /// tunnels): the transmit tracepoint, served by veth_xmit's own program when that is
+    /// the tracepoint too.
+    DevXmit,
+    /// Receives on another round of the kernel's receive loop (after a tc peer redirect,
+    /// or an rx_handler handing the skb to macvlan, ipvlan or VLAN): no tracepoint sees
+    /// them; fexit or kretprobe on the functions that hand the skb over.
+    RxAnother,
 }
 
 impl Hook {
-    pub const ALL: [Hook; 7] = [
+    pub const ALL: [Hook; 9] = [
         Hook::VethXmit,
         Hook::NetifRx,
         Hook::SoftirqRaise,
@@ -92,6 +100,8 @@ impl Hook {
         Hook::NetifReceive,
         Hook::KfreeSkb,
         Hook::NapiPoll,
+        Hook::DevXmit,
+        Hook::RxAnother,
     ];
 
     /// The name used in JSON (`kernel.backends`) and in messages.
@@ -104,6 +114,8 @@ impl Hook {
             Hook::NetifReceive => "netif_receive_skb",
             Hook::KfreeSkb => "kfree_skb",
             Hook::NapiPoll => "napi_poll",
+            Hook::DevXmit => "dev_xmit",
+            Hook::RxAnother => "rx_another",
         }
     }
 }
