@@ -18,7 +18,7 @@ use sirqtop::model::{
     Snapshot,
 };
 use sirqtop::netns::ContainerRef;
-use sirqtop::serve::metrics::{encode_openmetrics, encode_prometheus};
+use sirqtop::serve::exposition::{encode_openmetrics, encode_prometheus};
 use sirqtop::serve::{Exposition, HistFamily, MetricsOptions, Published};
 
 fn meta() -> CaptureMeta {

@@ -147,11 +147,20 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
                 }
             }
         }
-        let chosen: BTreeMap<Hook, Mechanism> = plan
+        let mut chosen: BTreeMap<Hook, Mechanism> = plan
             .candidates
             .iter()
             .filter_map(|(h, c)| c.front().map(|m| (*h, *m)))
             .collect();
+        // veth_xmit's tracepoint program follows every kind's transmits itself: a second
+        // program on the same tracepoint would cost every veth packet.
+        let dev_xmit_by_veth = chosen
+            .get(&Hook::VethXmit)
+            .filter(|m| matches!(m, Mechanism::TpBtf | Mechanism::RawTp))
+            .copied();
+        if dev_xmit_by_veth.is_some() {
+            chosen.remove(&Hook::DevXmit);
+        }
         if chosen.is_empty() {
             let why: Vec<String> = fallbacks.iter().map(ToString::to_string).collect();
             return Err(Error::NothingAttached(why.join("; ")));
@@ -182,6 +191,11 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
                     report
                         .attached
                         .insert(*h, (m.backend(), m.as_str().to_string()));
+                }
+                if let Some(m) = dev_xmit_by_veth {
+                    report
+                        .attached
+                        .insert(Hook::DevXmit, (m.backend(), m.as_str().to_string()));
                 }
                 // Only what ranks above the chosen mechanism is a reason it was chosen.
                 report.fallbacks = fallbacks

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use prometheus_client::registry::Registry;
 use tiny_http::{Header, Method, Request, Response};
 
-use super::metrics::{encode_openmetrics, encode_prometheus, Exposition};
+use super::exposition::{encode_openmetrics, encode_prometheus, Exposition};
 use crate::error::{Error, Result};
 
 pub const OPENMETRICS_CONTENT_TYPE: &str =

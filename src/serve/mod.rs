@@ -1,12 +1,22 @@
 //! `sirqtop serve`: attach once, keep counting, and serve the latest snapshot to
 //! Prometheus. The collector stays on the calling thread (it owns the skeleton); a small
 //! synchronous HTTP server ([`http`]) runs on its own thread and encodes the last
-//! published snapshot at scrape time ([`metrics`]); the interface series are folded at
-//! publish time so that every series stays a counter ([`fold`]).
+//! published snapshot at scrape time ([`exposition`], whose families are written by
+//! [`interfaces`], [`softirq`] and [`own`] with the helpers of [`encode`]); the interface
+//! series ([`series`]) are folded at publish time so that every series stays a counter
+//! ([`fold`]).
 
+pub mod encode;
+pub mod exposition;
+#[cfg(test)]
+mod fixtures;
 pub mod fold;
 pub mod http;
-pub mod metrics;
+pub mod interfaces;
+pub mod options;
+pub mod own;
+pub mod series;
+pub mod softirq;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +28,8 @@ use crate::collector::{Collector, Config};
 use crate::error::Result;
 use crate::model::{CaptureMeta, IfaceKey, Snapshot};
 
-pub use metrics::{Exposition, HistFamily, MetricsOptions, Published};
+pub use exposition::{Exposition, Published};
+pub use options::{HistFamily, MetricsOptions};
 
 /// The default listen address: loopback only, on a port no well-known exporter uses
 /// (the Prometheus wiki's port allocations end well below it).

@@ -1,0 +1,221 @@
+//! The Prometheus exposition of a snapshot (a public contract, like the JSON schema: see
+//! README "Prometheus metrics"). Pure: [`Exposition`] is a prometheus-client
+//! [`Collector`] over the latest published snapshot; the families are written by
+//! [`super::interfaces`], [`super::softirq`] and [`super::own`].
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
+
+use super::fold::Folder;
+use super::interfaces::encode_interfaces;
+use super::options::MetricsOptions;
+use super::own::{encode_build_info, encode_self};
+use super::series::Series;
+use super::softirq::encode_softirqs;
+use crate::model::{CaptureMeta, Snapshot};
+
+/// A snapshot ready to be scraped: the serving loop replaces it, scrapes read it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub meta: Arc<CaptureMeta>,
+    pub snap: Arc<Snapshot>,
+}
+
+/// What a scrape encodes: the last published snapshot and its interface series.
+#[derive(Debug, Clone)]
+struct Latest {
+    published: Published,
+    series: Arc<Vec<Series>>,
+}
+
+/// The prometheus-client collector: encodes whatever was last published.
+#[derive(Debug, Clone)]
+pub struct Exposition {
+    latest: Arc<RwLock<Option<Latest>>>,
+    /// The interface series' history: kept across publishes (see [`Folder`]).
+    folder: Arc<Mutex<Folder>>,
+    pub opts: Arc<MetricsOptions>,
+}
+
+impl Exposition {
+    pub fn new(opts: MetricsOptions) -> Exposition {
+        Exposition {
+            latest: Arc::new(RwLock::new(None)),
+            folder: Arc::new(Mutex::new(Folder::new(opts.max_interfaces))),
+            opts: Arc::new(opts),
+        }
+    }
+
+    /// A registry holding just this collector.
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(self.clone()));
+        r
+    }
+
+    /// Replaces what scrapes see. Publishes follow each other (one serving loop): the
+    /// series grow from one to the next.
+    pub fn publish(&self, p: Published) {
+        // A poisoned lock only means a scrape panicked mid-read: the data is whole.
+        let series = self
+            .folder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fold(&p.snap.interfaces);
+        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Latest {
+            published: p,
+            series: Arc::new(series),
+        });
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.latest
+            .read()
+            .map(|l| l.is_some())
+            .unwrap_or_else(|e| e.into_inner().is_some())
+    }
+}
+
+/// Encodes in the OpenMetrics text format (with `# EOF`).
+pub fn encode_openmetrics(r: &Registry) -> Result<String, std::fmt::Error> {
+    let mut s = String::new();
+    prometheus_client::encoding::text::encode(&mut s, r)?;
+    Ok(s)
+}
+
+/// Encodes in the Prometheus text format 0.0.4 (what `promtool check metrics` and older
+/// scrapers read).
+pub fn encode_prometheus(r: &Registry) -> Result<String, std::fmt::Error> {
+    let mut s = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut s, r)?;
+    Ok(s)
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let latest = self
+            .latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        encode_build_info(&mut enc, latest.as_ref().map(|l| l.published.meta.as_ref()))?;
+        let Some(l) = latest else {
+            return Ok(());
+        };
+        let p = &l.published;
+        encode_snapshot(&mut enc, &p.meta, &p.snap, &l.series, &self.opts)
+    }
+}
+
+/// Every family of one snapshot.
+pub fn encode_snapshot(
+    enc: &mut DescriptorEncoder,
+    meta: &CaptureMeta,
+    snap: &Snapshot,
+    series: &[Series],
+    opts: &MetricsOptions,
+) -> Result<(), std::fmt::Error> {
+    let av = &meta.availability;
+    encode_interfaces(enc, av, series, opts)?;
+    encode_softirqs(enc, av, snap, opts)?;
+    encode_self(enc, meta, snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{iface, meta, render, snapshot};
+    use super::super::options::HistFamily;
+    use super::*;
+    use crate::model::{Availability, Backend, Hook};
+
+    #[test]
+    fn families_follow_availability_and_options() {
+        let mut m = meta();
+        m.probes.attached.remove(&Hook::NetifRx);
+        m.probes.attached.remove(&Hook::NapiPoll);
+        m.availability = Availability::from_report(&m.probes);
+        let expo = Exposition::new(MetricsOptions {
+            no_histograms: vec![HistFamily::VethHop, HistFamily::SoftirqDelay],
+            ..MetricsOptions::default()
+        });
+        expo.publish(Published {
+            meta: Arc::new(m),
+            snap: Arc::new(snapshot(vec![iface(1, 2, "a", "eth0", 1)])),
+        });
+        let text = encode_openmetrics(&expo.registry()).unwrap();
+        assert!(!text.contains("backlog_enqueue"), "netif_rx not attached");
+        assert!(
+            !text.contains("sirqtop_interface_napi_polls"),
+            "napi_poll not attached"
+        );
+        assert!(!text.contains("sirqtop_interface_veth_hop"));
+        assert!(!text.contains("sirqtop_softirq_raise_to_run"));
+        assert!(text.contains("sirqtop_softirq_run_duration_seconds_count{vector=\"NET_RX\"}"));
+        assert!(text.contains("sirqtop_interface_transmit_packets_total{"));
+        assert_eq!("all".parse::<HistFamily>().ok(), None);
+        assert!("bogus"
+            .parse::<HistFamily>()
+            .unwrap_err()
+            .contains("veth_hop, backlog_wait"));
+    }
+
+    #[test]
+    fn before_the_first_snapshot_only_build_info() {
+        let expo = Exposition::new(MetricsOptions::default());
+        assert!(!expo.is_ready());
+        let text = encode_openmetrics(&expo.registry()).unwrap();
+        assert!(text.contains("sirqtop_build_info{version="), "{text}");
+        assert!(!text.contains("sirqtop_interface"));
+    }
+
+    /// The metric names the shipped dashboard and rules query (deploy/) are all in a full
+    /// exposition: renaming a metric breaks this test, not a user's dashboard.
+    #[test]
+    fn deploy_queries_use_exposed_metric_names() {
+        let mut a = iface(1, 2, "shop/web-0", "eth0", 5_000);
+        a.counters.dropped = 1;
+        a.veth_hop.record(2_000);
+        a.backlog_wait.record(1_000);
+        let mut snap = snapshot(vec![a]);
+        snap.programs.push(crate::model::ProgramCost {
+            name: "tp_netif_receive".into(),
+            hook: Hook::NetifReceive,
+            backend: Backend::Tracepoint,
+            run_count: Some(5),
+            run_time_ns: Some(500),
+        });
+        let text = render(snap, MetricsOptions::default(), true);
+        let exposed: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let mut checked = 0;
+        for file in ["grafana-dashboard.json", "prometheus-rules.yaml"] {
+            let body = std::fs::read_to_string(dir.join(file)).unwrap();
+            let mut rest = body.as_str();
+            while let Some(at) = rest.find("sirqtop_") {
+                // A metric name, unless it is part of a recording rule's name (level:metric:op).
+                let before = rest[..at].chars().last();
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                if before == Some(':') || rest.starts_with(':') {
+                    continue;
+                }
+                assert!(
+                    exposed.contains(name.as_str()),
+                    "{file} uses {name}, not exposed"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "{checked} names checked");
+    }
+}
