@@ -115,6 +115,17 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             c.clear();
         }
     }
+    // Receives on another round have no tracepoint. Where the kernel refuses fexit, say so
+    // from a two-instruction probe instead of a failed load of everything (and a kallsyms
+    // read) at every start.
+    if let Some(c) = plan.candidates.get_mut(&Hook::RxAnother) {
+        if c.contains(&Mechanism::Fentry) {
+            if let Err(why) = probe::kernel::fexit_probe("skb_do_redirect") {
+                c.retain(|m| *m != Mechanism::Fentry);
+                fallbacks.push(Fallback::new(Hook::RxAnother, Mechanism::Fentry, why));
+            }
+        }
+    }
     // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
     // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
     if let Some(deny) = std::env::var_os("SIRQTOP_DENY") {
