@@ -139,51 +139,6 @@ pub fn drop_reason_label(kernel_name: &str) -> String {
         .to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drop_reasons_are_named_from_btf() {
-        assert_eq!(
-            drop_reason_label("SKB_DROP_REASON_PKT_TOO_BIG"),
-            "PKT_TOO_BIG"
-        );
-        assert_eq!(drop_reason_label("OTHER"), "OTHER");
-        // Every kernel with drop reasons (5.17+) has NOT_SPECIFIED.
-        let names = drop_reason_names();
-        if !names.is_empty() {
-            assert!(names.values().any(|n| n == "NOT_SPECIFIED"), "{names:?}");
-        }
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(count_cpu_list("0-1\n"), Some(2));
-        assert_eq!(count_cpu_list("0"), Some(1));
-        assert_eq!(count_cpu_list("0-3,6,8-9"), Some(7));
-        assert_eq!(count_cpu_list("3-1"), None);
-        assert_eq!(count_cpu_list("x"), None);
-        assert_eq!(count_cpu_list(""), None);
-    }
-
-    #[test]
-    fn kallsyms_picks_hook_functions_and_clones() {
-        let syms = parse_kallsyms(
-            "ffffffff81000000 T netif_rx\nffffffff81000010 T unrelated\n\
-             ffffffff81000200 t __raise_softirq_irqoff.isra.0\nffffffff81000300 d veth_xmit\n",
-        );
-        assert!(syms.contains_key("netif_rx"));
-        assert!(!syms.contains_key("unrelated"));
-        assert_eq!(
-            syms["__raise_softirq_irqoff"].clones,
-            vec!["__raise_softirq_irqoff.isra.0".to_string()]
-        );
-        // Data symbols are not functions.
-        assert!(!syms.contains_key("veth_xmit"));
-    }
-}
-
 /// Whether the kernel lets a tracing program attach at `func`'s return: a two-instruction
 /// fexit program is loaded and closed. Some kernels refuse fentry/fexit outright (EPERM:
 /// lockdown, an LSM) though they have BTF; finding that out this way costs a BTF look-up,
@@ -238,4 +193,49 @@ pub fn fexit_probe(func: &str) -> Result<(), String> {
     // SAFETY: `fd` is the program descriptor just returned to us, closed once.
     unsafe { libc::close(fd) };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reasons_are_named_from_btf() {
+        assert_eq!(
+            drop_reason_label("SKB_DROP_REASON_PKT_TOO_BIG"),
+            "PKT_TOO_BIG"
+        );
+        assert_eq!(drop_reason_label("OTHER"), "OTHER");
+        // Every kernel with drop reasons (5.17+) has NOT_SPECIFIED.
+        let names = drop_reason_names();
+        if !names.is_empty() {
+            assert!(names.values().any(|n| n == "NOT_SPECIFIED"), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpu_list("0-1\n"), Some(2));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("0-3,6,8-9"), Some(7));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
+        assert_eq!(count_cpu_list(""), None);
+    }
+
+    #[test]
+    fn kallsyms_picks_hook_functions_and_clones() {
+        let syms = parse_kallsyms(
+            "ffffffff81000000 T netif_rx\nffffffff81000010 T unrelated\n\
+             ffffffff81000200 t __raise_softirq_irqoff.isra.0\nffffffff81000300 d veth_xmit\n",
+        );
+        assert!(syms.contains_key("netif_rx"));
+        assert!(!syms.contains_key("unrelated"));
+        assert_eq!(
+            syms["__raise_softirq_irqoff"].clones,
+            vec!["__raise_softirq_irqoff.isra.0".to_string()]
+        );
+        // Data symbols are not functions.
+        assert!(!syms.contains_key("veth_xmit"));
+    }
 }
