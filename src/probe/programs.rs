@@ -201,7 +201,10 @@ mod tests {
         // Every kprobe has its kretprobe, every function its fexit.
         for f in functions(RxAnother) {
             let at = |m, ret| programs(RxAnother, m).any(|p| p.target == f && p.ret == ret);
-            assert!(at(Kprobe, false) && at(Kprobe, true) && at(Fentry, true), "{f}");
+            assert!(
+                at(Kprobe, false) && at(Kprobe, true) && at(Fentry, true),
+                "{f}"
+            );
         }
         assert_eq!(
             section(program("kretprobe_vlan_do_receive").unwrap()),
