@@ -262,6 +262,7 @@ fn try_attach(
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
         slot_check: Default::default(),
+        reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {
@@ -305,6 +306,8 @@ fn try_attach(
     }
     c.attached_at = Instant::now();
     c.meta.started_at = SystemTime::now();
+    // The devices' own counters from here on: what sirqtop sees is reconciled with them.
+    c.reconcile.sample();
     Ok(c)
 }
 

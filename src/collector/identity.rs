@@ -21,6 +21,8 @@ const MISS_BACKOFF: Duration = Duration::from_secs(2);
 #[derive(Default)]
 struct SeenState {
     first: HashMap<IfaceKey, (String, String)>,
+    /// A veth's or netkit's peer as the kernel linked it at first sight.
+    peers: HashMap<IfaceKey, IfaceKey>,
     fresh: Vec<IfaceKey>,
 }
 
@@ -178,6 +180,30 @@ impl Identities {
         })
     }
 
+    /// The peer the kernel side read from the device itself, named from what is known of
+    /// it: a pair that lived less than a poll still has its peer.
+    fn kernel_peer(&self, k: &IfaceKey) -> Option<PeerRef> {
+        let seen = self.seen.try_borrow().ok()?;
+        let p = *seen.peers.get(k)?;
+        let known = self.known.get(&p);
+        let live = self.live_link(&p);
+        let name = known
+            .map(|id| id.name.clone())
+            .or_else(|| live.map(|l| l.name.clone()))
+            .or_else(|| seen.first.get(&p).map(|f| f.0.clone()));
+        let netns_label = known.map(|id| id.netns_label.clone()).or_else(|| {
+            self.same_namespace(&p)
+                .then(|| self.topology.label(p.netns))
+        });
+        Some(PeerRef {
+            netns: p.netns,
+            ifindex: p.ifindex,
+            cookie: p.cookie,
+            name,
+            netns_label,
+        })
+    }
+
     /// Fills in name, kind, namespace labels, container and peer; marks it gone when its
     /// link (or its namespace) is no longer there.
     pub(super) fn apply(&self, i: &mut Interface) {
@@ -201,6 +227,9 @@ impl Identities {
                     i.container = n.container.clone();
                 }
             }
+        }
+        if i.peer.is_none() {
+            i.peer = self.kernel_peer(&i.key);
         }
         if i.kind.is_none() && i.name == "lo" {
             i.kind = Some("loopback".into());
@@ -228,6 +257,9 @@ fn on_event(seen: &Seen, data: &[u8]) -> i32 {
             let key = super::maps::key(&ev.key);
             s.first
                 .insert(key, (c_string(&ev.name), c_string(&ev.kind)));
+            if ev.peer.ifindex != 0 {
+                s.peers.insert(key, super::maps::key(&ev.peer));
+            }
             s.fresh.push(key);
         }
     }

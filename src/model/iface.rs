@@ -111,6 +111,10 @@ pub struct Interface {
     pub drop_reasons: BTreeMap<String, u64>,
     /// The interface (or its namespace) no longer exists; numbers are kept.
     pub gone: bool,
+    /// Packets the kernel's own statistics of the device say it received over the same
+    /// time (rtnetlink IFLA_STATS64 rx_packets, from attach); None where they are not
+    /// known at both ends (a device gone, a namespace that could not be entered).
+    pub kernel_rx_packets: Option<u64>,
 }
 
 /// How an interface's packets were received.
@@ -140,7 +144,16 @@ impl Interface {
             backlog_wait: Histogram::default(),
             drop_reasons: BTreeMap::new(),
             gone: false,
+            kernel_rx_packets: None,
         }
+    }
+
+    /// Receives the kernel counted on the device that sirqtop did not see (a receive
+    /// path whose hook is not attached: see `rx_another`); None where the kernel's count
+    /// is not known.
+    pub fn rx_unseen(&self) -> Option<u64> {
+        self.kernel_rx_packets
+            .map(|k| k.saturating_sub(self.counters.rx_packets))
     }
 
     /// The receive path(s) seen; None when nothing was received.
@@ -163,7 +176,10 @@ impl Interface {
     }
 
     pub fn is_active(&self) -> bool {
-        !self.counters.is_zero() || !self.veth_hop.is_empty() || !self.backlog_wait.is_empty()
+        !self.counters.is_zero()
+            || !self.veth_hop.is_empty()
+            || !self.backlog_wait.is_empty()
+            || self.rx_unseen().unwrap_or(0) > 0
     }
 
     /// The same interface's activity since `earlier` (identity from `self`).
@@ -181,6 +197,11 @@ impl Interface {
                 })
                 .filter(|(_, n)| *n > 0)
                 .collect(),
+            kernel_rx_packets: match (self.kernel_rx_packets, earlier.kernel_rx_packets) {
+                (Some(n), Some(e)) => Some(n.saturating_sub(e)),
+                (n, None) => n,
+                (None, Some(_)) => None,
+            },
             ..self.clone()
         }
     }

@@ -222,5 +222,47 @@ pub fn coverage_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
             ));
         }
     }
+    out.extend(unseen_warnings(probes, snap));
+    out
+}
+
+/// Receives the kernel counted on a device but sirqtop did not see are worth a line when
+/// they are more than this share of the device's own count (and at least
+/// [`UNSEEN_MIN`]): a capture's edges can leave a few packets counted by one side only.
+pub const UNSEEN_SHARE: f64 = 0.01;
+pub const UNSEEN_MIN: u64 = 10;
+
+/// One line per device whose own statistics show receives sirqtop did not see: the data
+/// path that hides them, and the backend that would see them.
+pub fn unseen_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in &snap.interfaces {
+        let (Some(unseen), Some(kernel)) = (i.rx_unseen(), i.kernel_rx_packets) else {
+            continue;
+        };
+        if unseen < UNSEEN_MIN || (unseen as f64) < kernel as f64 * UNSEEN_SHARE {
+            continue;
+        }
+        let path = match i.kind.as_deref() {
+            Some("macvlan" | "macvtap") => "the macvlan rx_handler (macvlan_handle_frame)",
+            Some("ipvlan" | "ipvtap") => {
+                "the ipvlan rx_handler (ipvlan_handle_frame) or its L3S input hook"
+            }
+            Some("vlan") => "VLAN untagging (vlan_do_receive)",
+            Some("veth" | "netkit") => "a tc bpf_redirect_peer into it (skb_do_redirect)",
+            _ => "a receive path without a hook",
+        };
+        let how = match probes.backend(Hook::RxAnother) {
+            Some(b) => format!("the {b} hook on it did not see them"),
+            None => "the fentry or kprobe backend would see them (this kernel offers \
+                     neither here: see kernel.fallbacks)"
+                .to_string(),
+        };
+        out.push(format!(
+            "rx_unseen: {}/{}: the kernel counted {kernel} receives, sirqtop saw {}: {unseen} \
+             came through {path}, which no tracepoint sees; {how}",
+            i.netns_label, i.name, i.counters.rx_packets
+        ));
+    }
     out
 }

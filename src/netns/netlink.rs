@@ -262,6 +262,22 @@ impl NlSocket {
         Ok(links)
     }
 
+    /// Every link of the socket's namespace with its kernel statistics: (link, rx_packets).
+    pub fn dump_link_stats(&mut self) -> Result<Vec<(RawLink, Option<u64>)>, NlError> {
+        let mut links = Vec::new();
+        let req = LinkMessage::default();
+        self.exchange(RouteNetlinkMessage::GetLink(req), NLM_F_DUMP, |m| {
+            if let RouteNetlinkMessage::NewLink(l) = m {
+                let rx = l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::Stats64(s) => Some(s.rx_packets),
+                    _ => None,
+                });
+                links.push((RawLink::from_message(&l), rx));
+            }
+        })?;
+        Ok(links)
+    }
+
     /// The nsid that the socket's namespace uses for the namespace open at `ns_fd`
     /// (RTM_GETNSID with NETNSA_FD); None when it has not assigned one.
     pub fn nsid_of(&mut self, ns_fd: BorrowedFd<'_>) -> Result<Option<i32>, NlError> {

@@ -61,6 +61,8 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         tx_bytes: opt(a.tx, i.counters.tx_bytes),
         rx_enqueued: opt(a.enqueue, i.counters.rx_enqueued),
         rx_packets: opt(a.receive, i.counters.rx_packets),
+        kernel_rx_packets: i.kernel_rx_packets,
+        rx_unseen: i.rx_unseen().filter(|_| a.receive),
         net_rx_raises: opt(a.raises, i.counters.net_rx_raises),
         softirq_ns: opt(a.softirq_time, i.counters.softirq_ns),
         softirq_ns_per_packet: if a.softirq_time {

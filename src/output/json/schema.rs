@@ -130,6 +130,14 @@ pub struct JsonInterface {
     pub tx_bytes: Option<u64>,
     pub rx_enqueued: Option<u64>,
     pub rx_packets: Option<u64>,
+    /// The device's own rx_packets over the capture (rtnetlink statistics); null where
+    /// not known at both ends.
+    #[serde(default)]
+    pub kernel_rx_packets: Option<u64>,
+    /// kernel_rx_packets - rx_packets when positive, else 0: receives the kernel counted
+    /// on the device that sirqtop did not see (see `kernel.backends.rx_another`).
+    #[serde(default)]
+    pub rx_unseen: Option<u64>,
     pub net_rx_raises: Option<u64>,
     pub softirq_ns: Option<u64>,
     pub softirq_ns_per_packet: Option<f64>,
