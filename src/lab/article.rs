@@ -34,6 +34,10 @@ pub struct PerRequest {
     pub net_rx_raises: f64,
     pub net_rx_runs: f64,
     pub softirq_ns: f64,
+    /// Receives the kernel counted on the lab's devices that sirqtop did not see (no hook
+    /// on this kernel for that receive path: `rx_unseen`); None where no device's own
+    /// counters were read.
+    pub rx_unseen: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -351,6 +355,12 @@ fn per_request(s: &Snapshot, n: u64) -> PerRequest {
         net_rx_raises: s.vector_total(NET_RX).raises as f64 / n as f64,
         net_rx_runs: s.vector_total(NET_RX).runs as f64 / n as f64,
         softirq_ns: sum(|c| c.softirq_ns),
+        rx_unseen: s
+            .interfaces
+            .iter()
+            .filter_map(|i| i.rx_unseen())
+            .reduce(|a, b| a + b)
+            .map(|u| u as f64 / n as f64),
     }
 }
 
