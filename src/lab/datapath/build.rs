@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::super::netkit::netkit_pair;
 use super::super::tcprog::{Redirect, TcObject, TcRoute};
 use super::super::{
-    address, bridge_fdb, disable_ipv6, ifindex, io, ip, mac, neighbour, static_neighbours, sysctl,
-    veth_pair, LabError, Result,
+    address, bridge_fdb, ifindex, io, ip, mac, neighbour, static_neighbours, sysctl, veth_pair,
+    LabError, Result,
 };
 use super::{Counted, End, IpvlanMode, MacvlanMode, Source, Topo, TopoLab, Tunnel};
 
@@ -17,12 +17,7 @@ impl TopoLab {
     /// A fresh namespace for `role`, IPv6 off, lo up, as a router if `router`.
     fn netns(&mut self, role: &str, router: bool) -> Result<String> {
         let ns = format!("sqt-{}-{role}-{}", self.tag, std::process::id());
-        // A leftover of a crashed earlier run with the same pid would collide.
-        let _ = ip(&["netns", "del", &ns]);
-        ip(&["netns", "add", &ns])?;
-        self.namespaces.push(ns.clone());
-        disable_ipv6(&ns);
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        self.namespaces.add(&ns)?;
         if router {
             // Before any device exists, so that `default` applies to them: no reverse-path
             // filter (redirected packets arrive where the routes do not point) and no

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::netkit::netkit_pair;
 use super::tcprog::{tools_missing, Redirect, TcObject};
-use super::{ifindex, io, ip, netns_inode, LabError, Result};
+use super::{ifindex, io, ip, netns_inode, LabError, OwnedNetns, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MacvlanMode {
@@ -197,20 +197,12 @@ pub struct TopoLab {
     pub sender: End,
     pub receiver: End,
     pub devices: Vec<Counted>,
-    namespaces: Vec<String>,
+    // Declared first: dropped (the namespaces deleted) before the object file.
+    namespaces: OwnedNetns,
     // Kept for the lifetime of the lab: the attached programs outlive the file anyway.
     _tc: Option<TcObject>,
     tag: String,
     net: u8,
-}
-
-impl Drop for TopoLab {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its devices, their pairs and their tc programs.
-        for ns in &self.namespaces {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
 }
 
 impl TopoLab {
@@ -230,7 +222,7 @@ impl TopoLab {
             sender: none(),
             receiver: none(),
             devices: Vec::new(),
-            namespaces: Vec::new(),
+            namespaces: OwnedNetns::default(),
             _tc: None,
             tag: tag.to_string(),
             net,
@@ -249,7 +241,7 @@ impl TopoLab {
 
     /// Every namespace of the topology (for a capture's netns filter).
     pub fn namespaces(&self) -> &[String] {
-        &self.namespaces
+        self.namespaces.names()
     }
 
     /// The kernel's counters of `devices`, in their order.
@@ -262,7 +254,7 @@ impl TopoLab {
 
     /// The inodes of the topology's namespaces (a capture's `netns_filter`).
     pub fn netns_inodes(&self) -> Result<Vec<u32>> {
-        self.namespaces.iter().map(|ns| netns_inode(ns)).collect()
+        self.namespaces().iter().map(|ns| netns_inode(ns)).collect()
     }
 
     /// What the kernel counted on each of `devices` since `before` (from
