@@ -33,6 +33,8 @@ pub(super) struct Reconciler {
     last: HashMap<(NetnsInode, u32), DeviceStats>,
     /// Whether the first reading (at attach) has been taken.
     started: bool,
+    /// The devices the last reading found.
+    present: BTreeSet<(NetnsInode, u32)>,
 }
 
 /// A device with receives the kernel counted that sirqtop never saw.
@@ -75,6 +77,7 @@ impl Reconciler {
         let Ok(now) = netns::device_stats(wanted) else {
             return;
         };
+        self.present = now.keys().copied().collect();
         for (k, s) in now {
             let base = if self.started { 0 } else { s.rx_packets };
             let fresh = match self.base.get(&k) {
@@ -105,15 +108,24 @@ impl Reconciler {
     /// Fills in `kernel_rx_packets` of the interfaces sirqtop counted, and returns the
     /// devices of the kinds that can hide receives which the kernel says received and
     /// sirqtop never saw.
-    pub fn apply(&self, interfaces: &mut [Interface]) -> Vec<Hidden> {
+    /// A gone device's last reading is kept while an interface of the snapshot needs it,
+    /// and no longer: pods come and go all day.
+    pub fn apply(&mut self, interfaces: &mut [Interface]) -> Vec<Hidden> {
         let mut counted: BTreeSet<(NetnsInode, u32)> = BTreeSet::new();
         for i in interfaces.iter_mut() {
             i.kernel_rx_packets = self.kernel_rx(&i.key);
             counted.insert((i.key.netns, i.key.ifindex));
         }
+        let present = &self.present;
+        let keep = |k: &(NetnsInode, u32)| present.contains(k) || counted.contains(k);
+        self.last.retain(|k, _| keep(k));
+        self.base.retain(|k, _| keep(k));
         let mut hidden = Vec::new();
         for (id, s) in &self.last {
-            if counted.contains(id) || !HIDDEN_RX_KINDS.contains(&s.kind.as_deref().unwrap_or("")) {
+            if counted.contains(id)
+                || !self.present.contains(id)
+                || !HIDDEN_RX_KINDS.contains(&s.kind.as_deref().unwrap_or(""))
+            {
                 continue;
             }
             let key = IfaceKey {
@@ -154,6 +166,7 @@ mod tests {
         for (k, s) in first {
             r.base.insert(*k, (s.cookie, s.rx_packets));
             r.last.insert(*k, s.clone());
+            r.present.insert(*k);
         }
         r.started = true;
         r
@@ -187,6 +200,17 @@ mod tests {
         assert_eq!(hidden.len(), 1);
         assert_eq!(hidden[0].key, key(3, 4, 9));
         assert_eq!(hidden[0].kernel_rx_packets, 5000);
+        // Gone: the counted veth keeps its numbers, the hidden macvlan is forgotten.
+        r.present.clear();
+        let hidden = r.apply(&mut seen);
+        assert!(hidden.is_empty());
+        assert_eq!(seen[0].kernel_rx_packets, Some(1000));
+        assert_eq!(r.last.len(), 1);
+        let _ = r.apply(&mut []);
+        assert!(
+            r.last.is_empty() && r.base.is_empty(),
+            "nothing kept for nobody"
+        );
     }
 
     #[test]
