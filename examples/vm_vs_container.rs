@@ -86,14 +86,34 @@ fn main() -> anyhow::Result<()> {
         "{} connections, {} µs of work per request, {} s per path, kernel {}\n",
         report.conns, report.work_us, report.secs, report.kernel
     );
+    // Receives the kernel counted that sirqtop could not see (no hook for that receive
+    // path on this kernel): a column only when there are any.
+    let unseen = report
+        .rows
+        .iter()
+        .any(|r| r.per_request.rx_unseen.is_some_and(|u| u > 0.0));
     println!(
-        "{:<10} {:>9} {:>8} {:>9} {:>8} | per request: {:>8} {:>8} {:>8} {:>10}",
-        "path", "RT avg", "vs vm", "req/s", "vs vm", "enqueues", "raises", "runs", "softirq"
+        "{:<10} {:>9} {:>8} {:>9} {:>8} | per request: {:>8} {:>8} {:>8} {:>10}{}",
+        "path",
+        "RT avg",
+        "vs vm",
+        "req/s",
+        "vs vm",
+        "enqueues",
+        "raises",
+        "runs",
+        "softirq",
+        if unseen { "   unseen" } else { "" }
     );
     for r in &report.rows {
         let change = |p: Option<f64>| p.map_or("—".to_string(), |p| format!("{p:+.0}%"));
+        let u = match (unseen, r.per_request.rx_unseen) {
+            (false, _) => String::new(),
+            (true, Some(u)) => format!(" {u:>8.2}"),
+            (true, None) => format!(" {:>8}", "—"),
+        };
         println!(
-            "{:<10} {:>6.0} µs {:>8} {:>9.0} {:>8} | {:>21.2} {:>8.2} {:>8.2} {:>7.0} ns",
+            "{:<10} {:>6.0} µs {:>8} {:>9.0} {:>8} | {:>21.2} {:>8.2} {:>8.2} {:>7.0} ns{u}",
             r.path,
             r.rt_avg_us,
             change(r.rt_change_pct),
@@ -103,6 +123,12 @@ fn main() -> anyhow::Result<()> {
             r.per_request.net_rx_raises,
             r.per_request.net_rx_runs,
             r.per_request.softirq_ns,
+        );
+    }
+    if unseen {
+        println!(
+            "\nunseen: receives per request the devices' own statistics counted and sirqtop \
+             could not see on this kernel (see kernel.warnings in --json)"
         );
     }
     println!("\npaths crossed (client → server, and back), per packet:");

@@ -34,6 +34,10 @@ pub struct PerRequest {
     pub net_rx_raises: f64,
     pub net_rx_runs: f64,
     pub softirq_ns: f64,
+    /// Receives the kernel counted on the lab's devices that sirqtop did not see (no hook
+    /// on this kernel for that receive path: `rx_unseen`); None where no device's own
+    /// counters were read.
+    pub rx_unseen: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +250,15 @@ impl Lab {
     }
 }
 
+/// Sets the flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Runs the load over one of the article's data paths and captures it.
 pub fn run_row(kind: DataPath, net: u8, a: &Load) -> anyhow::Result<Row> {
     let lab = PathLab::new(kind, &format!("vc{}", &kind.name()[..1]), net)
@@ -261,12 +274,6 @@ pub fn run_topo(name: &str, topo: Topo, tag: &str, net: u8, a: &Load) -> anyhow:
 
 fn run_lab(name: &str, lab: &Lab, a: &Load) -> anyhow::Result<Row> {
     let hosts = lab.hosts()?;
-    let (server_sock, target) = (hosts.server, hosts.target);
-    let stop = Arc::new(AtomicBool::new(false));
-    let listener = lab::in_netns(&hosts.server_ns, move || TcpListener::bind(server_sock))??;
-    let (st, wu) = (Arc::clone(&stop), a.work_us);
-    let server = lab::spawn_in_netns(&hosts.server_ns, move || serve(listener, wu, st))?;
-
     let namespaces = hosts
         .namespaces
         .iter()
@@ -276,6 +283,17 @@ fn run_lab(name: &str, lab: &Lab, a: &Load) -> anyhow::Result<Row> {
         netns_filter: namespaces,
         ..Config::default()
     };
+    // Attached before any load: attaching can take longer than a short window (a debug
+    // build on a busy machine), and the window must be the one the clients count.
+    let mut c = Collector::start(&cfg)?;
+    let (server_sock, target) = (hosts.server, hosts.target);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Whatever happens below, the server stops (the clients stop at `until` on their own).
+    let _stop_server = StopOnDrop(Arc::clone(&stop));
+    let listener = lab::in_netns(&hosts.server_ns, move || TcpListener::bind(server_sock))??;
+    let (st, wu) = (Arc::clone(&stop), a.work_us);
+    let server = lab::spawn_in_netns(&hosts.server_ns, move || serve(listener, wu, st))?;
+
     let warm = Duration::from_secs_f64(a.secs / 4.0);
     let len = Duration::from_secs_f64(a.secs);
     let start = Instant::now();
@@ -287,16 +305,20 @@ fn run_lab(name: &str, lab: &Lab, a: &Load) -> anyhow::Result<Row> {
             })
         })
         .collect::<Result<_, _>>()?;
-    // Capture exactly the measured window.
-    std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-    let mut c = Collector::start(&cfg)?;
-    while Instant::now() < until {
-        std::thread::sleep(
-            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
-        );
-        c.poll()?;
-    }
-    let snap = c.snapshot()?;
+    // The measured window is the difference of two snapshots: at its start and end.
+    let poll_until = |c: &mut Collector, t: Instant| -> anyhow::Result<()> {
+        while Instant::now() < t {
+            std::thread::sleep(
+                Duration::from_millis(100).min(t.saturating_duration_since(Instant::now())),
+            );
+            c.poll()?;
+        }
+        Ok(())
+    };
+    poll_until(&mut c, measure_from)?;
+    let base = c.snapshot()?;
+    poll_until(&mut c, until)?;
+    let snap = c.snapshot()?.delta(&base);
     let meta = c.meta().clone();
     drop(c);
     let (mut n, mut rt_ns) = (0u64, 0u64);
@@ -333,6 +355,12 @@ fn per_request(s: &Snapshot, n: u64) -> PerRequest {
         net_rx_raises: s.vector_total(NET_RX).raises as f64 / n as f64,
         net_rx_runs: s.vector_total(NET_RX).runs as f64 / n as f64,
         softirq_ns: sum(|c| c.softirq_ns),
+        rx_unseen: s
+            .interfaces
+            .iter()
+            .filter_map(|i| i.rx_unseen())
+            .reduce(|a, b| a + b)
+            .map(|u| u as f64 / n as f64),
     }
 }
 

@@ -166,6 +166,35 @@ impl Drop for VethLab {
     }
 }
 
+/// The namespaces a lab made, deleted when dropped (and with them their devices, their
+/// veth pairs and tc programs): a half-built lab leaves nothing either.
+#[derive(Debug, Default)]
+pub struct OwnedNetns(Vec<String>);
+
+impl OwnedNetns {
+    /// Makes `ns` (removing a leftover of a crashed earlier run with the same name), IPv6
+    /// off, lo up.
+    pub fn add(&mut self, ns: &str) -> Result<()> {
+        let _ = ip(&["netns", "del", ns]);
+        ip(&["netns", "add", ns])?;
+        self.0.push(ns.to_string());
+        disable_ipv6(ns);
+        ip(&["-n", ns, "link", "set", "lo", "up"])
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Drop for OwnedNetns {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
 /// A veth pair with one end in each namespace: ((ns, name), (ns, name)).
 pub fn veth_pair(a: (&str, &str), b: (&str, &str)) -> Result<()> {
     ip(&[

@@ -2,8 +2,8 @@
 //! in namespaces of their own, joined as a [`DataPath`] says.
 
 use super::{
-    address, bridge_fdb, disable_ipv6, ip, mac, netns_inode, ns_exec, static_neighbours, sysctl,
-    veth_pair, Result,
+    address, bridge_fdb, ip, mac, netns_inode, ns_exec, static_neighbours, sysctl, veth_pair,
+    OwnedNetns, Result,
 };
 
 /// How the client reaches the server in a [`PathLab`].
@@ -59,15 +59,7 @@ pub struct PathLab {
     /// The port the client sends to (NodePort) and the server's.
     pub target_port: u16,
     pub server_port: u16,
-    namespaces: Vec<String>,
-}
-
-impl Drop for PathLab {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
+    namespaces: OwnedNetns,
 }
 
 impl PathLab {
@@ -88,18 +80,8 @@ impl PathLab {
             target_addr: String::new(),
             target_port: 30080,
             server_port: 8080,
-            namespaces: Vec::new(),
+            namespaces: OwnedNetns::default(),
         };
-        for ns in [
-            Some(&lab.client_ns),
-            lab.node_ns.as_ref(),
-            Some(&lab.server_ns),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let _ = ip(&["netns", "del", ns]);
-        }
         let all: Vec<String> = [
             Some(lab.client_ns.clone()),
             lab.node_ns.clone(),
@@ -109,10 +91,7 @@ impl PathLab {
         .flatten()
         .collect();
         for ns in &all {
-            ip(&["netns", "add", ns])?;
-            lab.namespaces.push(ns.clone());
-            disable_ipv6(ns);
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            lab.namespaces.add(ns)?;
         }
         match kind {
             DataPath::Vm => lab.build_vm(net)?,
