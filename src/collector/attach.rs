@@ -318,7 +318,7 @@ fn try_attach(
     c.attached_at = Instant::now();
     c.meta.started_at = SystemTime::now();
     // The devices' own counters from here on: what sirqtop sees is reconciled with them.
-    c.reconcile.sample();
+    c.reconcile.sample(None);
     Ok(c)
 }
 

@@ -180,6 +180,16 @@ impl Identities {
         })
     }
 
+    /// Every namespace the topology lists, with a path that opens it (re-listed at least
+    /// every TOPOLOGY_MAX_AGE, and whenever a new namespace's interface shows up).
+    pub(super) fn namespace_paths(&self) -> Vec<(u32, std::path::PathBuf)> {
+        self.topology
+            .namespaces
+            .values()
+            .filter_map(|n| Some((n.inode, n.path.clone()?)))
+            .collect()
+    }
+
     /// The peer the kernel side read from the device itself, named from what is known of
     /// it: a pair that lived less than a poll still has its peer.
     fn kernel_peer(&self, k: &IfaceKey) -> Option<PeerRef> {

@@ -217,7 +217,7 @@ impl Collector {
     /// The kernel's own receive counts of every interface, and the devices whose
     /// receives the kernel counted but sirqtop never saw (named as far as known).
     fn reconciled(&mut self, mut interfaces: Vec<Interface>) -> Vec<Interface> {
-        self.reconcile.sample();
+        self.reconcile.sample(Some(self.identity.namespace_paths()));
         let hidden = self.reconcile.apply(&mut interfaces);
         let keys: Vec<IfaceKey> = hidden.iter().map(|h| h.key).collect();
         if !keys.is_empty() {

@@ -7,25 +7,21 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use crate::model::{IfaceKey, Interface};
-use crate::netns::{self, DeviceStats, NetnsInode};
+use crate::netns::{self, DeviceStats, NetnsInode, StatsReader};
 
 /// Kinds whose receives a missing hook can hide (the receiving side of a peer redirect,
 /// rx_handler uppers): reported even when sirqtop saw nothing of them.
 const HIDDEN_RX_KINDS: &[&str] = &[
     "veth", "netkit", "macvlan", "macvtap", "ipvlan", "ipvtap", "vlan",
 ];
-/// How often the namespaces to read are listed again (new pods).
-const RESCAN: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub(super) struct Reconciler {
     /// Only these namespaces (the --netns filter); empty = every namespace.
     only: BTreeSet<NetnsInode>,
-    paths: HashMap<NetnsInode, PathBuf>,
-    scanned_at: Option<Instant>,
+    reader: StatsReader,
     /// Each device's rx_packets when first read (at attach, or when its namespace was
     /// first listed: 0 for a device created later), and its namespace's cookie.
     base: HashMap<(NetnsInode, u32), (Option<u64>, u64)>,
@@ -53,28 +49,26 @@ impl Reconciler {
         }
     }
 
-    fn rescan(&mut self) {
-        if self.scanned_at.is_some_and(|t| t.elapsed() < RESCAN) {
-            return;
-        }
-        self.scanned_at = Some(Instant::now());
-        let Ok(all) = netns::scan_namespaces() else {
-            return;
+    /// Reads every device's statistics now, in the namespaces listed (None: scan the
+    /// node's namespaces; later calls pass the namespaces identity keeps current). The
+    /// first call (at attach) is the baseline; a device first read later was created
+    /// later, so its baseline is 0.
+    pub fn sample(&mut self, namespaces: Option<Vec<(NetnsInode, PathBuf)>>) {
+        let listed = match namespaces {
+            Some(l) => l,
+            None => match netns::scan_namespaces() {
+                Ok(all) => all
+                    .into_values()
+                    .filter_map(|n| Some((n.inode, n.path?)))
+                    .collect(),
+                Err(_) => return,
+            },
         };
-        self.paths = all
-            .into_values()
-            .filter(|n| self.only.is_empty() || self.only.contains(&n.inode))
-            .filter_map(|n| Some((n.inode, n.path?)))
+        let wanted: Vec<(NetnsInode, PathBuf)> = listed
+            .into_iter()
+            .filter(|(i, _)| self.only.is_empty() || self.only.contains(i))
             .collect();
-    }
-
-    /// Reads every device's statistics now. The first call (at attach) is the baseline;
-    /// a device first read later was created later, so its baseline is 0.
-    pub fn sample(&mut self) {
-        self.rescan();
-        let wanted: Vec<(NetnsInode, PathBuf)> =
-            self.paths.iter().map(|(i, p)| (*i, p.clone())).collect();
-        let Ok(now) = netns::device_stats(wanted) else {
+        let Ok(now) = self.reader.read(wanted) else {
             return;
         };
         self.present = now.keys().copied().collect();

@@ -17,7 +17,7 @@ mod stats;
 pub use cgroup::{parse_cgroup, parse_cgroup_path};
 pub use discover::{discover, discover_in, scan_namespaces};
 pub use owner::HostPaths;
-pub use stats::{device_stats, DeviceStats};
+pub use stats::{DeviceStats, StatsReader};
 
 use std::collections::HashMap;
 use std::fmt;
