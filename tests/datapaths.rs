@@ -37,11 +37,7 @@ fn reconcile(topo: Topo, tag: &str, hidden: bool) {
 fn reconcile_with(topo: Topo, tag: &str, hidden: bool, uncounted: Option<&str>) {
     require_root!();
     let _turn = common::serial();
-    if let Topo::Tc(_) = topo {
-        require_tool!("tc", &["-V"], "iproute2");
-        require_tool!("clang", &["--version"], "clang");
-    }
-    if let Some(why) = topo.missing() {
+    if let Some(why) = common::topo_missing(topo) {
         eprintln!("skipped {}: {why}", topo.name());
         return;
     }

@@ -21,11 +21,7 @@ const PORT: u16 = 5212;
 fn prove(topo: Topo, tag: &str, net: u8) {
     require_root!();
     let _turn = common::serial();
-    if let Topo::Tc(_) = topo {
-        require_tool!("tc", &["-V"], "iproute2");
-        require_tool!("clang", &["--version"], "clang");
-    }
-    if let Some(why) = topo.missing() {
+    if let Some(why) = common::topo_missing(topo) {
         eprintln!("skipped {}: {why}", topo.name());
         return;
     }

@@ -134,37 +134,24 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
     let mut candidates = BTreeMap::new();
     let mut skipped = Vec::new();
     for hook in Hook::ALL {
-        if hook == Hook::RxAnother {
-            // No tracepoint sees these receives: fexit, else kretprobe; else none, and
-            // the device statistics tell what was missed.
-            let order = match mode {
-                ProbeMode::Auto => vec![Fentry, Kprobe],
-                ProbeMode::Force(Backend::Fentry) => vec![Fentry],
-                ProbeMode::Force(Backend::Kprobe) => vec![Kprobe],
-                ProbeMode::Force(Backend::Tracepoint) => {
-                    skipped.push(Fallback {
-                        hook,
-                        mechanism: None,
-                        reason: RX_ANOTHER_NONE.into(),
-                    });
-                    vec![]
-                }
-            };
-            let mut keep = VecDeque::new();
-            for mech in order {
-                match unusable(hook, mech, mode, k) {
-                    Some(reason) => skipped.push(Fallback::new(hook, mech, reason)),
-                    None => keep.push_back(mech),
-                }
+        let order: Vec<Mechanism> = match (hook, mode, is_card_hook(hook)) {
+            // No tracepoint sees these receives: fexit, else kretprobe; else none, and the
+            // device statistics tell what was missed.
+            (Hook::RxAnother, ProbeMode::Auto, _) => vec![Fentry, Kprobe],
+            (Hook::RxAnother, ProbeMode::Force(Backend::Tracepoint), _) => {
+                skipped.push(Fallback {
+                    hook,
+                    mechanism: None,
+                    reason: RX_ANOTHER_NONE.into(),
+                });
+                vec![]
             }
-            candidates.insert(hook, keep);
-            continue;
-        }
-        let order: Vec<Mechanism> = match (mode, is_card_hook(hook)) {
-            (ProbeMode::Auto, true) => vec![TpBtf, RawTp, Fentry, Kprobe],
-            (ProbeMode::Force(Backend::Tracepoint), _) | (_, false) => vec![TpBtf, RawTp],
-            (ProbeMode::Force(Backend::Fentry), true) => vec![Fentry],
-            (ProbeMode::Force(Backend::Kprobe), true) => vec![Kprobe],
+            (Hook::RxAnother, ProbeMode::Force(b), _) if b == Backend::Fentry => vec![Fentry],
+            (Hook::RxAnother, ProbeMode::Force(_), _) => vec![Kprobe],
+            (_, ProbeMode::Auto, true) => vec![TpBtf, RawTp, Fentry, Kprobe],
+            (_, ProbeMode::Force(Backend::Tracepoint), _) | (_, _, false) => vec![TpBtf, RawTp],
+            (_, ProbeMode::Force(Backend::Fentry), true) => vec![Fentry],
+            (_, ProbeMode::Force(Backend::Kprobe), true) => vec![Kprobe],
         };
         let mut keep = VecDeque::new();
         for mech in order {

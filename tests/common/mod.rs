@@ -40,6 +40,18 @@ pub fn require_tool(cmd: &str, args: &[&str], package: &str) -> Option<String> {
     Some(why)
 }
 
+/// Why a lab topology cannot be built here: a tool its set-up needs (tc and clang for
+/// the tc programs; under CI a missing tool fails), or a device kind the kernel lacks.
+pub fn topo_missing(topo: sirqtop::lab::Topo) -> Option<String> {
+    if let sirqtop::lab::Topo::Tc(_) = topo {
+        let tools = [("tc", "-V", "iproute2"), ("clang", "--version", "clang")];
+        if let Some(why) = tools.iter().find_map(|(c, a, p)| require_tool(c, &[a], p)) {
+            return Some(why);
+        }
+    }
+    topo.missing()
+}
+
 /// Skips (passes with the reason) a test whose tool is missing; fails under CI.
 #[macro_export]
 macro_rules! require_tool {
