@@ -146,7 +146,7 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
                 });
                 vec![]
             }
-            (Hook::RxAnother, ProbeMode::Force(b), _) if b == Backend::Fentry => vec![Fentry],
+            (Hook::RxAnother, ProbeMode::Force(Backend::Fentry), _) => vec![Fentry],
             (Hook::RxAnother, ProbeMode::Force(_), _) => vec![Kprobe],
             (_, ProbeMode::Auto, true) => vec![TpBtf, RawTp, Fentry, Kprobe],
             (_, ProbeMode::Force(Backend::Tracepoint), _) | (_, _, false) => vec![TpBtf, RawTp],
