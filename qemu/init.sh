@@ -37,9 +37,12 @@ param() { # param NAME DEFAULT
 BACKENDS=$(param backends kprobe,fentry,tracepoint,auto | tr ',' ' ')
 N=$(param n 500)
 SIZE=$(param size 64)
-DURATION=$(param duration 4s)
+DURATION=$(param duration 6s)
 READY_TIMEOUT=$(param ready_timeout 60)
 NOISE=$(param noise 200)
+# datagrams of the data-path scenarios' second source (the wire side): a count
+# other than N, so that a receive counted on the wrong device shows
+M=$(param m $((N * 3 / 5)))
 # sirqtop.env=VAR=value,VAR2=value2: extra environment for sirqtop (debugging,
 # e.g. SIRQTOP_LIBBPF_LOG=1 for the verifier logs)
 GUEST_ENV=$(param env "" | tr ',' ' ')
@@ -61,8 +64,14 @@ nsstat() { # nsstat NS DEV COUNTER
 setup() {
     meta uname "$(uname -r)"
     meta booted_s "$(uptime_s)"
-    if ! insmod /lib/modules/veth.ko; then
-        meta error "insmod veth.ko failed"
+    # dependencies first (qemu/fetch-kernel.sh wrote the order); a module that
+    # does not load makes only the scenarios that need it n/a (they say why)
+    for m in $(cat /lib/modules/modules.load 2>/dev/null); do
+        if err=$(insmod "/lib/modules/$m.ko" 2>&1); then meta "mod_$m" ok
+        else meta "mod_$m" "insmod failed: $err"; fi
+    done
+    if [ ! -d /sys/module/veth ]; then
+        meta error "veth.ko did not load"
         return 1
     fi
     # facts for debugging attach problems
@@ -157,6 +166,15 @@ setup() {
     sleep 1
     e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
     meta selftest_routed "vE_tx=$((e1 - e0)) vH_rx=$((h1 - h0)) sent=$N"
+    meta setup_done_s "$(uptime_s)"
+    dp_setup
+    meta dp_setup_done_s "$(uptime_s)"
+    dp_snap /tmp/dp0
+    dp_traffic selftest
+    sleep 1
+    dp_snap /tmp/dp1
+    meta dp_selftest "$(dp_delta /tmp/dp0 /tmp/dp1)"
+    meta dp_selftest_done_s "$(uptime_s)"
     # debugging hook: an extra cpio archive may add /bin/guest-extra.sh
     if [ -x /bin/guest-extra.sh ]; then
         begin extra setup
@@ -169,10 +187,13 @@ run_backend() { # run_backend BACKEND
     b=$1
     rm -f /tmp/$b.json /tmp/$b.err /tmp/$b.out
     a0=$(nsstat ns1 vA tx_packets); b0=$(nsstat ns2 vB rx_packets)
-    t0=$(uptime_s)
     e0=$(nsstat ns1 vE tx_packets); h0=$(nsstat ns2 vH rx_packets)
+    dp_snap /tmp/dp0
+    t0=$(uptime_s)
+    nsargs=
+    for ns in $DP_NS; do nsargs="$nsargs --netns $ns"; done
     env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 --netns nsR \
-        --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
+        $nsargs --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no
     i=0
@@ -191,6 +212,8 @@ run_backend() { # run_backend BACKEND
             meta "error_$b" "udpsend failed: $(cat /tmp/send.out)"
         ip netns exec ns1 /bin/udpsend 10.96.0.2 9 "$N" "$SIZE" >/tmp/send.out 2>&1 ||
             meta "error_$b" "routed udpsend failed: $(cat /tmp/send.out)"
+        dp_traffic "$b"
+        meta "traffic_$b" "ready_to_end_s=$(awk "BEGIN{print $(uptime_s)-$t1}")"
         wait $npid
     elif kill -0 $pid 2>/dev/null; then
         meta "error_$b" "no ready line after ${READY_TIMEOUT}s"
@@ -213,11 +236,16 @@ run_backend() { # run_backend BACKEND
     t2=$(uptime_s)
     a1=$(nsstat ns1 vA tx_packets); b1=$(nsstat ns2 vB rx_packets)
     e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
+    dp_snap /tmp/dp1
+    meta "dp_$b" "$(dp_delta /tmp/dp0 /tmp/dp1)"
     meta "result_$b" "rc=$rc ready=$ready attach_s=$(awk "BEGIN{print $t1-$t0}") total_s=$(awk "BEGIN{print $t2-$t0}") sysfs_vA_tx=$((a1 - a0)) sysfs_vB_rx=$((b1 - b0)) sysfs_vE_tx=$((e1 - e0)) sysfs_vH_rx=$((h1 - h0))"
     dump stderr "$b" /tmp/$b.err
     dump stdout "$b" /tmp/$b.out
     dump json "$b" /tmp/$b.json
+    meta "done_$b" "$(uptime_s)"
 }
+
+. /bin/datapaths.sh
 
 main() {
     echo "@@SIRQTOP:START@@"

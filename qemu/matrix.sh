@@ -18,7 +18,11 @@
 #                           (default "bullseye bookworm trixie": 5.10, 6.1, 6.12)
 #   SIRQTOP_QEMU_BACKENDS   comma-separated (default kprobe,fentry,tracepoint,auto)
 #   SIRQTOP_QEMU_N          datagrams per run (default 500)
-#   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 4s)
+#   SIRQTOP_QEMU_M          datagrams from the data-path scenarios' wire side (default 3/5 of N)
+#   SIRQTOP_QEMU_DATAPATH_CHECKS  data-path scenarios whose sirqtop-side checks are on:
+#                           all (default), none, or a comma list (ipvl2,ipvl3,macvlan,ipip,
+#                           redirpeer,netkit,vlan); their kernel side is always checked
+#   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 6s: all scenarios' traffic fits)
 #   SIRQTOP_QEMU_READY_TIMEOUT  seconds a guest waits for "sirqtop: ready", and for
 #                           sirqtop to exit after the traffic (default 60)
 #   SIRQTOP_QEMU_TIMEOUT    hard limit per boot in seconds (default 480)
@@ -39,7 +43,8 @@ default_backends="kprobe,fentry,tracepoint,auto"
 suites=${SIRQTOP_QEMU_SUITES:-$default_suites}
 backends=${SIRQTOP_QEMU_BACKENDS:-$default_backends}
 n=${SIRQTOP_QEMU_N:-500}
-duration=${SIRQTOP_QEMU_DURATION:-4s}
+m=${SIRQTOP_QEMU_M:-$((n * 3 / 5))}
+duration=${SIRQTOP_QEMU_DURATION:-6s}
 export SIRQTOP_QEMU_TIMEOUT=${SIRQTOP_QEMU_TIMEOUT:-480}
 results=${SIRQTOP_QEMU_RESULTS:-$repo/.cache/qemu-matrix}
 cache=${SIRQTOP_KERNEL_CACHE:-$repo/.cache/kernels}
@@ -62,6 +67,8 @@ command -v cpio >/dev/null 2>&1 || missing+=(cpio)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v tc >/dev/null 2>&1 || missing+=(iproute2)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 bb=$(command -v busybox || true)
 if [ -z "$bb" ] || ldd "$bb" >/dev/null 2>&1; then missing+=(busybox-static); fi
@@ -103,7 +110,7 @@ for suite in $suites; do
     t0=$(date +%s)
     set +e
     "$here/boot.sh" "$kdir" "$results/$release.initrd" "$l" \
-        "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.size=64" "sirqtop.duration=$duration" \
+        "sirqtop.backends=$backends" "sirqtop.n=$n" "sirqtop.m=$m" "sirqtop.size=64" "sirqtop.duration=$duration" \
         "sirqtop.debian=$debver" "sirqtop.ready_timeout=${SIRQTOP_QEMU_READY_TIMEOUT:-60}" \
         ${SIRQTOP_QEMU_GUEST_ENV:+"sirqtop.env=$(echo $SIRQTOP_QEMU_GUEST_ENV | tr ' ' ',')"}
     rc=$?
@@ -116,7 +123,8 @@ done
 
 # --- check -------------------------------------------------------------------
 set +e
-python3 "$here/check.py" -n "$n" --backends "$backends" --sirqtop-version "$version" \
+python3 "$here/check.py" -n "$n" -m "$m" --backends "$backends" --sirqtop-version "$version" \
+    --datapath-checks "${SIRQTOP_QEMU_DATAPATH_CHECKS:-all}" \
     ${SIRQTOP_QEMU_MARKDOWN:+--markdown "$SIRQTOP_QEMU_MARKDOWN"} \
     "${status_args[@]}" "${logs[@]}"
 rc=$?
