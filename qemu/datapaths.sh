@@ -47,7 +47,7 @@ dp_ns() { # dp_ns NAME...: namespaces without IPv6 (nothing but the test's packe
     for ns in "$@"; do echo "netns add $ns"; done > /tmp/dp.ns
     dp_ip root < /tmp/dp.ns || return 1
     for ns in "$@"; do
-        # inherited from the root namespace (dp_setup: devconf_inherit_init_net)
+        # inherited from the root namespace (init.sh: devconf_inherit_init_net)
         if [ "$(nsenter --net="/run/netns/$ns" cat /proc/sys/net/ipv6/conf/default/disable_ipv6)" = 0 ]; then
             ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
             ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
@@ -287,9 +287,6 @@ dp_send() { # dp_send NS ADDR COUNT
 }
 
 dp_setup() {
-    # new namespaces start with the root namespace's IPv6 off (5.1+), which saves
-    # two sysctl processes per namespace (slow under TCG)
-    sysctl -qw net.core.devconf_inherit_init_net=1 2>/dev/null
     for s in $DP_SCENARIOS; do
         DP_ERR=""
         t0=$(uptime_s)
