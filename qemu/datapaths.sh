@@ -43,7 +43,6 @@ dp_ip() { # dp_ip NS|root <<commands: one `ip -batch` in that namespace
 }
 
 dp_ns() { # dp_ns NAME...: namespaces without IPv6 (nothing but the test's packets)
-    # (not a pipe into dp_ip: that would run it in a subshell, losing DP_ERR)
     for ns in "$@"; do echo "netns add $ns"; done > /tmp/dp.ns
     dp_ip root < /tmp/dp.ns || return 1
     for ns in "$@"; do
@@ -54,6 +53,23 @@ dp_ns() { # dp_ns NAME...: namespaces without IPv6 (nothing but the test's packe
         fi
         meta "nsinode_$ns" "$(stat -L -c %i "/run/netns/$ns")"
     done
+}
+
+dp_cmds() { # dp_cmds NS CMD...: the commands as one batch (a pipe into dp_ip would
+    # run it in a subshell, losing DP_ERR)
+    local where=$1
+    shift
+    for c in "$@"; do echo "$c"; done > /tmp/dp.cmds
+    dp_ip "$where" < /tmp/dp.cmds
+}
+
+dp_end() { # dp_end NS DEV ADDR/LEN [IP=MAC...]: an address, up, static neighbours
+    local where=$1 d=$2 nb
+    echo "addr add $3 dev $d" > /tmp/dp.end
+    echo "link set dev $d up" >> /tmp/dp.end
+    shift 3
+    for nb in "$@"; do echo "neigh replace ${nb%%=*} lladdr ${nb#*=} dev $d nud permanent"; done >> /tmp/dp.end
+    dp_ip "$where" < /tmp/dp.end
 }
 
 dp_wait_up() { # dp_wait_up NS DEV: carrier, at most 5 s
@@ -88,28 +104,14 @@ link set dev s${x}b netns q${x}b
 link set dev p$x up
 EOF
     # every address behind the parent has the parent's MAC
-    dp_ip q${x}w <<EOF || return 1
-addr add 10.$o.0.1/24 dev w$x
-link set dev w$x up
-neigh replace 10.$o.0.2 lladdr $pmac dev w$x nud permanent
-EOF
+    dp_end q${x}w w$x 10.$o.0.1/24 10.$o.0.2=$pmac || return 1
     if [ $x = 2 ]; then # L3 mode slaves are NOARP
-        nb="neigh replace 10.$o.0.2 lladdr $pmac dev s${x}b nud permanent"
-        na="neigh replace 10.$o.0.1 lladdr $pmac dev s${x}a nud permanent
-neigh replace 10.$o.0.3 lladdr $pmac dev s${x}a nud permanent"
+        dp_end q${x}a s${x}a 10.$o.0.2/24 10.$o.0.1=$pmac 10.$o.0.3=$pmac || return 1
+        dp_end q${x}b s${x}b 10.$o.0.3/24 10.$o.0.2=$pmac || return 1
     else
-        nb=; na=
+        dp_end q${x}a s${x}a 10.$o.0.2/24 || return 1
+        dp_end q${x}b s${x}b 10.$o.0.3/24 || return 1
     fi
-    dp_ip q${x}a <<EOF || return 1
-addr add 10.$o.0.2/24 dev s${x}a
-link set dev s${x}a up
-$na
-EOF
-    dp_ip q${x}b <<EOF || return 1
-addr add 10.$o.0.3/24 dev s${x}b
-link set dev s${x}b up
-$nb
-EOF
     dp_wait_up q${x}w w$x
     DP_NS="$DP_NS q${x}w q${x}h q${x}a q${x}b"
     DP_DEVS="$DP_DEVS q${x}w:w$x q${x}h:p$x q${x}a:s${x}a q${x}b:s${x}b"
@@ -136,22 +138,9 @@ link set dev m1 netns qma
 link set dev m2 netns qmb
 link set dev pm up
 EOF
-    dp_ip qmw <<EOF || return 1
-addr add 10.88.0.1/24 dev wm
-link set dev wm up
-neigh replace 10.88.0.12 lladdr 02:00:0a:58:00:12 dev wm nud permanent
-EOF
-    dp_ip qma <<EOF || return 1
-addr add 10.88.0.11/24 dev m1
-link set dev m1 up
-neigh replace 10.88.0.12 lladdr 02:00:0a:58:00:12 dev m1 nud permanent
-EOF
-    dp_ip qmb <<EOF || return 1
-addr add 10.88.0.12/24 dev m2
-link set dev m2 up
-neigh replace 10.88.0.1 lladdr 02:00:0a:58:00:01 dev m2 nud permanent
-neigh replace 10.88.0.11 lladdr 02:00:0a:58:00:11 dev m2 nud permanent
-EOF
+    dp_end qmw wm 10.88.0.1/24 10.88.0.12=02:00:0a:58:00:12 || return 1
+    dp_end qma m1 10.88.0.11/24 10.88.0.12=02:00:0a:58:00:12 || return 1
+    dp_end qmb m2 10.88.0.12/24 10.88.0.1=02:00:0a:58:00:01 10.88.0.11=02:00:0a:58:00:11 || return 1
     dp_wait_up qmw wm
     DP_NS="$DP_NS qmw qmh qma qmb"
     DP_DEVS="$DP_DEVS qmw:wm qmh:pm qma:m1 qmb:m2"
@@ -167,22 +156,13 @@ dp_setup_ipip() {
     dp_ip root <<EOF || return 1
 link add ua address 02:00:0a:50:00:01 netns qia type veth peer name ub address 02:00:0a:50:00:02 netns qib
 EOF
-    dp_ip qia <<EOF || return 1
-addr add 10.80.0.1/24 dev ua
-link add ta type ipip local 10.80.0.1 remote 10.80.0.2
-addr add 10.81.0.1/24 dev ta
-link set dev ua up
-link set dev ta up
-neigh replace 10.80.0.2 lladdr 02:00:0a:50:00:02 dev ua nud permanent
-EOF
-    dp_ip qib <<EOF || return 1
-addr add 10.80.0.2/24 dev ub
-link add tb type ipip local 10.80.0.2 remote 10.80.0.1
-addr add 10.81.0.2/24 dev tb
-link set dev ub up
-link set dev tb up
-neigh replace 10.80.0.1 lladdr 02:00:0a:50:00:01 dev ub nud permanent
-EOF
+    # the underlay first: the tunnels' local addresses
+    dp_end qia ua 10.80.0.1/24 10.80.0.2=02:00:0a:50:00:02 || return 1
+    dp_end qib ub 10.80.0.2/24 10.80.0.1=02:00:0a:50:00:01 || return 1
+    dp_cmds qia "link add ta type ipip local 10.80.0.1 remote 10.80.0.2" || return 1
+    dp_cmds qib "link add tb type ipip local 10.80.0.2 remote 10.80.0.1" || return 1
+    dp_end qia ta 10.81.0.1/24 || return 1
+    dp_end qib tb 10.81.0.2/24 || return 1
     dp_wait_up qia ua
     DP_NS="$DP_NS qia qib"
     DP_DEVS="$DP_DEVS qia:ua qia:ta qib:ub qib:tb"
@@ -206,16 +186,8 @@ link add rbh index 4242 address 02:00:0a:46:00:04 type veth peer name rb address
 link set dev rah up
 link set dev rbh up
 EOF
-    dp_ip qra <<EOF || return 1
-addr add 10.70.0.1/24 dev ra
-link set dev ra up
-neigh replace 10.70.0.2 lladdr 02:00:0a:46:00:02 dev ra nud permanent
-EOF
-    dp_ip qrb <<EOF || return 1
-addr add 10.70.0.2/24 dev rb
-link set dev rb up
-neigh replace 10.70.0.1 lladdr 02:00:0a:46:00:04 dev rb nud permanent
-EOF
+    dp_end qra ra 10.70.0.1/24 10.70.0.2=02:00:0a:46:00:02 || return 1
+    dp_end qrb rb 10.70.0.2/24 10.70.0.1=02:00:0a:46:00:04 || return 1
     dp_try ip netns exec qrh /sbin/tc qdisc add dev rah clsact || return 1
     dp_try ip netns exec qrh /sbin/tc filter add dev rah ingress bpf direct-action \
         obj /lib/redirect_peer.o sec tc || return 1
@@ -236,14 +208,8 @@ dp_setup_netkit() {
     fi
     dp_ns qnh qnp || return 1
     dp_try ip netns exec qnh /bin/nkadd nkh nkp /run/netns/qnp || return 1
-    dp_ip qnh <<EOF || return 1
-addr add 10.60.0.1/24 dev nkh
-link set dev nkh up
-EOF
-    dp_ip qnp <<EOF || return 1
-addr add 10.60.0.2/24 dev nkp
-link set dev nkp up
-EOF
+    dp_end qnh nkh 10.60.0.1/24 || return 1
+    dp_end qnp nkp 10.60.0.2/24 || return 1
     dp_wait_up qnp nkp
     DP_NS="$DP_NS qnh qnp"
     DP_DEVS="$DP_DEVS qnh:nkh qnp:nkp"
@@ -259,20 +225,10 @@ dp_setup_vlan() {
     dp_ip root <<EOF || return 1
 link add ve address 02:00:0a:32:00:01 netns qva type veth peer name vf address 02:00:0a:32:00:02 netns qvb
 EOF
-    dp_ip qva <<EOF || return 1
-link add link ve name ve.10 type vlan id 10
-addr add 10.51.0.1/24 dev ve.10
-link set dev ve up
-link set dev ve.10 up
-neigh replace 10.51.0.2 lladdr 02:00:0a:32:00:02 dev ve.10 nud permanent
-EOF
-    dp_ip qvb <<EOF || return 1
-link add link vf name vf.10 type vlan id 10
-addr add 10.51.0.2/24 dev vf.10
-link set dev vf up
-link set dev vf.10 up
-neigh replace 10.51.0.1 lladdr 02:00:0a:32:00:01 dev vf.10 nud permanent
-EOF
+    dp_cmds qva "link add link ve name ve.10 type vlan id 10" "link set dev ve up" || return 1
+    dp_cmds qvb "link add link vf name vf.10 type vlan id 10" "link set dev vf up" || return 1
+    dp_end qva ve.10 10.51.0.1/24 10.51.0.2=02:00:0a:32:00:02 || return 1
+    dp_end qvb vf.10 10.51.0.2/24 10.51.0.1=02:00:0a:32:00:01 || return 1
     dp_wait_up qva ve
     DP_NS="$DP_NS qva qvb"
     DP_DEVS="$DP_DEVS qva:ve qva:ve.10 qvb:vf qvb:vf.10"

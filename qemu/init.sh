@@ -37,7 +37,7 @@ param() { # param NAME DEFAULT
 BACKENDS=$(param backends kprobe,fentry,tracepoint,auto | tr ',' ' ')
 N=$(param n 500)
 SIZE=$(param size 64)
-DURATION=$(param duration 6s)
+DURATION=$(param duration 8s)
 READY_TIMEOUT=$(param ready_timeout 60)
 NOISE=$(param noise 200)
 # datagrams of the data-path scenarios' second source (the wire side): a count

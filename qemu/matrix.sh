@@ -22,7 +22,7 @@
 #   SIRQTOP_QEMU_DATAPATH_CHECKS  data-path scenarios whose sirqtop-side checks are on:
 #                           all (default), none, or a comma list (ipvl2,ipvl3,macvlan,ipip,
 #                           redirpeer,netkit,vlan); their kernel side is always checked
-#   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 6s: all scenarios' traffic fits)
+#   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 8s: all scenarios' traffic fits, even on a busy host)
 #   SIRQTOP_QEMU_READY_TIMEOUT  seconds a guest waits for "sirqtop: ready", and for
 #                           sirqtop to exit after the traffic (default 60)
 #   SIRQTOP_QEMU_TIMEOUT    hard limit per boot in seconds (default 480)
@@ -44,7 +44,7 @@ suites=${SIRQTOP_QEMU_SUITES:-$default_suites}
 backends=${SIRQTOP_QEMU_BACKENDS:-$default_backends}
 n=${SIRQTOP_QEMU_N:-500}
 m=${SIRQTOP_QEMU_M:-$((n * 3 / 5))}
-duration=${SIRQTOP_QEMU_DURATION:-6s}
+duration=${SIRQTOP_QEMU_DURATION:-8s}
 export SIRQTOP_QEMU_TIMEOUT=${SIRQTOP_QEMU_TIMEOUT:-480}
 results=${SIRQTOP_QEMU_RESULTS:-$repo/.cache/qemu-matrix}
 cache=${SIRQTOP_KERNEL_CACHE:-$repo/.cache/kernels}
