@@ -266,6 +266,8 @@ def check_cell(boot, backend, n, m=None, dp_enabled=frozenset()):
             res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx"), n))
     # the data-path scenarios, each against the guest kernel's own counters
     counts["dp"], counts["veth_reasons"], counts["dp_reasons"] = {}, list(reasons), []
+    if dp_enabled & set(up):
+        counts["dp_reasons"].extend(dp.check_backend(doc, backend))
     for name in dp.ORDER:
         status, cell, why = dp.check_scenario(doc, meta, backend, name, n, m, name in dp_enabled)
         counts["dp"][name] = (status, cell)

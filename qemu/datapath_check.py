@@ -179,11 +179,6 @@ def check_scenario(doc, meta, backend, name, n, m, enabled):
     if not enabled:
         return "off", cell, []
     what = "%s: %s@%s" % (sc["title"], rdev, rns)
-    forced = {"kprobe": "kprobe", "fentry": "fentry", "tracepoint": "none"}.get(backend)
-    if forced and another != forced:
-        reasons.append("%s: kernel.backends.rx_another = %s, expected %s" % (sc["title"], j(another), j(forced)))
-    elif another not in ("kprobe", "fentry", "none"):
-        reasons.append("%s: kernel.backends.rx_another = %s" % (sc["title"], j(another)))
     if rec is None:
         reasons.append("%s missing from the output" % what)
         return "fail", cell, reasons
@@ -241,6 +236,19 @@ def check_scenario(doc, meta, backend, name, n, m, enabled):
                 j([(p["to"].get("name"), p.get("hops"), p.get("packets")) for p in doc.get("paths") or []
                    if (p.get("from") or {}).get("name") == src])))
     return ("fail" if reasons else "pass"), cell, reasons
+
+
+def check_backend(doc, backend):
+    """kernel.backends.rx_another: the forced backend (none for tracepoint); auto's is
+    checked by what it reports. Returns the reasons."""
+    another = ((doc.get("kernel") or {}).get("backends") or {}).get("rx_another")
+    forced = {"kprobe": "kprobe", "fentry": "fentry", "tracepoint": "none"}.get(backend)
+    if forced and another != forced:
+        return ["data paths: kernel.backends.rx_another = %s, expected %s (fallbacks: %s)"
+                % (j(another), j(forced), j((doc.get("kernel") or {}).get("fallbacks")))]
+    if another not in ("kprobe", "fentry", "none"):
+        return ["data paths: kernel.backends.rx_another = %s, expected kprobe, fentry or none" % j(another)]
+    return []
 
 
 def parse_enabled(spec):
