@@ -67,8 +67,13 @@ SCENARIOS = {
         recv=("vf.10", "qvb", "N"), hidden="N", parents=[("vf", "qvb", "N")],
         senders=[("ve.10", "qva", "N"), ("ve", "qva", "N")],
         paths=[("ve.10", "qva", "N", True)]),
+    "vxlan": dict(
+        title="VXLAN", ns=["qxa", "qxb"],
+        recv=("vxb", "qxb", "N"), hidden="0", parents=[("xb", "qxb", "N")],
+        senders=[("vxa", "qxa", "N"), ("xa", "qxa", "N")],
+        paths=[("vxa", "qxa", "N", False)]),
 }
-ORDER = ["ipvl2", "ipvl3", "macvlan", "ipip", "redirpeer", "netkit", "vlan"]
+ORDER = ["ipvl2", "ipvl3", "macvlan", "ipip", "redirpeer", "netkit", "vlan", "vxlan"]
 
 
 def j(v):

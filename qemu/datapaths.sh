@@ -235,7 +235,31 @@ EOF
 }
 dp_send_vlan() { dp_send qva 10.51.0.2 "$N"; }
 
-DP_SCENARIOS="ipvl2 ipvl3 macvlan ipip redirpeer netkit vlan"
+# --- VXLAN overlay ---------------------------------------------------------------
+# node qxa: underlay xa 10.40.0.1, vxlan vxa (VNI 42) 10.41.0.1 <-> node qxb: xb
+# 10.40.0.2, vxb 10.41.0.2. N from qxa to vxb's address: encapsulated in UDP, the same
+# skb is received again on vxb (gro_cells).
+dp_setup_vxlan() {
+    dp_ns qxa qxb || return 1
+    dp_ip root <<EOF || return 1
+link add xa address 02:00:0a:28:00:01 netns qxa type veth peer name xb address 02:00:0a:28:00:02 netns qxb
+EOF
+    dp_end qxa xa 10.40.0.1/24 10.40.0.2=02:00:0a:28:00:02 || return 1
+    dp_end qxb xb 10.40.0.2/24 10.40.0.1=02:00:0a:28:00:01 || return 1
+    dp_cmds qxa "link add vxa address 02:00:0a:29:00:01 type vxlan id 42 local 10.40.0.1 remote 10.40.0.2 dstport 4789 dev xa" || return 1
+    dp_cmds qxb "link add vxb address 02:00:0a:29:00:02 type vxlan id 42 local 10.40.0.2 remote 10.40.0.1 dstport 4789 dev xb" || return 1
+    dp_end qxa vxa 10.41.0.1/24 10.41.0.2=02:00:0a:29:00:02 || return 1
+    dp_end qxb vxb 10.41.0.2/24 10.41.0.1=02:00:0a:29:00:01 || return 1
+    dp_wait_up qxa xa
+    DP_NS="$DP_NS qxa qxb"
+    DP_DEVS="$DP_DEVS qxa:xa qxa:vxa qxb:xb qxb:vxb"
+}
+dp_send_vxlan() { dp_send qxa 10.41.0.2 "$N"; }
+
+DP_SCENARIOS="ipvl2 ipvl3 macvlan ipip redirpeer netkit vlan vxlan"
+# the modules each scenario needs (qemu/fetch-kernel.sh; built in where absent)
+DP_MODS_ipvl2=ipvlan DP_MODS_ipvl3=ipvlan DP_MODS_macvlan=macvlan DP_MODS_ipip=ipip
+DP_MODS_redirpeer="sch_ingress cls_bpf" DP_MODS_netkit= DP_MODS_vlan=8021q DP_MODS_vxlan=vxlan
 
 dp_send() { # dp_send NS ADDR COUNT
     nsenter --net="/run/netns/$1" /bin/udpsend "$2" 9 "$3" "$SIZE" >/tmp/dpsend.out 2>&1 ||
@@ -250,7 +274,14 @@ dp_setup() {
             DP_UP="$DP_UP $s"
             meta "dp_scen_$s" "up setup_s=$(awk "BEGIN{print $(uptime_s)-$t0}")"
         else
-            meta "dp_scen_$s" "n/a ${DP_ERR:-setup failed}"
+            # a module that did not load is the likely cause: say so first
+            why=
+            for mod in $(eval echo "\$DP_MODS_$s"); do
+                [ -d "/sys/module/$mod" ] && continue
+                if [ -s "/lib/modules/$mod.ko" ]; then why="$why module $mod did not load;"
+                else why="$why module $mod not in this kernel's package;"; fi
+            done
+            meta "dp_scen_$s" "n/a${why} ${DP_ERR:-setup failed}"
         fi
     done
 }

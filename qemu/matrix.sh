@@ -21,7 +21,7 @@
 #   SIRQTOP_QEMU_M          datagrams from the data-path scenarios' wire side (default 3/5 of N)
 #   SIRQTOP_QEMU_DATAPATH_CHECKS  data-path scenarios whose sirqtop-side checks are on:
 #                           all (default), none, or a comma list (ipvl2,ipvl3,macvlan,ipip,
-#                           redirpeer,netkit,vlan); their kernel side is always checked
+#                           redirpeer,netkit,vlan,vxlan); their kernel side is always checked
 #   SIRQTOP_QEMU_DURATION   sirqtop --duration (default 8s: all scenarios' traffic fits, even on a busy host)
 #   SIRQTOP_QEMU_READY_TIMEOUT  seconds a guest waits for "sirqtop: ready", and for
 #                           sirqtop to exit after the traffic (default 60)
