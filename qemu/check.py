@@ -15,6 +15,7 @@ import sys
 from datetime import datetime, timezone
 
 import datapath_check as dp
+from datapath_check import j, kv, num
 
 HOOKS = ("veth_xmit", "netif_rx", "softirq_raise")
 # README: "auto" prefers tracepoint, then fentry, then kprobe. All three hooks
@@ -57,18 +58,6 @@ def parse_log(path):
         "started": "@@SIRQTOP:START@@" in text,
         "done": "@@SIRQTOP:DONE@@" in text,
     }
-
-
-def j(v):
-    return json.dumps(v)
-
-
-def kv(s):
-    return dict(p.split("=", 1) for p in (s or "").split() if "=" in p)
-
-
-def num(v):
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def in_range(v, lo, hi):

@@ -76,6 +76,7 @@ SCENARIOS = {
 ORDER = ["ipvl2", "ipvl3", "macvlan", "ipip", "redirpeer", "netkit", "vlan", "vxlan"]
 
 
+# small helpers, shared with check.py
 def j(v):
     return json.dumps(v)
 
@@ -160,7 +161,7 @@ def check_scenario(doc, meta, backend, name, n, m, enabled):
         # the kernel itself did not deliver: nothing to hold sirqtop to
         return "fail", "kernel?", ["%s: the kernel's counters during the run: %s" % (sc["title"], "; ".join(probs))]
     kc = counters(meta, "dp_" + backend)
-    ns_inode = {ns: i for ns, i in zip(sc["ns"], inodes(meta, sc["ns"]))}
+    ns_inode = {ns: int(meta["nsinode_" + ns]) for ns in sc["ns"] if meta.get("nsinode_" + ns)}
     ifaces = doc.get("interfaces") or []
 
     def find(dev, ns):
