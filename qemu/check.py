@@ -439,7 +439,7 @@ def main():
                 dp.SCENARIOS[name]["title"] for name in dp.ORDER))
             f.write("|---|---|---|%s---|\n" % ("---|" * len(dp.ORDER)))
             for k, b, ok, c in rows:
-                another = (c.get("backends") or {}).get("rx_another")
+                another = (c.get("backends") or {}).get("rx_another", "none" if c.get("backends") else None)
                 f.write("| %s | %s | %s | %s | %s |\n" % (k, b, fmt(another), " | ".join(
                     dp_cell(c, name).replace("FAIL", "**fail**") for name in dp.ORDER),
                     "; ".join(c.get("dp_reasons") or []).replace("|", "\\|")))

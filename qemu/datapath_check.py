@@ -175,7 +175,7 @@ def check_scenario(doc, meta, backend, name, n, m, enabled):
     hidden = count(sc["hidden"], n, m)
     krx = kc[rdev]["rx"]
     rec = find(rdev, rns)
-    another = ((doc.get("kernel") or {}).get("backends") or {}).get("rx_another")
+    another = rx_another(doc)
     sees = another in ("kprobe", "fentry")
     rx = (rec or {}).get("rx_packets")
     unseen = (rec or {}).get("rx_unseen")
@@ -244,10 +244,15 @@ def check_scenario(doc, meta, backend, name, n, m, enabled):
     return ("fail" if reasons else "pass"), cell, reasons
 
 
+def rx_another(doc):
+    """kernel.backends.rx_another; README's schema: absent means none."""
+    return ((doc.get("kernel") or {}).get("backends") or {}).get("rx_another", "none")
+
+
 def check_backend(doc, backend):
     """kernel.backends.rx_another: the forced backend (none for tracepoint); auto's is
     checked by what it reports. Returns the reasons."""
-    another = ((doc.get("kernel") or {}).get("backends") or {}).get("rx_another")
+    another = rx_another(doc)
     forced = {"kprobe": "kprobe", "fentry": "fentry", "tracepoint": "none"}.get(backend)
     if forced and another != forced:
         return ["data paths: kernel.backends.rx_another = %s, expected %s (fallbacks: %s)"
