@@ -8,8 +8,11 @@
 # the host's iproute2 `ip` (busybox ip has no `netns`) and sirqtop with their
 # shared libraries (from ldd), the static UDP sender built from udpsend.c, and
 # /init (init.sh). Without SIRQTOP_BINARY the guest only runs the scenario
-# self-test. "kernel" holds /lib/modules/veth.ko of one kernel. QEMU gets the
-# two archives concatenated (the kernel unpacks concatenated cpio archives).
+# self-test. For the data-path scenarios (datapaths.sh): the host's `tc` with its
+# libraries, the tc BPF object built from redirect_peer.bpf.c with clang, and the
+# static netkit helper built from nkadd.c. "kernel" holds one kernel's modules
+# (/lib/modules/*.ko, modules.load: the insmod order) and its config. QEMU gets
+# the two archives concatenated (the kernel unpacks concatenated cpio archives).
 set -euo pipefail
 
 mode=${1:?usage}; out=${2:?usage}; arg=${3:-}
@@ -48,12 +51,20 @@ base)
     if ldd "$bb" >/dev/null 2>&1; then log "$bb is not static"; exit 1; fi
     need ip iproute2
     need gcc gcc
+    need tc iproute2
+    need clang clang
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,root,etc,lib/modules}
     install -m 0755 "$bb" "$root/bin/busybox"
     ln -s busybox "$root/bin/sh"
     copy_with_libs "$(command -v ip)" /sbin/ip
     # libc's static archive is in libc6-dev (always there with gcc)
     gcc -static -O2 -Wall -o "$root/bin/udpsend" "$here/udpsend.c"
+    gcc -static -O2 -Wall -o "$root/bin/nkadd" "$here/nkadd.c"
+    copy_with_libs "$(command -v tc)" /sbin/tc
+    # <asm/types.h> is under the multiarch include directory
+    clang -O2 -target bpf -I"/usr/include/$(gcc -dumpmachine)" \
+        -c "$here/redirect_peer.bpf.c" -o "$root/lib/redirect_peer.o"
+    install -m 0644 "$here/datapaths.sh" "$root/bin/datapaths.sh"
     if [ -n "$arg" ]; then
         copy_with_libs "$arg" /bin/sirqtop
     fi
@@ -63,9 +74,10 @@ base)
     : > "$root/etc/fstab"
     ;;
 kernel)
-    [ -s "$arg/veth.ko" ] || { log "no veth.ko in $arg"; exit 1; }
+    [ -s "$arg/modules/veth.ko" ] || { log "no modules/veth.ko in $arg"; exit 1; }
     mkdir -p "$root/lib/modules"
-    install -m 0644 "$arg/veth.ko" "$root/lib/modules/veth.ko"
+    install -m 0644 "$arg"/modules/*.ko "$root/lib/modules/"
+    install -m 0644 "$arg/modules.load" "$arg/config" "$root/lib/modules/"
     ;;
 *)
     log "unknown mode $mode"; exit 2 ;;

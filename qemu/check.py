@@ -14,6 +14,9 @@ import re
 import sys
 from datetime import datetime, timezone
 
+import datapath_check as dp
+from datapath_check import j, kv, num
+
 HOOKS = ("veth_xmit", "netif_rx", "softirq_raise")
 # README: "auto" prefers tracepoint, then fentry, then kprobe. All three hooks
 # have a tracepoint on the kernels of the matrix.
@@ -57,18 +60,6 @@ def parse_log(path):
     }
 
 
-def j(v):
-    return json.dumps(v)
-
-
-def kv(s):
-    return dict(p.split("=", 1) for p in (s or "").split() if "=" in p)
-
-
-def num(v):
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
 def in_range(v, lo, hi):
     return num(v) is not None and lo <= v <= hi
 
@@ -82,13 +73,14 @@ def unsupported_reason(meta, backend):
     return None
 
 
-def check_cell(boot, backend, n):
+def check_cell(boot, backend, n, m=None, dp_enabled=frozenset()):
     """Return (ok, counts, reasons, details) for one kernel x backend."""
+    m = n * 3 // 5 if m is None else m
     meta, blocks = boot["meta"], boot["blocks"]
     res = kv(meta.get("result_" + backend))
     counts = {"attach_s": res.get("attach_s")}
     reasons, details = [], []
-    for k in ("error_" + backend,):
+    for k in ("error_" + backend, "error_dp_" + backend):
         if k in meta:
             reasons.append(meta[k])
     stderr = blocks.get(("stderr", backend), "").strip()
@@ -107,6 +99,12 @@ def check_cell(boot, backend, n):
             return True, counts, [], details
         reasons.append("kernel has %s, yet sirqtop did not fail cleanly with an error" % unsupported)
         return False, counts, reasons, details
+    # the harness: every datagram must be sent inside the capture
+    took = kv(meta.get("traffic_" + backend)).get("ready_to_end_s")
+    dur = re.match(r"(\d+(?:\.\d+)?)s$", kv(meta.get("cmdline")).get("sirqtop.duration", ""))
+    if took and dur and float(took) >= float(dur.group(1)):
+        reasons.append("harness: the traffic took %ss after ready, the capture lasts %ss "
+                       "(raise SIRQTOP_QEMU_DURATION)" % (took, dur.group(1)))
     if res.get("rc") != "0":
         reasons.append("sirqtop exited with status %s (ready line: %s)%s" % (
             res.get("rc"), res.get("ready"), ": " + last_err if last_err else ""))
@@ -141,12 +139,17 @@ def check_cell(boot, backend, n):
     ns1 = int(ns1) if ns1 else None
     ns2 = int(ns2) if ns2 else None
     nsr = int(nsr) if nsr else None
+    # and the namespaces of the data-path scenarios that are up in this guest
+    up = [s for s in dp.ORDER if dp.scenario_state(meta, s)[0] == "up"]
+    dp_inodes = dp.inodes(meta, [ns for s in up for ns in dp.SCENARIOS[s]["ns"]])
     filt = (doc.get("capture") or {}).get("netns_filter")
-    if sorted(filt or []) != sorted([ns1, ns2, nsr]):
-        reasons.append("capture.netns_filter %r != inodes of ns1, ns2, nsR %r" % (filt, [ns1, ns2, nsr]))
+    if sorted(filt or []) != sorted([ns1, ns2, nsr] + dp_inodes):
+        reasons.append("capture.netns_filter %r != inodes of ns1, ns2, nsR and the data-path scenarios' %r"
+                       % (filt, [ns1, ns2, nsr] + dp_inodes))
 
     ifaces = doc.get("interfaces") or []
-    outside = [i for i in ifaces if i.get("netns_inode") not in (ns1, ns2, nsr) or i.get("name") in ("vC", "vD")]
+    allowed = set([ns1, ns2, nsr] + dp_inodes)
+    outside = [i for i in ifaces if i.get("netns_inode") not in allowed or i.get("name") in ("vC", "vD")]
     if outside:
         reasons.append("interfaces outside the --netns filter: %s" % ", ".join(
             "%s@%s" % (i.get("name"), i.get("netns_inode")) for i in outside))
@@ -250,6 +253,15 @@ def check_cell(boot, backend, n):
     if res.get("sysfs_vA_tx") not in (None, str(n)) or res.get("sysfs_vB_rx") not in (None, str(n)):
         details.append("note: sysfs counters vA tx=%s vB rx=%s (sent %d)" % (
             res.get("sysfs_vA_tx"), res.get("sysfs_vB_rx"), n))
+    # the data-path scenarios, each against the guest kernel's own counters
+    counts["dp"], counts["veth_reasons"], counts["dp_reasons"] = {}, list(reasons), []
+    if dp_enabled & set(up):
+        counts["dp_reasons"].extend(dp.check_backend(doc, backend))
+    for name in dp.ORDER:
+        status, cell, why = dp.check_scenario(doc, meta, backend, name, n, m, name in dp_enabled)
+        counts["dp"][name] = (status, cell)
+        counts["dp_reasons"].extend(why)
+    reasons.extend(counts["dp_reasons"])
     if reasons:
         details.append("JSON:\n" + raw[:6000])
     return not reasons, counts, reasons, details
@@ -263,6 +275,28 @@ def fmt(v):
     return str(v)
 
 
+def print_table(table):
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    print()
+    for r in table:
+        print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
+
+
+def veth_ok(ok, c):
+    """The veth scenario's own verdict (the data paths have their own table)."""
+    return ok if "veth_reasons" not in c else not c["veth_reasons"]
+
+
+def dp_cell(c, name):
+    """'pass 800/800', 'FAIL 0/800 +800 unseen', 'n/a', 'off ...' (checks not enabled)."""
+    if "dp" not in c:  # the backend did not run (n/a) or gave no JSON
+        return "n/a" if c.get("note") else "-"
+    status, cell = c["dp"].get(name, ("-", ""))
+    if status == "n/a":
+        return "n/a"
+    return ("FAIL" if status == "fail" else status) + (" " + cell if cell else "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--markdown")
@@ -271,9 +305,16 @@ def main():
     ap.add_argument("--boot-status", action="append", default=[],
                     help="LOG=STATUS: exit status of QEMU for that log")
     ap.add_argument("--sirqtop-version", default="")
+    ap.add_argument("-m", type=int, help="datagrams from the data-path scenarios' wire side (default 3/5 of -n)")
+    ap.add_argument("--datapath-checks", default="all",
+                    help="data-path scenarios whose sirqtop-side checks are on: all, none or a,b "
+                         "(%s); the kernel side is always checked" % ",".join(dp.ORDER))
     ap.add_argument("logs", nargs="+")
     a = ap.parse_args()
     backends = [b for b in a.backends.split(",") if b]
+    m = a.n * 3 // 5 if a.m is None else a.m
+    dp_enabled = dp.parse_enabled(a.datapath_checks)
+    dp_rows = []  # (label, scenario, state, note)
     boot_status = dict(s.rsplit("=", 1) for s in a.boot_status)
 
     rows, failures, all_ok = [], [], True
@@ -302,13 +343,32 @@ def main():
             boot_problems.append("scenario self-test without sirqtop: %s" % meta.get("selftest"))
         if meta.get("sirqtop") == "absent":
             boot_problems.append("no sirqtop binary in the initramfs (self-test only)")
+        if "error_dp_selftest" in meta:
+            boot_problems.append("data-path self-test: " + meta["error_dp_selftest"])
+        # the data-path scenarios without sirqtop: the kernel counts what was sent
+        for name in dp.ORDER:
+            state, why = dp.scenario_state(meta, name)
+            if state != "up":
+                dp_rows.append((label, name, "n/a", why))
+                continue
+            probs, kernel_counts = dp.setup_problems(meta, name, a.n, m)
+            if probs:
+                boot_problems.append("%s self-test without sirqtop: %s" % (dp.SCENARIOS[name]["title"], "; ".join(probs)))
+                dp_rows.append((label, name, "FAIL", "; ".join(probs)))
+            else:
+                rdev, _, rexpr = dp.SCENARIOS[name]["recv"]
+                note = "%s rx %d = sent" % (rdev, dp.count(rexpr, a.n, m))
+                if not kernel_counts:
+                    note = ("%s: the kernel's device counter does not count these receives (0); "
+                            "%d delivered to pod B's UDP" % (rdev, dp.count(rexpr, a.n, m)))
+                dp_rows.append((label, name, "ok", note))
         if boot_problems:
             all_ok = False
             failures.append((kernel, "(boot)", boot_problems,
                              ["console log (%s), last 150 lines:\n" % path +
                               "\n".join(boot["text"].split("\n")[-150:])]))
         for b in backends:
-            ok, counts, reasons, details = check_cell(boot, b, a.n)
+            ok, counts, reasons, details = check_cell(boot, b, a.n, m, dp_enabled)
             all_ok &= ok
             counts["reasons"] = reasons
             rows.append((label, b, ok, counts))
@@ -317,14 +377,16 @@ def main():
 
     cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "path", "routed", "raises", "softirq_ns", "cookie", "attach_s")
     table = [cols] + [
-        (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
+        (k, b, ("n/a" if c.get("note") else "PASS") if veth_ok(ok, c) else "FAIL", fmt(c.get("tx")), fmt(c.get("enq")), fmt(c.get("rx")),
          fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("routed")), fmt(c.get("raises")), fmt(c.get("softirq_ns")), fmt(c.get("cookie")), fmt(c.get("attach_s")))
         for k, b, ok, c in rows
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
-    print()
-    for r in table:
-        print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
+    print_table(table)
+    # data paths: per scenario sirqtop's receives on the final device / the sent count
+    print_table([("kernel", "backend") + tuple(dp.ORDER)] + [
+        (k, b) + tuple(dp_cell(c, name) for name in dp.ORDER) for k, b, ok, c in rows])
+    for k, name, state, note in dp_rows:
+        print("data path %-9s %-40s %s%s" % (name, k, state, ": " + note if note else ""))
     print()
     for kernel, b, reasons, details in failures:
         print("=" * 78)
@@ -356,13 +418,39 @@ def main():
             for k, b, ok, c in rows:
                 be = c.get("mechanisms") or c.get("backends") or {}
                 hooks = " / ".join(fmt(be.get(h)) for h in HOOKS)
-                notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
-                result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
+                notes = "; ".join(c.get("veth_reasons", c.get("reasons")) or [c.get("note") or ""]).replace("|", "\\|")
+                result = ("n/a" if c.get("note") else "pass") if veth_ok(ok, c) else "**fail**"
                 f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                     k, b, hooks, result, fmt(c.get("tx")), fmt(c.get("enq")),
                     fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("path")), fmt(c.get("routed")),
                     fmt(c.get("raises")),
                     fmt(c.get("cookie")), notes))
+            f.write("\nData paths (`qemu/datapaths.sh`), in the same captures: %d datagrams from each "
+                    "scenario's main source and %d from the wire side of macvlan's and ipvlan's parent, "
+                    "each checked against the guest kernel's own `/sys/class/net/*/statistics` deltas. "
+                    "A cell is sirqtop's `rx_packets` on the final device / what was sent there, "
+                    "`+K unseen` its `rx_unseen` (receives the kernel counted that no attached hook "
+                    "saw); pass also means: parents and senders counted as the kernel counts them, "
+                    "the paths from each sender reach the device (those through a hidden receive "
+                    "where `kernel.backends.rx_another` is kprobe/fentry), a `kernel.warnings` "
+                    "line for unseen receives. `off`: sirqtop-side checks not enabled "
+                    "(`SIRQTOP_QEMU_DATAPATH_CHECKS`).\n\n" % (a.n, m))
+            f.write("| kernel | --probe | rx_another | %s | notes |\n" % " | ".join(
+                dp.SCENARIOS[name]["title"] for name in dp.ORDER))
+            f.write("|---|---|---|%s---|\n" % ("---|" * len(dp.ORDER)))
+            for k, b, ok, c in rows:
+                another = (c.get("backends") or {}).get("rx_another", "none" if c.get("backends") else None)
+                f.write("| %s | %s | %s | %s | %s |\n" % (k, b, fmt(another), " | ".join(
+                    dp_cell(c, name).replace("FAIL", "**fail**") for name in dp.ORDER),
+                    "; ".join(c.get("dp_reasons") or []).replace("|", "\\|")))
+            f.write("\nScenario set-up, checked without sirqtop in every guest (the kernel counts "
+                    "what was sent where it was sent):\n\n")
+            for k in dict.fromkeys(r[0] for r in dp_rows):
+                mine = [r for r in dp_rows if r[0] == k]
+                ok = [dp.SCENARIOS[n]["title"] for _, n, st, note in mine if st == "ok" and note.endswith("= sent")]
+                other = ["%s %s (%s)" % (dp.SCENARIOS[n]["title"], st, note) for _, n, st, note in mine
+                         if not (st == "ok" and note.endswith("= sent"))]
+                f.write("- %s: ok %s%s\n" % (k, ", ".join(ok) or "none", "; " + "; ".join(other) if other else ""))
     return 0 if all_ok else 1
 
 

@@ -1,8 +1,16 @@
 #!/bin/bash
-# Download (once) a Debian cloud kernel package and extract vmlinuz + veth.ko.
+# Download (once) a Debian cloud kernel package and extract vmlinuz and the
+# modules the guests' scenarios need.
 #
 # usage: qemu/fetch-kernel.sh SUITE            (bookworm | trixie | bullseye)
-# prints: the directory holding vmlinuz, veth.ko, config, release
+# prints: the directory holding vmlinuz, config, release, modules/*.ko and
+#         modules.load (the modules to insmod, dependencies first)
+#
+# The package ships no modules.dep (depmod makes it at install time): the
+# dependencies come from each module's own .modinfo "depends=" field. A wanted
+# module the kernel has built in or does not have is simply not listed; the
+# guest tells the two apart (/sys/module) and makes only the scenarios that
+# need it n/a.
 #
 # A private apt configuration per suite (own sources.list, lists and cache
 # under $CACHE/apt/SUITE) is used for `apt-get update` / `apt-get download`:
@@ -17,6 +25,9 @@
 #      DEBIAN_SECURITY_MIRROR (default: http://deb.debian.org/debian-security)
 #      SIRQTOP_KERNEL_REFRESH=1  re-run apt-get update even if lists are cached
 set -euo pipefail
+
+# veth for every scenario; the data-path scenarios (qemu/init.sh) need the rest
+MODULES="veth macvlan ipvlan ipip 8021q vxlan sch_ingress cls_bpf"
 
 suite=${1:?usage: fetch-kernel.sh SUITE}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,36 +110,65 @@ pkg=$(apt-cache "${apt_opts[@]}" depends linux-image-cloud-amd64 |
 ver=$(apt-cache "${apt_opts[@]}" policy "$pkg" | awk '/Candidate:/ {print $2}')
 release=${pkg#linux-image-}
 out=$cache/$release
-if [ -s "$out/vmlinuz" ] && [ -s "$out/veth.ko" ] && [ -s "$out/package" ]; then
+if [ -s "$out/vmlinuz" ] && [ -s "$out/package" ] &&
+   [ "$(cat "$out/modules.wanted" 2>/dev/null)" = "$MODULES" ]; then
     log "cached: $pkg $ver"
     echo "$out"; exit 0
 fi
 
-log "apt-get download $pkg=$ver"
-( cd "$cache/debs" && apt-get "${apt_opts[@]}" download "$pkg=$ver" >&2 )
-deb=$(ls -t "$cache/debs/${pkg}_"*.deb | head -n1)
+deb=$(ls -t "$cache/debs/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+if [ -z "$deb" ]; then
+    log "apt-get download $pkg=$ver"
+    ( cd "$cache/debs" && apt-get "${apt_opts[@]}" download "$pkg=$ver" >&2 )
+    deb=$(ls -t "$cache/debs/${pkg}_"*.deb | head -n1)
+fi
 tmp=$(mktemp -d "$cache/extract.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# extract only what is needed (the whole package is ~100 MB unpacked)
+# the kernel, its config and the module tree (~25 MB compressed; only the wanted
+# modules are kept)
 dpkg-deb --fsys-tarfile "$deb" |
     tar -x -C "$tmp" --wildcards \
         "./boot/vmlinuz-*" "./boot/config-*" "./boot/System.map-*" \
-        "./lib/modules/*/kernel/drivers/net/veth.ko*" \
-        "./usr/lib/modules/*/kernel/drivers/net/veth.ko*" 2>/dev/null || true
-mkdir -p "$out.tmp"
+        "./lib/modules/*/kernel/*" "./usr/lib/modules/*/kernel/*" 2>/dev/null || true
+rm -rf "$out.tmp"
+mkdir -p "$out.tmp/modules"
 cp "$tmp"/boot/vmlinuz-* "$out.tmp/vmlinuz"
 cp "$tmp"/boot/config-* "$out.tmp/config"
 cp "$tmp"/boot/System.map-* "$out.tmp/System.map" 2>/dev/null || true
-ko=$(find "$tmp" -name 'veth.ko*' | head -n1)
-[ -n "$ko" ] || { log "veth.ko not found in $deb"; exit 1; }
-case "$ko" in
-    *.xz)  xz -dc "$ko"   > "$out.tmp/veth.ko" ;;
-    *.zst) zstd -dc "$ko" > "$out.tmp/veth.ko" ;;
-    *.gz)  gzip -dc "$ko" > "$out.tmp/veth.ko" ;;
-    *)     cp "$ko" "$out.tmp/veth.ko" ;;
-esac
+
+ko_path() { # ko_path NAME: the module file of NAME (file names may use - for _)
+    find "$tmp" -type f \( -name "$1.ko*" -o -name "$(echo "$1" | tr _ -).ko*" \) | head -n1
+}
+unpack() { # unpack FILE DEST
+    case "$1" in
+        *.xz)  xz -dc "$1"   > "$2" ;;
+        *.zst) zstd -dc "$1" > "$2" ;;
+        *.gz)  gzip -dc "$1" > "$2" ;;
+        *)     cp "$1" "$2" ;;
+    esac
+}
+: > "$out.tmp/modules.load"
+add_module() { # add_module NAME: its dependencies first, then itself (once)
+    local name=$1 ko dep
+    grep -qx "$name" "$out.tmp/modules.load" && return 0
+    [ -e "$out.tmp/modules/$name.ko" ] && return 0   # being added (no cycles in practice)
+    ko=$(ko_path "$name")
+    if [ -z "$ko" ]; then
+        log "module $name: not in the package (built in or not configured)"
+        return 0
+    fi
+    unpack "$ko" "$out.tmp/modules/$name.ko"
+    # .modinfo holds NUL-terminated key=value strings
+    for dep in $(tr '\0' '\n' < "$out.tmp/modules/$name.ko" | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '); do
+        add_module "$dep"
+    done
+    echo "$name" >> "$out.tmp/modules.load"
+}
+for m in $MODULES; do add_module "$m"; done
+[ -s "$out.tmp/modules/veth.ko" ] || { log "veth.ko not found in $deb"; exit 1; }
+echo "$MODULES" > "$out.tmp/modules.wanted"
 echo "$release" > "$out.tmp/release"
 echo "$pkg $ver" > "$out.tmp/package"
 rm -rf "$out"; mv "$out.tmp" "$out"
-log "extracted $pkg $ver -> $out"
+log "extracted $pkg $ver -> $out (modules: $(tr '\n' ' ' < "$out/modules.load"))"
 echo "$out"

@@ -37,9 +37,12 @@ param() { # param NAME DEFAULT
 BACKENDS=$(param backends kprobe,fentry,tracepoint,auto | tr ',' ' ')
 N=$(param n 500)
 SIZE=$(param size 64)
-DURATION=$(param duration 4s)
+DURATION=$(param duration 8s)
 READY_TIMEOUT=$(param ready_timeout 60)
 NOISE=$(param noise 200)
+# datagrams of the data-path scenarios' second source (the wire side): a count
+# other than N, so that a receive counted on the wrong device shows
+M=$(param m $((N * 3 / 5)))
 # sirqtop.env=VAR=value,VAR2=value2: extra environment for sirqtop (debugging,
 # e.g. SIRQTOP_LIBBPF_LOG=1 for the verifier logs)
 GUEST_ENV=$(param env "" | tr ',' ' ')
@@ -54,15 +57,27 @@ dump() { # dump WHAT BACKEND FILE
     echo
     end "$1" "$2"
 }
-nsstat() { # nsstat NS DEV COUNTER
-    ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3" 2>/dev/null || echo -1
+nsstat() { # nsstat NS DEV rx_packets|tx_packets
+    # /proc/net/dev holds the same dev_get_stats() as /sys/class/net/DEV/statistics;
+    # busybox's nsenter reads it without `ip netns exec` (a slow exec under TCG)
+    nsenter --net="/run/netns/$1" cat /proc/net/dev | awk -v d="$2" -v c="$3" '
+        NR > 2 { i = index($0, ":"); n = substr($0, 1, i - 1); gsub(/ /, "", n)
+                 split(substr($0, i + 1), f, " ")
+                 if (n == d) { print (c == "rx_packets" ? f[2] : f[10]); found = 1 } }
+        END { if (!found) print -1 }'
 }
 
 setup() {
     meta uname "$(uname -r)"
     meta booted_s "$(uptime_s)"
-    if ! insmod /lib/modules/veth.ko; then
-        meta error "insmod veth.ko failed"
+    # dependencies first (qemu/fetch-kernel.sh wrote the order); a module that
+    # does not load makes only the scenarios that need it n/a (they say why)
+    for m in $(cat /lib/modules/modules.load 2>/dev/null); do
+        if err=$(insmod "/lib/modules/$m.ko" 2>&1); then meta "mod_$m" ok
+        else meta "mod_$m" "insmod failed: $err"; fi
+    done
+    if [ ! -d /sys/module/veth ]; then
+        meta error "veth.ko did not load"
         return 1
     fi
     # facts for debugging attach problems
@@ -77,56 +92,73 @@ setup() {
         [ -d "/sys/kernel/tracing/events/$tp" ] && meta "tp_${tp#*/}" yes || meta "tp_${tp#*/}" no
     done
 
-    # the scenario: ns1/vA 10.99.0.1 <-> ns2/vB 10.99.0.2
-    ip netns add ns1 && ip netns add ns2 || return 1
-    # noise outside the --netns filter: ns3/vC 10.98.0.1 <-> root/vD 10.98.0.2
-    ip netns add ns3 || return 1
-    # a routed path, two veth hops: ns1/vE 10.97.0.1 -> nsR/vF | nsR/vG -> ns2/vH 10.96.0.2
-    ip netns add nsR || return 1
-    for ns in ns1 ns2 ns3 nsR; do
-        ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip netns exec $ns sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-    done
+    # IPv6 off, so that nothing but the test's packets crosses the pairs; new namespaces
+    # inherit it from the root namespace (5.1+: devconf_inherit_init_net)
     sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-    ip link add vA address 02:00:0a:63:00:01 netns ns1 type veth \
-        peer name vB address 02:00:0a:63:00:02 netns ns2 || return 1
-    ip link add vC address 02:00:0a:62:00:01 netns ns3 type veth \
-        peer name vD address 02:00:0a:62:00:02 || return 1
-    ip -n ns1 addr add 10.99.0.1/24 dev vA
-    ip -n ns2 addr add 10.99.0.2/24 dev vB
-    ip -n ns3 addr add 10.98.0.1/24 dev vC
-    ip addr add 10.98.0.2/24 dev vD
-    ip link add vE address 02:00:0a:61:00:01 netns ns1 type veth \
-        peer name vF address 02:00:0a:61:00:02 netns nsR || return 1
-    ip link add vG address 02:00:0a:60:00:01 netns nsR type veth \
-        peer name vH address 02:00:0a:60:00:02 netns ns2 || return 1
-    ip -n ns1 addr add 10.97.0.1/24 dev vE
-    ip -n nsR addr add 10.97.0.2/24 dev vF
-    ip -n nsR addr add 10.96.0.1/24 dev vG
-    ip -n ns2 addr add 10.96.0.2/24 dev vH
-    ip netns exec nsR sysctl -qw net.ipv4.ip_forward=1
-    for l in "ns1 vE" "nsR vF" "nsR vG" "ns2 vH"; do
-        set -- $l
-        ip -n $1 link set $2 up
+    sysctl -qw net.core.devconf_inherit_init_net=1 2>/dev/null
+    # Every `ip` is a dynamically linked process, slow to start under TCG: the set-up is
+    # one `ip -batch` per namespace. Neighbours are static: no ARP traffic, no
+    # unresolved-queue drops.
+    # the scenario: ns1/vA 10.99.0.1 <-> ns2/vB 10.99.0.2
+    # noise outside the --netns filter: ns3/vC 10.98.0.1 <-> root/vD 10.98.0.2
+    # a routed path, two veth hops: ns1/vE 10.97.0.1 -> nsR/vF | nsR/vG -> ns2/vH 10.96.0.2
+    ip -batch - <<EOF || return 1
+netns add ns1
+netns add ns2
+netns add ns3
+netns add nsR
+link add vA address 02:00:0a:63:00:01 netns ns1 type veth peer name vB address 02:00:0a:63:00:02 netns ns2
+link add vC address 02:00:0a:62:00:01 netns ns3 type veth peer name vD address 02:00:0a:62:00:02
+link add vE address 02:00:0a:61:00:01 netns ns1 type veth peer name vF address 02:00:0a:61:00:02 netns nsR
+link add vG address 02:00:0a:60:00:01 netns nsR type veth peer name vH address 02:00:0a:60:00:02 netns ns2
+addr add 10.98.0.2/24 dev vD
+neigh add 10.98.0.1 lladdr 02:00:0a:62:00:01 dev vD nud permanent
+link set lo up
+link set vD up
+EOF
+    for ns in ns1 ns2 ns3 nsR; do
+        if [ "$(nsenter --net="/run/netns/$ns" cat /proc/sys/net/ipv6/conf/default/disable_ipv6)" = 0 ]; then
+            nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+            nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        fi
     done
-    ip -n ns1 route add 10.96.0.0/24 via 10.97.0.2 dev vE
-    ip -n ns2 route add 10.97.0.0/24 via 10.96.0.1 dev vH
-    ip -n ns1 neigh add 10.97.0.2 lladdr 02:00:0a:61:00:02 dev vE nud permanent
-    ip -n nsR neigh add 10.97.0.1 lladdr 02:00:0a:61:00:01 dev vF nud permanent
-    ip -n nsR neigh add 10.96.0.2 lladdr 02:00:0a:60:00:02 dev vG nud permanent
-    ip -n ns2 neigh add 10.96.0.1 lladdr 02:00:0a:60:00:01 dev vH nud permanent
-    # static neighbours: no ARP traffic, no unresolved-queue drops
-    ip -n ns1 neigh add 10.99.0.2 lladdr 02:00:0a:63:00:02 dev vA nud permanent
-    ip -n ns2 neigh add 10.99.0.1 lladdr 02:00:0a:63:00:01 dev vB nud permanent
-    ip -n ns3 neigh add 10.98.0.2 lladdr 02:00:0a:62:00:02 dev vC nud permanent
-    ip neigh add 10.98.0.1 lladdr 02:00:0a:62:00:01 dev vD nud permanent
-    for ns in ns1 ns2 ns3 nsR; do ip -n $ns link set lo up; done
-    ip link set lo up
-    ip -n ns1 link set vA up
-    ip -n ns2 link set vB up
-    ip -n ns3 link set vC up
-    ip link set vD up
+    nsenter --net=/run/netns/nsR sysctl -qw net.ipv4.ip_forward=1
+    ip -n ns1 -batch - <<EOF || return 1
+addr add 10.99.0.1/24 dev vA
+addr add 10.97.0.1/24 dev vE
+link set lo up
+link set vE up
+link set vA up
+route add 10.96.0.0/24 via 10.97.0.2 dev vE
+neigh add 10.97.0.2 lladdr 02:00:0a:61:00:02 dev vE nud permanent
+neigh add 10.99.0.2 lladdr 02:00:0a:63:00:02 dev vA nud permanent
+EOF
+    ip -n ns2 -batch - <<EOF || return 1
+addr add 10.99.0.2/24 dev vB
+addr add 10.96.0.2/24 dev vH
+link set lo up
+link set vH up
+link set vB up
+route add 10.97.0.0/24 via 10.96.0.1 dev vH
+neigh add 10.96.0.1 lladdr 02:00:0a:60:00:01 dev vH nud permanent
+neigh add 10.99.0.1 lladdr 02:00:0a:63:00:01 dev vB nud permanent
+EOF
+    ip -n ns3 -batch - <<EOF || return 1
+addr add 10.98.0.1/24 dev vC
+link set lo up
+link set vC up
+neigh add 10.98.0.2 lladdr 02:00:0a:62:00:02 dev vC nud permanent
+EOF
+    ip -n nsR -batch - <<EOF || return 1
+addr add 10.97.0.2/24 dev vF
+addr add 10.96.0.1/24 dev vG
+link set lo up
+link set vF up
+link set vG up
+neigh add 10.97.0.1 lladdr 02:00:0a:61:00:01 dev vF nud permanent
+neigh add 10.96.0.2 lladdr 02:00:0a:60:00:02 dev vG nud permanent
+EOF
     # wait for both ends to have carrier
     i=0
     while [ $i -lt 50 ]; do
@@ -157,6 +189,15 @@ setup() {
     sleep 1
     e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
     meta selftest_routed "vE_tx=$((e1 - e0)) vH_rx=$((h1 - h0)) sent=$N"
+    meta setup_done_s "$(uptime_s)"
+    dp_setup
+    meta dp_setup_done_s "$(uptime_s)"
+    dp_snap /tmp/dp0
+    dp_traffic selftest
+    sleep 1
+    dp_snap /tmp/dp1
+    meta dp_selftest "$(dp_delta /tmp/dp0 /tmp/dp1)"
+    meta dp_selftest_done_s "$(uptime_s)"
     # debugging hook: an extra cpio archive may add /bin/guest-extra.sh
     if [ -x /bin/guest-extra.sh ]; then
         begin extra setup
@@ -169,10 +210,13 @@ run_backend() { # run_backend BACKEND
     b=$1
     rm -f /tmp/$b.json /tmp/$b.err /tmp/$b.out
     a0=$(nsstat ns1 vA tx_packets); b0=$(nsstat ns2 vB rx_packets)
-    t0=$(uptime_s)
     e0=$(nsstat ns1 vE tx_packets); h0=$(nsstat ns2 vH rx_packets)
+    dp_snap /tmp/dp0
+    t0=$(uptime_s)
+    nsargs=
+    for ns in $DP_NS; do nsargs="$nsargs --netns $ns"; done
     env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 --netns nsR \
-        --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
+        $nsargs --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no
     i=0
@@ -191,6 +235,8 @@ run_backend() { # run_backend BACKEND
             meta "error_$b" "udpsend failed: $(cat /tmp/send.out)"
         ip netns exec ns1 /bin/udpsend 10.96.0.2 9 "$N" "$SIZE" >/tmp/send.out 2>&1 ||
             meta "error_$b" "routed udpsend failed: $(cat /tmp/send.out)"
+        dp_traffic "$b"
+        meta "traffic_$b" "ready_to_end_s=$(awk "BEGIN{print $(uptime_s)-$t1}")"
         wait $npid
     elif kill -0 $pid 2>/dev/null; then
         meta "error_$b" "no ready line after ${READY_TIMEOUT}s"
@@ -213,11 +259,16 @@ run_backend() { # run_backend BACKEND
     t2=$(uptime_s)
     a1=$(nsstat ns1 vA tx_packets); b1=$(nsstat ns2 vB rx_packets)
     e1=$(nsstat ns1 vE tx_packets); h1=$(nsstat ns2 vH rx_packets)
+    dp_snap /tmp/dp1
+    meta "dp_$b" "$(dp_delta /tmp/dp0 /tmp/dp1)"
     meta "result_$b" "rc=$rc ready=$ready attach_s=$(awk "BEGIN{print $t1-$t0}") total_s=$(awk "BEGIN{print $t2-$t0}") sysfs_vA_tx=$((a1 - a0)) sysfs_vB_rx=$((b1 - b0)) sysfs_vE_tx=$((e1 - e0)) sysfs_vH_rx=$((h1 - h0))"
     dump stderr "$b" /tmp/$b.err
     dump stdout "$b" /tmp/$b.out
     dump json "$b" /tmp/$b.json
+    meta "done_$b" "$(uptime_s)"
 }
+
+. /bin/datapaths.sh
 
 main() {
     echo "@@SIRQTOP:START@@"

@@ -1,8 +1,11 @@
-//! Kernel matrix: boots Debian's bookworm (6.1) and trixie (6.12) cloud kernels under QEMU
-//! (TCG) and runs the ground-truth veth scenario inside each of them with every probe backend
-//! (kprobe, fentry, tracepoint, auto). This is what proves the kprobe and fentry backends,
-//! which the CI host's own kernel cannot run. All the work is done by `qemu/matrix.sh`
-//! (see qemu/README.md); this test only runs it and turns its verdict into a test result.
+//! Kernel matrix: boots Debian's bullseye (5.10), bookworm (6.1) and trixie (6.12) cloud
+//! kernels under QEMU (TCG) and runs the ground-truth veth scenario and the data-path
+//! scenarios (ipvlan L2/L3, macvlan bridge, IPIP, tc bpf_redirect_peer, netkit where the
+//! kernel has it, VLAN; each against the guest kernel's own device counters) inside each of
+//! them with every probe backend (kprobe, fentry, tracepoint, auto). This is what proves the
+//! kprobe and fentry backends, which the CI host's own kernel cannot run. All the work is
+//! done by `qemu/matrix.sh` (see qemu/README.md); this test only runs it and turns its
+//! verdict into a test result.
 //!
 //! Skipped (passes, with a message) when not root or when `SIRQTOP_SKIP_QEMU=1`.
 //! Takes a few minutes; downloads the kernels once into `.cache/kernels`.
