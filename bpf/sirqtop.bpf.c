@@ -747,9 +747,8 @@ static __always_inline bool backlog_idle(struct cpu_state *st)
 	return !cfg.track_backlog || !st->backlog_sched;
 }
 
-static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
+static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *dev, bool direct)
 {
-	struct net_device *dev = skb_dev(skb, direct);
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
 	struct cpu_state *st;
@@ -815,6 +814,11 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 		st->enq_ts = 0;
 	}
 	return 0;
+}
+
+static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
+{
+	return on_enqueue(skb, skb_dev(skb, direct), direct);
 }
 
 /*
@@ -1434,22 +1438,35 @@ int BPF_PROG(fexit_skb_do_redirect, struct sk_buff *skb, int ret)
 	return on_receive(skb, true, true);
 }
 
-SEC("fexit/macvlan_handle_frame")
-int BPF_PROG(fexit_macvlan_handle_frame, __u64 pskb, int ret)
+/*
+ * The verifier refuses a direct read of a `struct sk_buff **` argument ("not a struct"):
+ * the argument's slot is read with a helper instead (bpf_get_func_arg needs 5.17).
+ */
+static __always_inline int on_another_arg0(__u64 *ctx)
 {
-	return ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+	__u64 pskb = 0;
+
+	if (bpf_probe_read_kernel(&pskb, sizeof(pskb), &ctx[0]))
+		return 0;
+	return on_another_pskb(pskb);
+}
+
+SEC("fexit/macvlan_handle_frame")
+int fexit_macvlan_handle_frame(__u64 *ctx)
+{
+	return (int)ctx[1] == RX_HANDLER_ANOTHER_ ? on_another_arg0(ctx) : 0;
 }
 
 SEC("fexit/ipvlan_handle_frame")
-int BPF_PROG(fexit_ipvlan_handle_frame, __u64 pskb, int ret)
+int fexit_ipvlan_handle_frame(__u64 *ctx)
 {
-	return ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+	return (int)ctx[1] == RX_HANDLER_ANOTHER_ ? on_another_arg0(ctx) : 0;
 }
 
 SEC("fexit/vlan_do_receive")
-int BPF_PROG(fexit_vlan_do_receive, __u64 pskb, bool ret)
+int fexit_vlan_do_receive(__u64 *ctx)
 {
-	return ret ? on_another_pskb(pskb) : 0;
+	return (ctx[1] & 0xff) ? on_another_arg0(ctx) : 0;
 }
 
 /* ipvlan L3S: a netfilter input hook moves the skb from the master to the slave. */
@@ -1482,6 +1499,18 @@ int BPF_PROG(fentry___netif_rx, struct sk_buff *skb)
 	return on_netif_rx(skb, true);
 }
 
+/*
+ * dev_forward_skb enqueues through netif_rx_internal, which neither netif_rx nor
+ * __netif_rx probes see: macvlan's hand-off to its lower device, ipvlan's to a sibling,
+ * tc's ingress redirect. The tracepoint sees it; here `dev` is the device the skb will be
+ * received on (skb->dev is set inside).
+ */
+SEC("fentry/dev_forward_skb")
+int BPF_PROG(fentry_dev_forward_skb, struct net_device *dev, struct sk_buff *skb)
+{
+	return on_enqueue(skb, dev, true);
+}
+
 SEC("fentry/__raise_softirq_irqoff")
 int BPF_PROG(fentry_softirq_raise, unsigned int nr)
 {
@@ -1506,6 +1535,12 @@ SEC("kprobe/__netif_rx")
 int BPF_KPROBE(kprobe___netif_rx, struct sk_buff *skb)
 {
 	return on_netif_rx(skb, false);
+}
+
+SEC("kprobe/dev_forward_skb")
+int BPF_KPROBE(kprobe_dev_forward_skb, struct net_device *dev, struct sk_buff *skb)
+{
+	return on_enqueue(skb, dev, false);
 }
 
 /*

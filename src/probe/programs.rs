@@ -68,6 +68,10 @@ pub const PROGRAMS: &[Program] = &[
     prog("fentry___netif_rx",     NetifRx,      Fentry, "__netif_rx").if_present(),
     prog("kprobe_netif_rx",       NetifRx,      Kprobe, "netif_rx"),
     prog("kprobe___netif_rx",     NetifRx,      Kprobe, "__netif_rx").if_present(),
+    // dev_forward_skb enqueues through netif_rx_internal (macvlan to its lower, ipvlan to
+    // a sibling): neither function above sees it.
+    prog("fentry_dev_forward_skb", NetifRx,     Fentry, "dev_forward_skb").if_present(),
+    prog("kprobe_dev_forward_skb", NetifRx,     Kprobe, "dev_forward_skb").if_present(),
     prog("tp_softirq_raise",      SoftirqRaise, TpBtf,  "irq:softirq_raise"),
     prog("raw_softirq_raise",     SoftirqRaise, RawTp,  "irq:softirq_raise"),
     prog("fentry_softirq_raise",  SoftirqRaise, Fentry, "__raise_softirq_irqoff"),
@@ -214,7 +218,10 @@ mod tests {
             section(program("fexit_skb_do_redirect").unwrap()),
             "fexit/skb_do_redirect"
         );
-        assert_eq!(functions(NetifRx), vec!["netif_rx", "__netif_rx"]);
+        assert_eq!(
+            functions(NetifRx),
+            vec!["netif_rx", "__netif_rx", "dev_forward_skb"]
+        );
         assert_eq!(tracepoint(SoftirqRun), "irq:softirq_entry/softirq_exit");
         assert_eq!(tracepoint(VethXmit), "net:net_dev_start_xmit");
     }
