@@ -20,6 +20,12 @@ pub enum Sink {
         path: PathBuf,
         tmp: tempfile::NamedTempFile,
     },
+    /// Not a regular file (`/dev/null`, a FIFO, a terminal): written to in place. Linking
+    /// a file over it would replace a device node that the whole system uses.
+    Special {
+        path: PathBuf,
+        file: std::fs::File,
+    },
 }
 
 impl Sink {
@@ -34,6 +40,16 @@ impl Sink {
         };
         if path.is_dir() {
             return Err(err(std::io::Error::other("is a directory")));
+        }
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(err)?;
+            return Ok(Sink::Special {
+                path: path.to_path_buf(),
+                file,
+            });
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -73,6 +89,12 @@ impl Sink {
                 file.write_all(&text).map_err(err)?;
                 file.sync_all().map_err(err)?;
                 atomic::link_into_place(&file, &path).map_err(err)
+            }
+            Sink::Special { path, mut file } => {
+                file.write_all(&text).map_err(|error| Error::Output {
+                    path: path.clone(),
+                    error,
+                })
             }
             Sink::Named { path, mut tmp } => {
                 let err = |error| Error::Output {

@@ -167,6 +167,40 @@ fn rfc3339_formats_utc() {
     assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000001Z");
 }
 
+/// `-o /dev/null` (or a FIFO) is written in place: linking a file over it would replace
+/// the node the whole system uses (a run with `-o /dev/null` once left a regular file there).
+#[test]
+fn special_files_are_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let sink = Sink::open(Some(&fifo)).unwrap();
+    assert!(matches!(sink, Sink::Special { .. }));
+    sink.write(&Capture::new(&meta(Availability::all()), &snapshot()))
+        .unwrap();
+    assert!(Capture::from_json(&reader.join().unwrap()).is_ok());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let null = Path::new("/dev/null");
+    if std::fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+        let sink = Sink::open(Some(null)).unwrap();
+        assert!(matches!(sink, Sink::Special { .. }));
+        sink.write(&Capture::new(&meta(Availability::all()), &snapshot()))
+            .unwrap();
+        assert!(std::fs::metadata(null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+}
+
 #[test]
 fn file_sink_is_atomic_and_checks_the_directory() {
     let dir = tempfile::tempdir().unwrap();
