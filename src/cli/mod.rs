@@ -227,6 +227,8 @@ impl Cli {
             bpf_stats: self.bpf_stats,
             lite: self.lite,
             napi_polls: self.napi_polls,
+            // Each mode sets how long it shows gone interfaces: serve and the dashboard.
+            forget_gone_after: None,
             // Lite is for always-on use: stacks only when asked for explicitly.
             stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
                 (true, _, _) => 0,

@@ -77,7 +77,13 @@ pub fn run(
     // Bind before attaching: a busy port fails without touching the kernel.
     let server = http::Server::bind(opts.listen)?;
     let addr = server.local_addr();
-    let mut collector = Collector::start(cfg)?;
+    // An interface gone past --forget-after is never shown again: the collector forgets it
+    // then, so that churn costs nothing in memory or per refresh.
+    let cfg = Config {
+        forget_gone_after: Some(opts.forget_after),
+        ..cfg.clone()
+    };
+    let mut collector = Collector::start(&cfg)?;
     let expo = Exposition::new(opts.metrics.clone());
     let meta = Arc::new(collector.meta().clone());
     let mut gone_since = HashMap::new();
