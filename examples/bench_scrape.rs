@@ -201,9 +201,13 @@ fn main() -> anyhow::Result<()> {
         let (om_t, _) = time(reps, || encode_openmetrics(&registry).unwrap().len());
         let text = encode_prometheus(&registry).unwrap();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        let server = sirqtop::serve::http::Server::bind("127.0.0.1:0".parse()?)?;
+        let server = sirqtop::serve::server::Server::bind(
+            "127.0.0.1:0".parse()?,
+            sirqtop::serve::webconfig::WebConfig::open(None)?,
+            sirqtop::serve::server::Limits::default(),
+        )?;
         let addr = server.local_addr().to_string();
-        let running = server.spawn(expo.clone());
+        let running = server.spawn(expo.clone())?;
         let (http_t, _) = time(reps, || {
             scrape(&addr, "application/openmetrics-text;version=1.0.0")
         });

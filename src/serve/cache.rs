@@ -1,0 +1,123 @@
+//! The encoded exposition of one published snapshot: each format encoded once, when the
+//! first scrape asks for it, and gzip-compressed once, when the first scraper accepts
+//! gzip. Every later scrape of that snapshot is a copy of bytes.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+/// The two text formats a scraper can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Prometheus,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+}
+
+/// One format's body: plain, and gzip once asked for.
+#[derive(Debug)]
+pub struct Body {
+    pub plain: Bytes,
+    gzip: Mutex<Option<Bytes>>,
+}
+
+impl Body {
+    pub fn new(plain: String) -> Body {
+        Body {
+            plain: Bytes::from(plain),
+            gzip: Mutex::new(None),
+        }
+    }
+
+    /// The gzip-compressed body, compressed on the first call.
+    pub fn gzip(&self) -> Bytes {
+        // A poisoned lock only means a compression panicked: recompress.
+        let mut g = self.gzip.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(|| Bytes::from(gzip(&self.plain)))
+            .clone()
+    }
+}
+
+/// Compresses with gzip's default level (what Go's exporters use).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+/// The bodies of one snapshot, by format; each filled by the first scrape that wants it
+/// (concurrent scrapes wait for that one encoding).
+#[derive(Debug, Default)]
+pub struct Encodings {
+    openmetrics: Mutex<Option<Arc<Body>>>,
+    prometheus: Mutex<Option<Arc<Body>>>,
+}
+
+impl Encodings {
+    /// The body in `format`, encoded by `encode` if this is the first ask.
+    pub fn get(
+        &self,
+        format: Format,
+        encode: impl FnOnce() -> Result<String, std::fmt::Error>,
+    ) -> Result<Arc<Body>, std::fmt::Error> {
+        let cell = match format {
+            Format::OpenMetrics => &self.openmetrics,
+            Format::Prometheus => &self.prometheus,
+        };
+        let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = c.as_ref() {
+            return Ok(Arc::clone(b));
+        }
+        let b = Arc::new(Body::new(encode()?));
+        *c = Some(Arc::clone(&b));
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    #[test]
+    fn each_format_once_and_gzip_decodes_to_the_plain_body() {
+        let e = Encodings::default();
+        let mut calls = 0;
+        let text = "a 1\n".repeat(10_000);
+        for _ in 0..3 {
+            let b = e
+                .get(Format::Prometheus, || {
+                    calls += 1;
+                    Ok(text.clone())
+                })
+                .unwrap();
+            assert_eq!(b.plain, text.as_bytes());
+        }
+        assert_eq!(calls, 1);
+        let b = e.get(Format::Prometheus, || unreachable!()).unwrap();
+        let z = b.gzip();
+        assert!(z.len() * 50 < text.len(), "{} bytes", z.len());
+        assert_eq!(b.gzip(), z, "compressed once");
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, text);
+        assert!(e.get(Format::OpenMetrics, || Err(std::fmt::Error)).is_err());
+        let b = e.get(Format::OpenMetrics, || Ok("x".into())).unwrap();
+        assert_eq!(b.plain, "x", "a failed encoding is not cached");
+    }
+}
