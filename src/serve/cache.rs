@@ -3,9 +3,10 @@
 //! gzip. Every later scrape of that snapshot is a copy of bytes.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::OnceCell;
 
 /// The two text formats a scraper can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,23 +28,31 @@ impl Format {
 #[derive(Debug)]
 pub struct Body {
     pub plain: Bytes,
-    gzip: Mutex<Option<Bytes>>,
+    gzip: OnceCell<Bytes>,
 }
 
 impl Body {
     pub fn new(plain: String) -> Body {
         Body {
             plain: Bytes::from(plain),
-            gzip: Mutex::new(None),
+            gzip: OnceCell::new(),
         }
     }
 
     /// The gzip-compressed body, compressed on the first call.
     pub fn gzip(&self) -> Bytes {
-        // A poisoned lock only means a compression panicked: recompress.
-        let mut g = self.gzip.lock().unwrap_or_else(|e| e.into_inner());
-        g.get_or_insert_with(|| Bytes::from(gzip(&self.plain)))
-            .clone()
+        if let Some(z) = self.gzip.get() {
+            return z.clone();
+        }
+        let z = Bytes::from(gzip(&self.plain));
+        // A concurrent first call may have set it: either is the same bytes.
+        let _ = self.gzip.set(z.clone());
+        z
+    }
+
+    /// Where the gzip body is kept: a server awaits one compression for all its scrapes.
+    pub fn gzip_cell(&self) -> &OnceCell<Bytes> {
+        &self.gzip
     }
 }
 
@@ -58,31 +67,36 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap_or_default()
 }
 
-/// The bodies of one snapshot, by format; each filled by the first scrape that wants it
-/// (concurrent scrapes wait for that one encoding).
+/// The bodies of one snapshot, by format; each filled by the first scrape that wants it.
+/// A server awaits the cell ([`Encodings::cell`]), so that concurrent scrapes share one
+/// encoding and only the one that encodes costs work.
 #[derive(Debug, Default)]
 pub struct Encodings {
-    openmetrics: Mutex<Option<Arc<Body>>>,
-    prometheus: Mutex<Option<Arc<Body>>>,
+    openmetrics: OnceCell<Arc<Body>>,
+    prometheus: OnceCell<Arc<Body>>,
 }
 
 impl Encodings {
-    /// The body in `format`, encoded by `encode` if this is the first ask.
+    pub fn cell(&self, format: Format) -> &OnceCell<Arc<Body>> {
+        match format {
+            Format::OpenMetrics => &self.openmetrics,
+            Format::Prometheus => &self.prometheus,
+        }
+    }
+
+    /// The body in `format`, encoded by `encode` if not yet (blocking callers: tests and
+    /// benchmarks; concurrent first calls may each encode).
     pub fn get(
         &self,
         format: Format,
         encode: impl FnOnce() -> Result<String, std::fmt::Error>,
     ) -> Result<Arc<Body>, std::fmt::Error> {
-        let cell = match format {
-            Format::OpenMetrics => &self.openmetrics,
-            Format::Prometheus => &self.prometheus,
-        };
-        let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = c.as_ref() {
+        let cell = self.cell(format);
+        if let Some(b) = cell.get() {
             return Ok(Arc::clone(b));
         }
         let b = Arc::new(Body::new(encode()?));
-        *c = Some(Arc::clone(&b));
+        let _ = cell.set(Arc::clone(&b));
         Ok(b)
     }
 }
@@ -119,5 +133,6 @@ mod tests {
         assert!(e.get(Format::OpenMetrics, || Err(std::fmt::Error)).is_err());
         let b = e.get(Format::OpenMetrics, || Ok("x".into())).unwrap();
         assert_eq!(b.plain, "x", "a failed encoding is not cached");
+        assert!(e.cell(Format::OpenMetrics).get().is_some());
     }
 }

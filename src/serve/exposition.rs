@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
+use tokio::sync::OnceCell;
 
 use super::cache::{Body, Encodings, Format};
 use super::fold::Folder;
@@ -76,21 +77,23 @@ impl Exposition {
         registry(self.latest(), &self.opts)
     }
 
-    /// The latest snapshot's body in `format`: encoded by the first scrape that asks,
+    /// The latest snapshot's body in `format`: encoded by the first call that asks,
     /// shared by every later one until the next publish.
     pub fn body(&self, format: Format) -> Result<Arc<Body>, std::fmt::Error> {
-        let latest = self.latest();
-        let Some(cache) = latest.as_ref().map(|l| Arc::clone(&l.encodings)) else {
-            // Before the first snapshot: only the build info, not worth keeping.
-            return Ok(Arc::new(Body::new(encode(
-                &registry(None, &self.opts),
-                format,
-            )?)));
-        };
-        cache.get(format, || {
-            self.encoded.fetch_add(1, Ordering::Relaxed);
-            encode(&registry(latest, &self.opts), format)
-        })
+        let cur = self.current();
+        match &cur.latest {
+            Some(l) => l.encodings.get(format, || cur.encode(format)),
+            None => Ok(Arc::new(Body::new(cur.encode(format)?))),
+        }
+    }
+
+    /// The latest published snapshot, to be encoded (or found encoded) by a server.
+    pub fn current(&self) -> Current {
+        Current {
+            latest: self.latest(),
+            opts: Arc::clone(&self.opts),
+            encoded: Arc::clone(&self.encoded),
+        }
     }
 
     /// How many encodings were made so far.
@@ -118,6 +121,31 @@ impl Exposition {
             .read()
             .map(|l| l.is_some())
             .unwrap_or_else(|e| e.into_inner().is_some())
+    }
+}
+
+/// One published snapshot (or none yet) as a server sees it: its encodings' cells and
+/// what fills them.
+#[derive(Debug, Clone)]
+pub struct Current {
+    latest: Option<Latest>,
+    opts: Arc<MetricsOptions>,
+    encoded: Arc<AtomicU64>,
+}
+
+impl Current {
+    /// Where the body in `format` is kept; None before the first snapshot (nothing
+    /// worth keeping: only the build info).
+    pub fn cell(&self, format: Format) -> Option<&OnceCell<Arc<Body>>> {
+        self.latest.as_ref().map(|l| l.encodings.cell(format))
+    }
+
+    /// Encodes the snapshot in `format` (the work the cell saves).
+    pub fn encode(&self, format: Format) -> Result<String, std::fmt::Error> {
+        if self.latest.is_some() {
+            self.encoded.fetch_add(1, Ordering::Relaxed);
+        }
+        encode(&registry(self.latest.clone(), &self.opts), format)
     }
 }
 

@@ -1,8 +1,9 @@
 //! What each request gets: `/metrics` in OpenMetrics text when the scraper asks for it
 //! (Prometheus does), else the Prometheus text format 0.0.4, gzip-compressed when
 //! accepted; `/healthz` is 200 once a snapshot is published; `/` links both. Basic auth
-//! guards everything but `/healthz` when the web config has users; at most
-//! `--web.max-requests` scrapes are answered at once, the others get 503.
+//! guards everything but `/healthz` when the web config has users. At most
+//! `--web.max-requests` requests do work at once (encoding, compressing, bcrypt): beyond
+//! them, 503. Scrapes that find the snapshot encoded, or await its one encoding, do none.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
-use super::cache::Format;
+use super::cache::{self, Body, Format};
 use super::exposition::Exposition;
 use super::webconfig::{WebConfig, WebSettings};
 
@@ -107,20 +108,31 @@ async fn route(app: &App, settings: &WebSettings, req: &Parts) -> Answer {
         };
     }
     if let Some(users) = &settings.users {
-        let users = Arc::clone(users);
         let auth = req.headers.get(header::AUTHORIZATION).cloned();
-        // bcrypt costs tens of milliseconds: off the serving thread.
-        let ok =
-            tokio::task::spawn_blocking(move || users.check(auth.as_ref().map(|v| v.as_bytes())))
+        let ok = match users.remembered(auth.as_ref().map(|v| v.as_bytes())) {
+            true => Ok(true),
+            // bcrypt costs tens of milliseconds: off the serving thread, and limited.
+            false => {
+                let users = Arc::clone(users);
+                limited(app, move || {
+                    Some(users.check(auth.as_ref().map(|v| v.as_bytes())))
+                })
                 .await
-                .unwrap_or(false);
-        if !ok {
-            let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"sirqtop\""),
-            );
-            return r;
+            }
+        };
+        match ok {
+            Ok(true) => {}
+            Err(Failed::Busy) => {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "too many requests\n")
+            }
+            _ => {
+                let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"sirqtop\""),
+                );
+                return r;
+            }
         }
     }
     match path {
@@ -142,33 +154,73 @@ async fn route(app: &App, settings: &WebSettings, req: &Parts) -> Answer {
     }
 }
 
-async fn metrics(app: &App, headers: &HeaderMap) -> Answer {
-    let Ok(_permit) = Arc::clone(&app.scrapes).try_acquire_owned() else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many concurrent scrapes (--web.max-requests)\n",
-        );
+/// Why a scrape got no body.
+enum Failed {
+    /// `--web.max-requests` scrapes are doing work already.
+    Busy,
+    Encoding,
+}
+
+/// Runs `work` off the serving thread, holding one of the `--web.max-requests` permits.
+async fn limited<T: Send + 'static>(
+    app: &App,
+    work: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Result<T, Failed> {
+    let _permit = Arc::clone(&app.scrapes)
+        .try_acquire_owned()
+        .map_err(|_| Failed::Busy)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Failed::Encoding)
+}
+
+/// The body of the current snapshot: encoded (and compressed) once, by the first scrape
+/// that needs it; concurrent scrapes await that one and cost nothing.
+async fn metrics_body(app: &App, format: Format, gzip: bool) -> Result<Bytes, Failed> {
+    let cur = app.expo.current();
+    let body = match cur.cell(format) {
+        Some(cell) => {
+            let c = cur.clone();
+            let encode = || limited(app, move || c.encode(format).ok().map(Body::new));
+            Arc::clone(
+                cell.get_or_try_init(|| async { Ok(Arc::new(encode().await?)) })
+                    .await?,
+            )
+        }
+        // Before the first snapshot: only the build info.
+        None => Arc::new(Body::new(cur.encode(format).map_err(|_| Failed::Encoding)?)),
     };
+    if !gzip {
+        return Ok(body.plain.clone());
+    }
+    let plain = body.plain.clone();
+    let compress = || limited(app, move || Some(Bytes::from(cache::gzip(&plain))));
+    Ok(body.gzip_cell().get_or_try_init(compress).await?.clone())
+}
+
+async fn metrics(app: &App, headers: &HeaderMap) -> Answer {
     let format = if wants_openmetrics(header_str(headers, header::ACCEPT)) {
         Format::OpenMetrics
     } else {
         Format::Prometheus
     };
     let gzip = accepts_gzip(header_str(headers, header::ACCEPT_ENCODING));
-    let expo = app.expo.clone();
-    // The first scrape of a snapshot encodes (and compresses) it: off the serving thread.
-    let body = tokio::task::spawn_blocking(move || {
-        let b = expo.body(format).ok()?;
-        Some(if gzip { b.gzip() } else { b.plain.clone() })
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some(body) = body else {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding the metrics failed\n",
-        );
+    let body = match metrics_body(app, format, gzip).await {
+        Ok(b) => b,
+        Err(Failed::Busy) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many concurrent scrapes (--web.max-requests)\n",
+            )
+        }
+        Err(Failed::Encoding) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding the metrics failed\n",
+            )
+        }
     };
     let mut r = Response::new(Full::new(body));
     let h = r.headers_mut();

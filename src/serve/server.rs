@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 pub const DEFAULT_MAX_REQUESTS: usize = 40;
 /// Threads for bcrypt checks and encoding, so that the serving thread never waits on them.
 pub const BLOCKING_THREADS: usize = 2;
+/// Connections the kernel queues for accepting (capped by net.core.somaxconn).
+const LISTEN_BACKLOG: i32 = 4096;
 /// After the process runs out of file descriptors, accepting pauses this long.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -91,6 +94,10 @@ fn raise_fd_limit() {
 impl Server {
     pub fn bind(addr: SocketAddr, web: WebConfig, limits: Limits) -> Result<Server> {
         let listener = TcpListener::bind(addr).map_err(|error| Error::Listen { addr, error })?;
+        // A longer accept queue than std's 128: a burst of connections (500 scrapers, or
+        // an attacker's) must not overflow it, or others' SYNs wait a second to retry.
+        // SAFETY: listen(2) again on our listening socket only changes its backlog.
+        unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
         listener.set_nonblocking(true)?;
         raise_fd_limit();
         Ok(Server {
