@@ -307,4 +307,21 @@ mod tests {
         assert_eq!(s.headers[0].0.as_str(), "x-frame-options");
         assert!(s.users.as_ref().unwrap().contains("alice"));
     }
+
+    /// The example the DaemonSet's Secret is made from has only keys sirqtop knows, and
+    /// refuses to start until its placeholder hash is replaced.
+    #[test]
+    fn the_shipped_example_parses_and_wants_a_real_hash() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/web-config.yml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let f: FileFormat = serde_saphyr::from_str(&text).unwrap();
+        let tls = f.tls_server_config.unwrap();
+        assert_eq!(tls.cert_file.as_deref(), Some("tls.crt"));
+        assert!(f.basic_auth_users.unwrap().contains_key("prometheus"));
+        let dir = tempfile::tempdir().unwrap();
+        let copy = write(dir.path(), "web-config.yml", &text);
+        write(dir.path(), "tls.crt", "");
+        let e = WebConfig::open(Some(&copy)).err().unwrap().to_string();
+        assert!(e.contains("web-config.yml"), "{e}");
+    }
 }
