@@ -11,7 +11,7 @@ use sirqtop::lab::send_udp;
 
 mod common;
 
-use common::prom::{free_port, http_get, http_status, sample, Prometheus};
+use common::prom::{free_port, http_get, http_status, promtool_check_metrics, sample, Prometheus};
 use common::serve::{bin, Serve};
 
 /// Control packets a pair may add to what a test sends.
@@ -77,26 +77,7 @@ fn prometheus_scrapes_exactly_what_was_sent() {
     let (status, head, body) = http_get(&serve.addr, "/metrics", None);
     assert_eq!(status, 200);
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check_metrics(&body);
     let (_, head, om) = http_get(
         &serve.addr,
         "/metrics",

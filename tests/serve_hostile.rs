@@ -90,16 +90,7 @@ fn hostile_clients_cost_no_thread_and_never_delay_others() {
     }
     ip_batch(&lab.ns_a, &in_a);
     ip_batch(&lab.ns_b, &in_b);
-    let serve = Serve::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--netns",
-        &lab.ns_a,
-        "--netns",
-        &lab.ns_b,
-        "--interval",
-        "500ms",
-    ]);
+    let serve = Serve::on_lab(&lab, "500ms", &[]);
     for i in 0..PAIRS {
         let dst = format!("10.218.{}.{}", i / 60, (i % 60) * 4 + 2);
         common::send_udp(&lab.ns_a, &dst, 5320, 1, 64);

@@ -13,7 +13,7 @@ use base64::Engine as _;
 
 mod common;
 
-use common::prom::{http_get, sample, Prometheus};
+use common::prom::{http_get, promtool_check_metrics, sample, Prometheus};
 use common::serve::{bin, Serve};
 
 /// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate.
@@ -200,26 +200,9 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
     );
     let lab = common::lab("wt", "10.219.2");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5311);
-    let args = |cfg: &Path| -> Vec<String> {
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--netns",
-            &lab.ns_a,
-            "--netns",
-            &lab.ns_b,
-            "--interval",
-            "250ms",
-            "--web.config.file",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([cfg.display().to_string()])
-        .collect()
-    };
     let start = |cfg: &Path| {
-        let a = args(cfg);
-        Serve::start(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        let cfg = cfg.display().to_string();
+        Serve::on_lab(&lab, "250ms", &["--web.config.file", &cfg])
     };
     let basic_serve = start(&auth_cfg);
     let mtls_serve = start(&mtls_cfg);
@@ -454,16 +437,7 @@ fn gzip_is_the_plain_exposition_compressed_and_promtool_accepts_it() {
     let _g = common::serial();
     let lab = common::lab("wz", "10.219.3");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5312);
-    let serve = Serve::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--netns",
-        &lab.ns_a,
-        "--netns",
-        &lab.ns_b,
-        "--interval",
-        "1s",
-    ]);
+    let serve = Serve::on_lab(&lab, "1s", &[]);
     let get = |encoding: Option<&str>| -> (String, Vec<u8>) {
         let mut s = std::net::TcpStream::connect(&serve.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -518,25 +492,6 @@ fn gzip_is_the_plain_exposition_compressed_and_promtool_accepts_it() {
         "gzip decodes to exactly the plain exposition"
     );
     let text = String::from_utf8(plain).unwrap();
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check_metrics(&text);
     serve.stop();
 }

@@ -56,11 +56,12 @@ impl Body {
     }
 }
 
-/// Compresses with gzip's default level (what Go's exporters use).
+/// Compresses with gzip's fastest level: the exposition is repetitive text, so level 1
+/// gets most of level 6's ratio at a fraction of its cost (BENCHMARKS.md).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 8),
-        flate2::Compression::default(),
+        flate2::Compression::fast(),
     );
     // Writing to a Vec cannot fail.
     let _ = e.write_all(data);

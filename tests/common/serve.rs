@@ -42,6 +42,23 @@ impl Serve {
         }
     }
 
+    /// `serve` on a free loopback port counting the lab's two namespaces, refreshed every
+    /// `interval`, with `extra` arguments.
+    pub fn on_lab(lab: &super::VethLab, interval: &str, extra: &[&str]) -> Serve {
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--netns",
+            &lab.ns_a,
+            "--netns",
+            &lab.ns_b,
+            "--interval",
+            interval,
+        ];
+        args.extend_from_slice(extra);
+        Serve::start(&args)
+    }
+
     /// SIGTERM; asserts exit status 0 and that every program it loaded is gone.
     pub fn stop(mut self) {
         // SAFETY: kill(2) on our own child's pid.
