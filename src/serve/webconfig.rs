@@ -204,7 +204,7 @@ impl WebConfig {
         })
     }
 
-    /// Whether connections are TLS (as loaded at start; a reload keeps the listener).
+    /// Whether connections are TLS (fixed at start: a reload cannot switch it).
     pub fn is_tls(&self) -> bool {
         self.lock().settings.tls.is_some()
     }
@@ -230,6 +230,14 @@ impl WebConfig {
         }
         c.stamp = now;
         match load(path) {
+            // The listener was announced as http or https: a reload must not switch it.
+            Ok((settings, _)) if settings.tls.is_some() != c.settings.tls.is_some() => {
+                eprintln!(
+                    "sirqtop: web config {}: turning TLS on or off needs a restart; \
+                     keeping the previous settings",
+                    path.display()
+                )
+            }
             Ok((settings, files)) => {
                 eprintln!("sirqtop: web config {}: reloaded", path.display());
                 c.settings = Arc::new(settings);
