@@ -254,11 +254,8 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
         );
     }
     for job in ["wrongpw", "nocert"] {
-        assert_eq!(
-            prom.query(&format!("up{{job=\"{job}\"}}")),
-            Some(0.0),
-            "{job}"
-        );
+        let up = format!("up{{job=\"{job}\"}}");
+        assert_eq!(prom.wait_for(&up, 0.0), Some(0.0), "{job}");
         let (health, err) = prom.target(job).expect("target");
         assert_eq!(health, "down", "{job}: {err}");
         if job == "wrongpw" {
