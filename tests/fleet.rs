@@ -24,16 +24,7 @@ fn prometheus_scrapes_exactly_what_was_sent() {
     let _g = common::serial();
     let lab = common::lab("p", "10.202.1");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5301);
-    let serve = Serve::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--netns",
-        &lab.ns_a,
-        "--netns",
-        &lab.ns_b,
-        "--interval",
-        "250ms",
-    ]);
+    let serve = Serve::on_lab(&lab, "250ms", &[]);
     let prom = Prometheus::start(&serve.addr);
     const N: u64 = 1500;
     send_udp(&lab.ns_a, &lab.addr_b, 5301, N as usize, 64).unwrap();
