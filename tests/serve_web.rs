@@ -13,7 +13,7 @@ use base64::Engine as _;
 
 mod common;
 
-use common::prom::{http_get, promtool_check_metrics, sample, Prometheus};
+use common::prom::{promtool_check_metrics, sample, Prometheus};
 use common::serve::{bin, Serve};
 
 /// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate.
@@ -170,6 +170,22 @@ fn https_get(
     (status, head, body)
 }
 
+/// The subject of the certificate the server at `addr` presents.
+fn served_subject(pki: &Pki, addr: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-CAfile"])
+        .arg(pki.path("ca.pem"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("subject="))
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn tools_present() -> bool {
     common::require_tool("openssl", &["version"], "openssl").is_none()
         && common::require_tool("prometheus", &["--version"], "prometheus").is_none()
@@ -302,11 +318,19 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
         Some(n)
     );
     assert_eq!(https_get(&pki, addr, "/healthz", None, false).0, 200);
-    // Plain HTTP on the TLS port gets no metrics.
-    let (status, head, body) = http_get(addr, "/metrics", None);
+    // Plain HTTP on the TLS port gets no metrics (the server may close before the
+    // request is even written).
+    let mut plain = std::net::TcpStream::connect(addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = plain.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
     assert!(
-        status != 200 && !body.contains("sirqtop_"),
-        "{status} {head}"
+        !answer.contains("sirqtop_") && !answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
     );
     // Client certificates: refused without one, served with one.
     assert_eq!(
@@ -349,6 +373,24 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
         false,
     );
     assert_eq!(old.0, 401, "the old user is gone");
+    // Certificate rotation: a new certificate and key in place of the old, no restart.
+    assert!(served_subject(&pki, addr).contains("sirqtop server"));
+    pki.issue("rotated", "serverAuth", "subjectAltName=IP:127.0.0.1\n");
+    for ext in ["key", "pem"] {
+        std::fs::copy(
+            pki.path(&format!("rotated.{ext}")),
+            pki.path(&format!("server.{ext}")),
+        )
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served_subject(&pki, addr).contains("sirqtop rotated") {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     drop(prom);
     basic_serve.stop();
     mtls_serve.stop();
