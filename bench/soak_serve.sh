@@ -103,7 +103,8 @@ pids+=($!)
 echo "minute,rss_kib,threads,fds,series,cpu_s" | tee "$OUT"
 start=$(date +%s)
 clk=$(getconf CLK_TCK)
-for m in $(seq 0 $((MINUTES * 60 / SAMPLE))); do
+last=$((MINUTES * 60 / SAMPLE))
+for m in $(seq 0 "$last"); do
 	kill -0 "$serve" 2>/dev/null || die "serve died: $(tail -3 "$OUT.serve.log")"
 	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$serve/status")
 	threads=$(awk '/^Threads/ {print $2}' "/proc/$serve/status")
@@ -111,6 +112,7 @@ for m in $(seq 0 $((MINUTES * 60 / SAMPLE))); do
 	series=$(cat "$OUT.series" 2>/dev/null || echo 0)
 	cpu=$(awk -v t="$clk" '{printf "%.1f", ($14 + $15) / t}' "/proc/$serve/stat")
 	echo "$(awk -v s=$((m * SAMPLE)) 'BEGIN {printf "%.1f", s / 60}'),$rss,$threads,$fds,$series,$cpu" | tee -a "$OUT"
+	[ "$m" = "$last" ] && break
 	next=$((start + (m + 1) * SAMPLE))
 	now=$(date +%s)
 	[ "$next" -gt "$now" ] && sleep $((next - now))
