@@ -83,6 +83,13 @@ struct inflight {
 /* Its first transmit ran inside a NET_RX softirq: a reply, clone or copy made while
  * receiving another skb, whose own path may have begun earlier. */
 #define INF_ORIGIN_SOFTIRQ 2
+/* The last transmit (tx, xmit_ts) was a pair's (veth, netkit): a veth_hop sample. */
+#define INF_TX_PAIR 4
+/* The last transmit was an upper's (macvlan) that may hand the skb to its lower. */
+#define INF_TX_UPPER 8
+/* Enqueued to the lower device by its upper (macvlan bridge mode): the lower's receive
+ * is not one the kernel counts there; its rx_handler passes the skb on to the sibling. */
+#define INF_VIA_LOWER 16
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -189,7 +196,9 @@ struct cpu_state {
 	__u32 raise_pending;             /* NET_RX raises no enqueue caused, not yet attributed */
 	__u64 last_xmit;                 /* the skb this CPU last saw in veth_xmit */
 	__u32 reraised;                  /* NET_RX was raised while NET_RX ran */
-	__u32 _pad3;
+	__u32 another_fn;                /* kprobe'd receive-loop function running (ANOTHER_*) */
+	__u64 another_arg;               /* its skb (or skb pointer's address) at entry */
+	__u64 another_dev;               /* the skb's device at entry (ipvlan_nf_input) */
 };
 
 struct {
@@ -199,9 +208,24 @@ struct {
 	__type(value, struct cpu_state);
 } cpu_states SEC(".maps");
 
-/* rtnl_link_ops of veth, learned on first sight, and of a few other kinds seen. */
+/*
+ * Device kinds whose transmits sirqtop follows. A pair (veth, netkit) hands the skb to its
+ * peer: a hop whose time is the veth_hop histogram. An upper that may hand it to its lower
+ * device's receive (macvlan bridge mode: dev_forward_skb to the lower, whose rx_handler
+ * passes it on to the sibling), and others whose transmit passes the skb on (ipvlan, VLAN,
+ * tunnels): their transmits are counted and start or continue paths.
+ */
+#define KIND_NONE 0
+#define KIND_PAIR 1
+#define KIND_UPPER 2
+#define KIND_OTHER 3
+#define KIND_CACHE 8
+
+/* rtnl_link_ops of veth, learned on first sight, and of the other kinds seen (with their
+ * class), so that a kind's name is compared once. */
 __u64 veth_ops_seen = 0;
-__u64 other_ops_seen[4] = {};
+__u64 kind_ops_seen[KIND_CACHE] = {};
+__u8 kind_class_seen[KIND_CACHE] = {};
 
 /* Zero values live in .rodata: too large for the 512-byte BPF stack. */
 static const struct sirq_iface_counters zero_counters;
@@ -365,6 +389,42 @@ static __always_inline bool same_key(struct sirq_iface_key *a, struct sirq_iface
 	return a->cookie == b->cookie && a->ifindex == b->ifindex && a->netns == b->netns;
 }
 
+/* Since 6.12 the private area is a member at the end of struct net_device. */
+struct net_device___priv {
+	__u8 priv[0];
+} __attribute__((preserve_access_index));
+
+/* Both keep the peer in the first member of their private area. */
+struct pair_priv {
+	struct net_device *peer;
+};
+
+/*
+ * The peer of a veth or netkit, from the device's private area (netdev_priv(): after
+ * struct net_device, aligned to 32 bytes, or its `priv` member where it has one).
+ */
+static __always_inline void pair_peer(struct net_device *dev, const char *kind,
+				      struct sirq_iface_key *peer)
+{
+	struct net_device___priv *d = (void *)dev;
+	struct net_device *p = NULL;
+	__u64 off;
+
+	if (!(kind[0] == 'v' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'h' && !kind[4]) &&
+	    !(kind[0] == 'n' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'k' &&
+	      kind[4] == 'i' && kind[5] == 't' && !kind[6]))
+		return;
+	if (bpf_core_field_exists(d->priv))
+		off = bpf_core_field_offset(d->priv);
+	else
+		off = (bpf_core_type_size(struct net_device) + 31) & ~31ULL;
+	if (bpf_probe_read_kernel(&p, sizeof(p), (void *)dev + off) || !p)
+		return;
+	peer->ifindex = BPF_CORE_READ(p, ifindex);
+	peer->netns = BPF_CORE_READ(p, nd_net.net, ns.inum);
+	peer->cookie = net_cookie(BPF_CORE_READ(p, nd_net.net), false);
+}
+
 static __always_inline void announce(struct sirq_iface_key *k, struct net_device *dev)
 {
 	struct sirq_iface_event *e;
@@ -381,11 +441,15 @@ static __always_inline void announce(struct sirq_iface_key *k, struct net_device
 	e->key = *k;
 	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dev->name);
 	e->kind[0] = 0;
+	e->peer.cookie = 0;
+	e->peer.netns = 0;
+	e->peer.ifindex = 0;
 	ops = BPF_CORE_READ(dev, rtnl_link_ops);
 	if (ops) {
 		kind = BPF_CORE_READ(ops, kind);
 		if (kind)
 			bpf_probe_read_kernel_str(e->kind, sizeof(e->kind), kind);
+		pair_peer(dev, e->kind, &e->peer);
 	}
 	/* User space drains on a timer: no wakeup per record. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
@@ -486,38 +550,75 @@ static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_ifac
 	return h;
 }
 
-static __always_inline bool is_veth(struct net_device *dev, bool direct)
+static __always_inline bool kind_is(const char *k, const char *want, int n)
 {
-	const struct rtnl_link_ops *ops;
-	char kind[5] = {};
+	for (int i = 0; i < n; i++)
+		if (k[i] != want[i])
+			return false;
+	return true;
+}
+
+/* The class of a kind's name (first sight of a kind only: a few byte compares). */
+static __always_inline __u8 kind_class(const char *k)
+{
+	if (kind_is(k, "veth", 5) || kind_is(k, "netkit", 7))
+		return KIND_PAIR;
+	if (kind_is(k, "macvlan", 8) || kind_is(k, "macvtap", 8))
+		return KIND_UPPER;
+	if (kind_is(k, "ipvlan", 7) || kind_is(k, "ipvtap", 7) || kind_is(k, "vlan", 5) ||
+	    kind_is(k, "vxlan", 6) || kind_is(k, "geneve", 7) || kind_is(k, "ipip", 5) ||
+	    kind_is(k, "gre", 4) || kind_is(k, "gretap", 7) || kind_is(k, "sit", 4) ||
+	    kind_is(k, "ip6tnl", 7) || kind_is(k, "wireguard", 10))
+		return KIND_OTHER;
+	return KIND_NONE;
+}
+
+/* The rtnl_link_ops of a device as a pointer (NULL for devices without one: NICs, lo). */
+static __always_inline const struct rtnl_link_ops *dev_ops(struct net_device *dev, bool direct)
+{
+	return direct ? dev->rtnl_link_ops : BPF_CORE_READ(dev, rtnl_link_ops);
+}
+
+static __always_inline bool is_veth_ops(const struct rtnl_link_ops *ops)
+{
+	/* Pointer compare: the fast path never needs the address as a number. */
+	return ops && (__u64)ops == veth_ops_seen;
+}
+
+/* The class of a device's kind; veth is remembered apart, for the fast path. */
+static __always_inline __u8 dev_class(const struct rtnl_link_ops *ops)
+{
+	char kind[16] = {};
 	const char *p;
+	__u8 cls;
 	__u64 o;
 
-	ops = direct ? dev->rtnl_link_ops : BPF_CORE_READ(dev, rtnl_link_ops);
 	if (!ops)
-		return false;
-	/* Pointer compares: the fast path never needs the address as a number. */
+		return KIND_NONE;
 	if ((__u64)ops == veth_ops_seen)
-		return true;
-	if ((__u64)ops == other_ops_seen[0] || (__u64)ops == other_ops_seen[1] ||
-	    (__u64)ops == other_ops_seen[2] || (__u64)ops == other_ops_seen[3])
-		return false;
+		return KIND_PAIR;
+	for (int i = 0; i < KIND_CACHE; i++) {
+		if ((__u64)ops == kind_ops_seen[i])
+			return kind_class_seen[i];
+	}
 	/* First sight of this kind of device: compare its name once, then remember. */
 	o = addr_of(ops);
 	p = BPF_CORE_READ(ops, kind);
-	if (!p || bpf_probe_read_kernel(kind, sizeof(kind), p))
-		return false;
-	if (kind[0] == 'v' && kind[1] == 'e' && kind[2] == 't' && kind[3] == 'h' && kind[4] == 0) {
+	if (!p || bpf_probe_read_kernel_str(kind, sizeof(kind), p) < 0)
+		return KIND_NONE;
+	cls = kind_class(kind);
+	if (kind_is(kind, "veth", 5)) {
 		veth_ops_seen = o;
-		return true;
+		return cls;
 	}
-	for (int i = 0; i < 4; i++) {
-		if (!other_ops_seen[i]) {
-			other_ops_seen[i] = o;
+	for (int i = 0; i < KIND_CACHE; i++) {
+		if (!kind_ops_seen[i]) {
+			kind_class_seen[i] = cls;
+			kind_ops_seen[i] = o;
 			break;
 		}
 	}
-	return false;
+	return cls;
 }
 
 /* ---- logical hook bodies ---------------------------------------------------------- */
@@ -560,18 +661,36 @@ static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
 	f->flags = 0;
 }
 
-static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *dev,
-					bool check_kind, bool direct)
+/* Which transmits an entry point sees: every kind (the tracepoint), veth only (veth_xmit
+ * probed as a function), or every kind but veth (the tracepoint beside such a probe). */
+#define XMIT_ANY 0
+#define XMIT_VETH 1
+#define XMIT_NOT_VETH 2
+
+static __always_inline int on_dev_xmit(struct sk_buff *skb, struct net_device *dev, int which,
+				       bool direct)
 {
+	const struct rtnl_link_ops *ops = NULL;
 	struct sirq_iface_counters *c;
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
+	__u8 cls = KIND_PAIR;
 	__u64 now;
 
-	if (check_kind && !is_veth(dev, direct))
-		return 0;
+	if (which != XMIT_VETH) {
+		ops = dev_ops(dev, direct);
+		/* veth first: one pointer compare on the fast path. */
+		if (is_veth_ops(ops)) {
+			if (which == XMIT_NOT_VETH)
+				return 0;
+		} else {
+			cls = dev_class(ops);
+			if (cls == KIND_NONE || (which == XMIT_NOT_VETH && is_veth_ops(ops)))
+				return 0;
+		}
+	}
 	if (!dev_key(dev, &k, direct))
 		return 0;
 	c = iface_counters_get(&k, dev);
@@ -587,7 +706,14 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	/* veth_xmit enqueues (if it does) on this CPU before it returns. */
 	st = cpu_state();
 	now = bpf_ktime_get_ns();
-	if (!continues(f, ptr, st, &k)) {
+	/*
+	 * A path goes on when the kernel sends on an skb it received (forwarding), or when a
+	 * transmit follows a transmit of the same skb on this CPU: an upper device handing it
+	 * to its lower (VLAN, macvlan, a tunnel's encapsulation onto the underlay).
+	 */
+	if (!continues(f, ptr, st, &k) &&
+	    !(f->skb == ptr && !(f->flags & INF_RCVD) && f->origin.ifindex && st &&
+	      st->last_xmit == ptr)) {
 		inflight_reset(f, ptr);
 		f->first_ts = now;
 		f->origin = k;
@@ -597,7 +723,11 @@ static __always_inline int on_veth_xmit(struct sk_buff *skb, struct net_device *
 	}
 	if (st)
 		st->last_xmit = ptr;
-	f->flags &= ~INF_RCVD;
+	f->flags &= ~(INF_RCVD | INF_TX_PAIR | INF_TX_UPPER | INF_VIA_LOWER);
+	if (cls == KIND_PAIR)
+		f->flags |= INF_TX_PAIR;
+	else if (cls == KIND_UPPER)
+		f->flags |= INF_TX_UPPER;
 	f->xmit_ts = now;
 	f->enq_ts = 0;
 	f->tx = k;
@@ -662,6 +792,10 @@ static __always_inline int on_netif_rx(struct sk_buff *skb, bool direct)
 				ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 				f->xmit_ts = 0;
 				f->origin.ifindex = 0;
+			} else if ((f->flags & INF_TX_UPPER) && !same_key(&f->tx, &k)) {
+				/* A macvlan handing its skb to its lower device (bridge mode,
+				 * to a sibling): the lower only passes it on. */
+				f->flags |= INF_VIA_LOWER;
 			}
 			f->enq_ts = now;
 			if (f->enqs < 255)
@@ -959,7 +1093,13 @@ static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *
 		hist_add_shared(&p->latency, now - f->first_ts);
 }
 
-static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
+/*
+ * A receive. `another`: the kernel's receive loop went round again with the same skb on
+ * another device (a tc peer redirect, an rx_handler returning RX_HANDLER_ANOTHER: macvlan,
+ * ipvlan, VLAN), which net:netif_receive_skb does not see; it continues the skb's path
+ * for certain, whatever the namespaces.
+ */
+static __always_inline int on_receive(struct sk_buff *skb, bool another, bool direct)
 {
 	struct net_device *dev = skb_dev(skb, direct);
 	struct sirq_iface_counters *c = NULL;
@@ -971,7 +1111,7 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	/* --lite keeps no timestamps: no clock read on its per-packet path. */
 	__u64 now = cfg.lite ? 0 : bpf_ktime_get_ns();
 	__u64 enq_ts = 0;
-	bool counted = false;
+	bool counted = false, via_lower = false;
 
 	st = cpu_state();
 	f = cfg.lite ? NULL : slot_of(ptr);
@@ -979,7 +1119,9 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 		/* Received before and not sent on: a receive of the same skb on another
 		 * device (a bridge's local delivery, a VLAN or macvlan upper) continues its
 		 * path; a new skb at a freed address has no entry. */
-		if (!dev || !dev_key(dev, &k, direct) || !continues(f, ptr, st, &k))
+		if (another)
+			f->flags &= ~(INF_RCVD | INF_VIA_LOWER);
+		else if (!dev || !dev_key(dev, &k, direct) || !continues(f, ptr, st, &k))
 			f = NULL;
 		else
 			f->flags &= ~INF_RCVD;
@@ -990,13 +1132,14 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 		f->skb = 0;
 	}
 	if (f && f->skb == ptr) {
-		/* The transmitting veth passed the filter when the entry was made. */
-		if (f->xmit_ts && now > f->xmit_ts) {
+		/* The transmitting device passed the filter when the entry was made. */
+		if (f->xmit_ts && now > f->xmit_ts && (f->flags & INF_TX_PAIR)) {
 			h = iface_hists_get(&f->tx);
 			if (h)
 				hist_add_shared(&h->veth_hop, now - f->xmit_ts);
 		}
 		enq_ts = f->enq_ts;
+		via_lower = f->flags & INF_VIA_LOWER;
 		f->xmit_ts = 0;
 		f->enq_ts = 0;
 		f->flags |= INF_RCVD;
@@ -1005,14 +1148,20 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	} else {
 		f = NULL;
 	}
-	if (dev && dev_key(dev, &k, direct)) {
+	if (another)
+		ctr_inc(SIRQ_CTR_RX_ANOTHER);
+	if (via_lower) {
+		/* The kernel counts this receive on the upper its rx_handler passes it to,
+		 * not here: nothing is counted (or charged) on this device. */
+		ctr_inc(SIRQ_CTR_RX_VIA_LOWER);
+	} else if (dev && dev_key(dev, &k, direct)) {
 		counted = true;
 		if (f && f->origin.ifindex)
 			path_hop(f, &k, now);
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;
-		if (c && !cfg.lite && !enq_ts) {
+		if (c && !cfg.lite && !enq_ts && !another) {
 			/* Not from the backlog: delivered by the device's own NAPI. Its first
 			 * packet claims the NET_RX raise that scheduled that NAPI. */
 			c->napi_packets++;
@@ -1028,7 +1177,8 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 	/*
 	 * Partition the NET_RX run among the packets it received: the time from one
 	 * receive to the next (or to softirq_exit) is spent on the first packet; the
-	 * run's prologue goes to the first packet.
+	 * run's prologue goes to the first packet. A receive on another round ends the
+	 * previous device's segment: what follows is the new device's work.
 	 */
 	if (!st || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
@@ -1039,13 +1189,18 @@ static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
 		else
 			charge_rx(&st->rx_key, now - st->rx_mark);
 	}
-	if (st->rx_seen)
+	if (st->rx_seen || another)
 		st->rx_mark = now;
 	st->rx_seen = 1;
 	st->rx_has = counted;
 	if (counted)
 		st->rx_key = k;
 	return 0;
+}
+
+static __always_inline int on_netif_receive(struct sk_buff *skb, bool direct)
+{
+	return on_receive(skb, false, direct);
 }
 
 /*
@@ -1140,13 +1295,26 @@ static __always_inline int on_napi_poll(struct napi_struct *napi, int work, int 
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, true, true);
+	return on_dev_xmit(skb, dev, XMIT_ANY, true);
 }
 
 SEC("raw_tp/net_dev_start_xmit")
 int BPF_PROG(raw_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, true, false);
+	return on_dev_xmit(skb, dev, XMIT_ANY, false);
+}
+
+/* Beside a veth_xmit kprobe/fentry: the other kinds' transmits (netkit, macvlan, ...). */
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(tp_dev_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_dev_xmit(skb, dev, XMIT_NOT_VETH, true);
+}
+
+SEC("raw_tp/net_dev_start_xmit")
+int BPF_PROG(raw_dev_xmit, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_dev_xmit(skb, dev, XMIT_NOT_VETH, false);
 }
 
 SEC("tp_btf/netif_rx")
@@ -1235,10 +1403,70 @@ int BPF_PROG(raw_napi_poll, struct napi_struct *napi, int work, int budget)
 
 /* ---- entry points: fentry ----------------------------------------------------------- */
 
+/*
+ * Receives on another round of the kernel's receive loop. No tracepoint fires for them:
+ * these see them at the functions that hand the skb to the next device, as it returns.
+ */
+#define ANOTHER_REDIRECT 1
+#define ANOTHER_MACVLAN 2
+#define ANOTHER_IPVLAN 3
+#define ANOTHER_VLAN 4
+#define ANOTHER_IPVLAN_NF 5
+#define RX_HANDLER_ANOTHER_ 1 /* enum rx_handler_result */
+#define EAGAIN_ 11
+
+/* The skb behind a `struct sk_buff **` argument (a plain number to the verifier). */
+static __always_inline int on_another_pskb(__u64 pskb)
+{
+	struct sk_buff *skb = NULL;
+
+	if (bpf_probe_read_kernel(&skb, sizeof(skb), (void *)pskb) || !skb)
+		return 0;
+	return on_receive(skb, true, false);
+}
+
+/* tc's bpf_redirect_peer: the skb now belongs to the peer device (-EAGAIN: go round). */
+SEC("fexit/skb_do_redirect")
+int BPF_PROG(fexit_skb_do_redirect, struct sk_buff *skb, int ret)
+{
+	if (ret != -EAGAIN_)
+		return 0;
+	return on_receive(skb, true, true);
+}
+
+SEC("fexit/macvlan_handle_frame")
+int BPF_PROG(fexit_macvlan_handle_frame, __u64 pskb, int ret)
+{
+	return ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+}
+
+SEC("fexit/ipvlan_handle_frame")
+int BPF_PROG(fexit_ipvlan_handle_frame, __u64 pskb, int ret)
+{
+	return ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+}
+
+SEC("fexit/vlan_do_receive")
+int BPF_PROG(fexit_vlan_do_receive, __u64 pskb, bool ret)
+{
+	return ret ? on_another_pskb(pskb) : 0;
+}
+
+/* ipvlan L3S: a netfilter input hook moves the skb from the master to the slave. */
+SEC("fexit/ipvlan_nf_input")
+int BPF_PROG(fexit_ipvlan_nf_input, void *priv, struct sk_buff *skb,
+	     const struct nf_hook_state *state)
+{
+	if (!skb || skb->dev == state->in)
+		return 0;
+	return on_receive(skb, true, true);
+}
+
+
 SEC("fentry/veth_xmit")
 int BPF_PROG(fentry_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, false, true);
+	return on_dev_xmit(skb, dev, XMIT_VETH, true);
 }
 
 SEC("fentry/netif_rx")
@@ -1265,7 +1493,7 @@ int BPF_PROG(fentry_softirq_raise, unsigned int nr)
 SEC("kprobe/veth_xmit")
 int BPF_KPROBE(kprobe_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_veth_xmit(skb, dev, false, false);
+	return on_dev_xmit(skb, dev, XMIT_VETH, false);
 }
 
 SEC("kprobe/netif_rx")
@@ -1289,4 +1517,108 @@ SEC("kprobe/__raise_softirq_irqoff")
 int BPF_KPROBE(kprobe_softirq_raise, unsigned int nr)
 {
 	return on_softirq_raise(ctx, nr);
+}
+
+/* Receives on another round, as kprobes: the entry keeps the argument, the return decides. */
+static __always_inline int another_enter(__u32 fn, __u64 arg, __u64 dev)
+{
+	struct cpu_state *st = cpu_state();
+
+	if (st) {
+		st->another_fn = fn;
+		st->another_arg = arg;
+		st->another_dev = dev;
+	}
+	return 0;
+}
+
+/* The saved argument, if the return belongs to the entry this CPU saw last. */
+static __always_inline __u64 another_take(__u32 fn, __u64 *dev)
+{
+	struct cpu_state *st = cpu_state();
+	__u64 arg;
+
+	if (!st || st->another_fn != fn)
+		return 0;
+	arg = st->another_arg;
+	if (dev)
+		*dev = st->another_dev;
+	st->another_fn = 0;
+	return arg;
+}
+
+SEC("kprobe/skb_do_redirect")
+int BPF_KPROBE(kprobe_skb_do_redirect, struct sk_buff *skb)
+{
+	return another_enter(ANOTHER_REDIRECT, (__u64)skb, 0);
+}
+
+SEC("kretprobe/skb_do_redirect")
+int BPF_KRETPROBE(kretprobe_skb_do_redirect, int ret)
+{
+	__u64 skb = another_take(ANOTHER_REDIRECT, NULL);
+
+	if (!skb || ret != -EAGAIN_)
+		return 0;
+	return on_receive((struct sk_buff *)skb, true, false);
+}
+
+SEC("kprobe/macvlan_handle_frame")
+int BPF_KPROBE(kprobe_macvlan_handle_frame, struct sk_buff **pskb)
+{
+	return another_enter(ANOTHER_MACVLAN, (__u64)pskb, 0);
+}
+
+SEC("kretprobe/macvlan_handle_frame")
+int BPF_KRETPROBE(kretprobe_macvlan_handle_frame, int ret)
+{
+	__u64 pskb = another_take(ANOTHER_MACVLAN, NULL);
+
+	return pskb && ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+}
+
+SEC("kprobe/ipvlan_handle_frame")
+int BPF_KPROBE(kprobe_ipvlan_handle_frame, struct sk_buff **pskb)
+{
+	return another_enter(ANOTHER_IPVLAN, (__u64)pskb, 0);
+}
+
+SEC("kretprobe/ipvlan_handle_frame")
+int BPF_KRETPROBE(kretprobe_ipvlan_handle_frame, int ret)
+{
+	__u64 pskb = another_take(ANOTHER_IPVLAN, NULL);
+
+	return pskb && ret == RX_HANDLER_ANOTHER_ ? on_another_pskb(pskb) : 0;
+}
+
+SEC("kprobe/vlan_do_receive")
+int BPF_KPROBE(kprobe_vlan_do_receive, struct sk_buff **pskb)
+{
+	return another_enter(ANOTHER_VLAN, (__u64)pskb, 0);
+}
+
+SEC("kretprobe/vlan_do_receive")
+int BPF_KRETPROBE(kretprobe_vlan_do_receive, int ret)
+{
+	__u64 pskb = another_take(ANOTHER_VLAN, NULL);
+
+	/* bool: only the low byte is defined */
+	return pskb && (ret & 0xff) ? on_another_pskb(pskb) : 0;
+}
+
+SEC("kprobe/ipvlan_nf_input")
+int BPF_KPROBE(kprobe_ipvlan_nf_input, void *priv, struct sk_buff *skb)
+{
+	return another_enter(ANOTHER_IPVLAN_NF, (__u64)skb, (__u64)BPF_CORE_READ(skb, dev));
+}
+
+SEC("kretprobe/ipvlan_nf_input")
+int BPF_KRETPROBE(kretprobe_ipvlan_nf_input)
+{
+	__u64 dev0 = 0;
+	__u64 skb = another_take(ANOTHER_IPVLAN_NF, &dev0);
+
+	if (!skb || (__u64)BPF_CORE_READ((struct sk_buff *)skb, dev) == dev0)
+		return 0;
+	return on_receive((struct sk_buff *)skb, true, false);
 }

@@ -55,6 +55,10 @@ enum sirq_counter {
 	SIRQ_CTR_RAISE_NAPI,          /* NET_RX raises attributed to a device's own NAPI poll */
 	SIRQ_CTR_DROP_FULL,           /* drop not counted per reason: reason table full */
 	SIRQ_CTR_PATH_FULL,           /* receive not counted on its path: path table full */
+	SIRQ_CTR_RX_VIA_LOWER,        /* an upper's skb handed to its lower device (macvlan
+				       * bridge mode): received there, counted by the kernel
+				       * on the upper only, so not on the lower either */
+	SIRQ_CTR_RX_ANOTHER,          /* receives seen after a peer redirect or an rx_handler */
 	SIRQ_CTR_NR,
 };
 
@@ -175,6 +179,9 @@ struct sirq_iface_event {
 	struct sirq_iface_key key;
 	char name[SIRQ_NAME_LEN];
 	char kind[SIRQ_NAME_LEN];
+	/* A veth's or netkit's peer as the kernel links it (ifindex 0: none or not a pair):
+	 * known from the first packet, even if the pair is gone before user space looks. */
+	struct sirq_iface_key peer;
 };
 
 #endif /* __SIRQTOP_H */

@@ -136,6 +136,51 @@ fn namespace_churn_keeps_every_pod_apart() {
     }
 }
 
+/// A pair that lives and dies between two polls still has its peers: the kernel side
+/// reads each veth's peer from the device itself at first sight, so nothing depends on
+/// user space finding the namespaces before they go.
+#[test]
+fn a_pair_gone_before_any_poll_keeps_its_peers() {
+    require_root!();
+    let _g = common::serial();
+    const N: usize = 30;
+    let mut c = Collector::start(&Config::default()).expect("attach");
+    let (ns_a, if_a, ns_b, if_b, ia, ib) = {
+        let lab = VethLab::new("kp", "10.209.77").expect("lab");
+        lab.warm_up().expect("neighbours");
+        let sink = udp_sink(&lab.ns_b, &lab.addr_b, 7101).expect("sink");
+        send_udp(&lab.ns_a, &lab.addr_b, 7101, N, 64).expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+        drop(sink);
+        let keys = (lab.ifindex_a().unwrap(), lab.ifindex_b().unwrap());
+        (
+            lab.ns_a.clone(),
+            lab.if_a.clone(),
+            lab.ns_b.clone(),
+            lab.if_b.clone(),
+            keys.0,
+            keys.1,
+        )
+        // The lab (both namespaces, the pair) is deleted here, before any poll.
+    };
+    let s = c.snapshot().expect("snapshot");
+    let find = |name: &str, ifindex: u32| {
+        s.interfaces
+            .iter()
+            .find(|i| i.name == name && i.key.ifindex == ifindex)
+            .unwrap_or_else(|| panic!("{name} not reported"))
+    };
+    let (a, b) = (find(&if_a, ia), find(&if_b, ib));
+    assert!(a.gone && b.gone, "{ns_a}/{if_a}, {ns_b}/{if_b} gone");
+    exact(a.counters.tx_packets, N as u64, "A tx");
+    let pa = a.peer.as_ref().expect("A's peer, from the kernel");
+    assert_eq!((pa.ifindex, pa.cookie), (ib, b.key.cookie));
+    assert_eq!(pa.name.as_deref(), Some(if_b.as_str()));
+    let pb = b.peer.as_ref().expect("B's peer, from the kernel");
+    assert_eq!((pb.ifindex, pb.cookie), (ia, a.key.cookie));
+    assert_eq!(pb.name.as_deref(), Some(if_a.as_str()));
+}
+
 /// TX dropped of `dev` in `ns`, as the kernel counts it.
 fn kernel_tx_dropped(ns: &str, dev: &str) -> u64 {
     let out = Command::new("ip")

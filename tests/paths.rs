@@ -234,12 +234,23 @@ fn the_article_reproduced_short() {
     assert!(vm_paths.iter().all(|p| p["hops"] == 1), "{vm_paths:#?}");
     // macvlan measured; ipvlan measured or skipped with a reason.
     assert!(per(row("macvlan"), "backlog_enqueues") < per(row("container"), "backlog_enqueues"));
-    let ipvlan_ran = rows.iter().any(|r| r["path"] == "ipvlan");
     let skipped = v["skipped"].as_array().unwrap();
-    assert!(
-        ipvlan_ran
-            || skipped
-                .iter()
-                .any(|s| s["path"] == "ipvlan" && s["reason"].is_string())
-    );
+    // Every remedy ran or was skipped with a reason.
+    let names = sirqtop::lab::article::REMEDIES.map(|r| r.0);
+    for name in std::iter::once("ipvlan").chain(names) {
+        let ran = rows.iter().any(|r| r["path"] == name);
+        let why = skipped
+            .iter()
+            .any(|s| s["path"] == name && s["reason"].is_string());
+        assert!(ran != why, "{name}: ran {ran}, skipped {why}: {v:#}");
+    }
+    // Cilium-style host routing, where tc and clang are: the packets skip the second veth
+    // hop's backlog, about half the routed veth's enqueues per request.
+    if rows.iter().any(|r| r["path"] == "ebpf") {
+        let (ebpf, routed) = (row("ebpf"), row("routed"));
+        assert!(
+            per(ebpf, "backlog_enqueues") < 0.75 * per(routed, "backlog_enqueues"),
+            "ebpf {ebpf:#} vs routed {routed:#}"
+        );
+    }
 }

@@ -750,3 +750,28 @@ fn paths_view_lists_paths_by_cost_with_the_hop_chain() {
     assert!(render_to_text(&empty, 160, 30).contains("no paths yet"));
     assert!(render_to_text(&empty, 100, 30).contains("need 110x16"));
 }
+
+/// Receives the kernel counted that sirqtop did not see (a peer redirect or rx_handler on
+/// a kernel without the hook): the row's receive rate is marked, the detail says how many.
+#[test]
+fn unseen_receives_are_marked_and_counted() {
+    let with_unseen = |k: u64| {
+        let mut v = pair(k);
+        // veth-b's own statistics: 1000 more per second than sirqtop saw.
+        v[1].kernel_rx_packets = Some(v[1].counters.rx_packets + 1_000 * k);
+        v[0].kernel_rx_packets = Some(v[0].counters.rx_packets);
+        v
+    };
+    let mut app = App::new(meta(), Duration::from_secs(1));
+    app.update(snap(10, with_unseen(10)));
+    app.update(snap(11, with_unseen(11)));
+    let s = text(&app);
+    assert!(line_with(&s, " veth-b ").contains("20.0k!"), "{s}");
+    assert!(!line_with(&s, " veth-a ").contains('!'), "{s}");
+    app.apply(Action::OpenDetail);
+    let s = render_to_text(&app, 160, 45);
+    assert!(
+        s.contains("11000 of the kernel's 231000 receives unseen"),
+        "{s}"
+    );
+}

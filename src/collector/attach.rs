@@ -115,6 +115,17 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             c.clear();
         }
     }
+    // Receives on another round have no tracepoint. Where the kernel refuses fexit, say so
+    // from a two-instruction probe instead of a failed load of everything (and a kallsyms
+    // read) at every start.
+    if let Some(c) = plan.candidates.get_mut(&Hook::RxAnother) {
+        if c.contains(&Mechanism::Fentry) {
+            if let Err(why) = probe::kernel::fexit_probe("skb_do_redirect") {
+                c.retain(|m| *m != Mechanism::Fentry);
+                fallbacks.push(Fallback::new(Hook::RxAnother, Mechanism::Fentry, why));
+            }
+        }
+    }
     // SIRQTOP_DENY=tp_btf,fentry,... pretends the kernel refuses those mechanisms:
     // it exercises the fallback path (and its raw_tp/kprobe bodies) on any kernel.
     if let Some(deny) = std::env::var_os("SIRQTOP_DENY") {
@@ -147,11 +158,20 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
                 }
             }
         }
-        let chosen: BTreeMap<Hook, Mechanism> = plan
+        let mut chosen: BTreeMap<Hook, Mechanism> = plan
             .candidates
             .iter()
             .filter_map(|(h, c)| c.front().map(|m| (*h, *m)))
             .collect();
+        // veth_xmit's tracepoint program follows every kind's transmits itself: a second
+        // program on the same tracepoint would cost every veth packet.
+        let dev_xmit_by_veth = chosen
+            .get(&Hook::VethXmit)
+            .filter(|m| matches!(m, Mechanism::TpBtf | Mechanism::RawTp))
+            .copied();
+        if dev_xmit_by_veth.is_some() {
+            chosen.remove(&Hook::DevXmit);
+        }
         if chosen.is_empty() {
             let why: Vec<String> = fallbacks.iter().map(ToString::to_string).collect();
             return Err(Error::NothingAttached(why.join("; ")));
@@ -182,6 +202,11 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
                     report
                         .attached
                         .insert(*h, (m.backend(), m.as_str().to_string()));
+                }
+                if let Some(m) = dev_xmit_by_veth {
+                    report
+                        .attached
+                        .insert(Hook::DevXmit, (m.backend(), m.as_str().to_string()));
                 }
                 // Only what ranks above the chosen mechanism is a reason it was chosen.
                 report.fallbacks = fallbacks
@@ -248,6 +273,7 @@ fn try_attach(
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
         slot_check: Default::default(),
+        reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {
@@ -291,6 +317,8 @@ fn try_attach(
     }
     c.attached_at = Instant::now();
     c.meta.started_at = SystemTime::now();
+    // The devices' own counters from here on: what sirqtop sees is reconciled with them.
+    c.reconcile.sample(None);
     Ok(c)
 }
 

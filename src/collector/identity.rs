@@ -21,6 +21,8 @@ const MISS_BACKOFF: Duration = Duration::from_secs(2);
 #[derive(Default)]
 struct SeenState {
     first: HashMap<IfaceKey, (String, String)>,
+    /// A veth's or netkit's peer as the kernel linked it at first sight.
+    peers: HashMap<IfaceKey, IfaceKey>,
     fresh: Vec<IfaceKey>,
 }
 
@@ -94,7 +96,8 @@ impl Identities {
 
     /// Whether a name or first sighting of `k` is kept.
     pub(super) fn knows(&self, k: &IfaceKey) -> bool {
-        self.known.contains_key(k) || self.seen.borrow().first.contains_key(k)
+        let seen = self.seen.borrow();
+        self.known.contains_key(k) || seen.first.contains_key(k) || seen.peers.contains_key(k)
     }
 
     /// Drops what is known of forgotten interfaces.
@@ -106,6 +109,7 @@ impl Identities {
         for k in keys {
             self.known.remove(k);
             seen.first.remove(k);
+            seen.peers.remove(k);
         }
     }
 
@@ -195,6 +199,40 @@ impl Identities {
         })
     }
 
+    /// Every namespace the topology lists, with a path that opens it (re-listed at least
+    /// every TOPOLOGY_MAX_AGE, and whenever a new namespace's interface shows up).
+    pub(super) fn namespace_paths(&self) -> Vec<(u32, std::path::PathBuf)> {
+        self.topology
+            .namespaces
+            .values()
+            .filter_map(|n| Some((n.inode, n.path.clone()?)))
+            .collect()
+    }
+
+    /// The peer the kernel side read from the device itself, named from what is known of
+    /// it: a pair that lived less than a poll still has its peer.
+    fn kernel_peer(&self, k: &IfaceKey) -> Option<PeerRef> {
+        let seen = self.seen.try_borrow().ok()?;
+        let p = *seen.peers.get(k)?;
+        let known = self.known.get(&p);
+        let live = self.live_link(&p);
+        let name = known
+            .map(|id| id.name.clone())
+            .or_else(|| live.map(|l| l.name.clone()))
+            .or_else(|| seen.first.get(&p).map(|f| f.0.clone()));
+        let netns_label = known.map(|id| id.netns_label.clone()).or_else(|| {
+            self.same_namespace(&p)
+                .then(|| self.topology.label(p.netns))
+        });
+        Some(PeerRef {
+            netns: p.netns,
+            ifindex: p.ifindex,
+            cookie: p.cookie,
+            name,
+            netns_label,
+        })
+    }
+
     /// Fills in name, kind, namespace labels, container and peer; marks it gone when its
     /// link (or its namespace) is no longer there.
     pub(super) fn apply(&self, i: &mut Interface) {
@@ -218,6 +256,9 @@ impl Identities {
                     i.container = n.container.clone();
                 }
             }
+        }
+        if i.peer.is_none() {
+            i.peer = self.kernel_peer(&i.key);
         }
         if i.kind.is_none() && i.name == "lo" {
             i.kind = Some("loopback".into());
@@ -245,6 +286,9 @@ fn on_event(seen: &Seen, data: &[u8]) -> i32 {
             let key = super::maps::key(&ev.key);
             s.first
                 .insert(key, (c_string(&ev.name), c_string(&ev.kind)));
+            if ev.peer.ifindex != 0 {
+                s.peers.insert(key, super::maps::key(&ev.peer));
+            }
             s.fresh.push(key);
         }
     }

@@ -8,6 +8,7 @@ mod attach;
 mod identity;
 mod maps;
 mod reclaim;
+mod reconcile;
 mod stacks;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -107,6 +108,7 @@ pub struct Collector {
     /// Possible CPUs: the layout of per-CPU map values.
     possible_cpus: usize,
     slot_check: SlotCheck,
+    reconcile: reconcile::Reconciler,
 }
 
 impl Collector {
@@ -198,8 +200,8 @@ impl Collector {
                 self.identity.apply(&mut i);
                 i
             })
-            .filter(|i| i.is_active())
             .collect();
+        let interfaces = self.reconciled(interfaces);
         let (gone, present): (Vec<&Interface>, Vec<&Interface>) =
             interfaces.iter().partition(|i| i.gone);
         let gone: Vec<IfaceKey> = gone.iter().map(|i| i.key).collect();
@@ -231,6 +233,29 @@ impl Collector {
             raise_sites,
             path_hops,
         })
+    }
+
+    /// The kernel's own receive counts of every interface, and the devices whose
+    /// receives the kernel counted but sirqtop never saw (named as far as known).
+    fn reconciled(&mut self, mut interfaces: Vec<Interface>) -> Vec<Interface> {
+        self.reconcile.sample(Some(self.identity.namespace_paths()));
+        let hidden = self.reconcile.apply(&mut interfaces);
+        let keys: Vec<IfaceKey> = hidden.iter().map(|h| h.key).collect();
+        if !keys.is_empty() {
+            self.identity.refresh(&keys);
+        }
+        for h in hidden {
+            let mut i = Interface::new(h.key);
+            self.identity.apply(&mut i);
+            i.name = h.name;
+            i.kind = h.kind;
+            i.gone = false;
+            i.kernel_rx_packets = Some(h.kernel_rx_packets);
+            interfaces.push(i);
+        }
+        interfaces.retain(|i| i.is_active());
+        interfaces.sort_by_key(|i| i.key);
+        interfaces
     }
 
     /// The last snapshot's check of the kernel's slot placement against user space's

@@ -1,8 +1,11 @@
 //! The article behind sirqtop, reproduced: the same closed-loop HTTP/1.1 keep-alive
 //! service reached over each [`DataPath`] (a VM's one veth; a pod's NodePort DNAT and
-//! routed veth; a bridge; a macvlan or ipvlan), captured by sirqtop, with per-request
-//! costs and the paths crossed. `examples/vm_vs_container.rs` prints it; the tests run it
-//! short.
+//! routed veth; a bridge; a macvlan or ipvlan), then over the remedies the article names,
+//! side by side with a plain routed veth ([`Topo`]: Cilium-style eBPF host routing with
+//! tc `bpf_redirect_peer`, ipvlan L3, netkit, an IPIP overlay, and VXLAN), captured by
+//! sirqtop, with per-request costs and the paths crossed. Rows whose device kind the kernel
+//! lacks are skipped with the reason. `examples/vm_vs_container.rs` prints it; the tests
+//! run it short.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::{DataPath, PathLab};
+use super::datapath::{IpvlanMode, Source, Tunnel};
+use super::tcprog::Redirect;
+use super::{DataPath, PathLab, Topo, TopoLab};
 use crate::collector::{Collector, Config};
 use crate::lab;
 use crate::model::{Snapshot, NET_RX};
@@ -29,11 +34,15 @@ pub struct PerRequest {
     pub net_rx_raises: f64,
     pub net_rx_runs: f64,
     pub softirq_ns: f64,
+    /// Receives the kernel counted on the lab's devices that sirqtop did not see (no hook
+    /// on this kernel for that receive path: `rx_unseen`); None where no device's own
+    /// counters were read.
+    pub rx_unseen: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Row {
-    pub path: &'static str,
+    pub path: String,
     pub requests: u64,
     pub rt_avg_us: f64,
     pub qps: f64,
@@ -47,7 +56,7 @@ pub struct Row {
 
 #[derive(Debug, Serialize)]
 pub struct Skipped {
-    pub path: &'static str,
+    pub path: String,
     pub reason: String,
 }
 
@@ -59,6 +68,10 @@ pub struct Report {
     pub conns: usize,
     pub work_us: u64,
     pub kernel: String,
+    /// The hypervisor flag is set in /proc/cpuinfo: times (RT, req/s, softirq ns) carry
+    /// the virtual machine's costs; only the per-request counts (enqueues, raises, runs,
+    /// hops) compare with bare metal.
+    pub virtualized: bool,
 }
 
 /// How the load runs.
@@ -190,43 +203,122 @@ fn client(target: SocketAddr, until: Instant, measure_from: Instant) -> anyhow::
     Ok((n, rt_ns))
 }
 
-/// What one data path did under the load.
-/// Runs the load over one data path and captures it.
+/// A row's lab, kept for the row's run: the article's paths or the remedies'.
+enum Lab {
+    Path(PathLab),
+    Topo(TopoLab),
+}
+
+/// Where a row's load runs.
+struct Hosts {
+    client_ns: String,
+    server_ns: String,
+    /// Every namespace of the lab (the capture's filter).
+    namespaces: Vec<String>,
+    /// Where the server listens, and where the client sends.
+    server: SocketAddr,
+    target: SocketAddr,
+}
+
+const SERVER_PORT: u16 = 8080;
+
+impl Lab {
+    fn hosts(&self) -> anyhow::Result<Hosts> {
+        Ok(match self {
+            Lab::Path(l) => Hosts {
+                client_ns: l.client_ns.clone(),
+                server_ns: l.server_ns.clone(),
+                namespaces: [Some(&l.client_ns), l.node_ns.as_ref(), Some(&l.server_ns)]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect(),
+                server: format!("{}:{}", l.server_addr, l.server_port).parse()?,
+                target: format!("{}:{}", l.target_addr, l.target_port).parse()?,
+            },
+            Lab::Topo(t) => {
+                let server = format!("{}:{SERVER_PORT}", t.receiver.addr).parse()?;
+                Hosts {
+                    client_ns: t.sender.ns.clone(),
+                    server_ns: t.receiver.ns.clone(),
+                    namespaces: t.namespaces().to_vec(),
+                    server,
+                    target: server,
+                }
+            }
+        })
+    }
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs the load over one of the article's data paths and captures it.
 pub fn run_row(kind: DataPath, net: u8, a: &Load) -> anyhow::Result<Row> {
     let lab = PathLab::new(kind, &format!("vc{}", &kind.name()[..1]), net)
         .with_context(|| format!("building the {} lab", kind.name()))?;
-    let server_sock: SocketAddr = format!("{}:{}", lab.server_addr, lab.server_port).parse()?;
-    let target: SocketAddr = format!("{}:{}", lab.target_addr, lab.target_port).parse()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let listener = lab::in_netns(&lab.server_ns, move || TcpListener::bind(server_sock))??;
-    let (st, wu) = (Arc::clone(&stop), a.work_us);
-    let server = lab::spawn_in_netns(&lab.server_ns, move || serve(listener, wu, st))?;
+    run_lab(kind.name(), &Lab::Path(lab), a)
+}
 
-    let mut namespaces = vec![lab.client_inode()?, lab.server_inode()?];
-    if let Some(n) = &lab.node_ns {
-        namespaces.push(lab::netns_inode(n)?);
-    }
+/// Runs the load over a remedy's topology (client: its sender, server: its receiver).
+pub fn run_topo(name: &str, topo: Topo, tag: &str, net: u8, a: &Load) -> anyhow::Result<Row> {
+    let lab = TopoLab::build(topo, tag, net).with_context(|| format!("building the {name} lab"))?;
+    run_lab(name, &Lab::Topo(lab), a)
+}
+
+fn run_lab(name: &str, lab: &Lab, a: &Load) -> anyhow::Result<Row> {
+    let hosts = lab.hosts()?;
+    let namespaces = hosts
+        .namespaces
+        .iter()
+        .map(|ns| lab::netns_inode(ns))
+        .collect::<Result<Vec<_>, _>>()?;
     let cfg = Config {
         netns_filter: namespaces,
         ..Config::default()
     };
+    // Attached before any load: attaching can take longer than a short window (a debug
+    // build on a busy machine), and the window must be the one the clients count.
+    let mut c = Collector::start(&cfg)?;
+    let (server_sock, target) = (hosts.server, hosts.target);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Whatever happens below, the server stops (the clients stop at `until` on their own).
+    let _stop_server = StopOnDrop(Arc::clone(&stop));
+    let listener = lab::in_netns(&hosts.server_ns, move || TcpListener::bind(server_sock))??;
+    let (st, wu) = (Arc::clone(&stop), a.work_us);
+    let server = lab::spawn_in_netns(&hosts.server_ns, move || serve(listener, wu, st))?;
+
     let warm = Duration::from_secs_f64(a.secs / 4.0);
     let len = Duration::from_secs_f64(a.secs);
     let start = Instant::now();
     let (measure_from, until) = (start + warm, start + warm + len);
     let clients: Vec<_> = (0..a.conns)
-        .map(|_| lab::spawn_in_netns(&lab.client_ns, move || client(target, until, measure_from)))
+        .map(|_| {
+            lab::spawn_in_netns(&hosts.client_ns, move || {
+                client(target, until, measure_from)
+            })
+        })
         .collect::<Result<_, _>>()?;
-    // Capture exactly the measured window.
-    std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-    let mut c = Collector::start(&cfg)?;
-    while Instant::now() < until {
-        std::thread::sleep(
-            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
-        );
-        c.poll()?;
-    }
-    let snap = c.snapshot()?;
+    // The measured window is the difference of two snapshots: at its start and end.
+    let poll_until = |c: &mut Collector, t: Instant| -> anyhow::Result<()> {
+        while Instant::now() < t {
+            std::thread::sleep(
+                Duration::from_millis(100).min(t.saturating_duration_since(Instant::now())),
+            );
+            c.poll()?;
+        }
+        Ok(())
+    };
+    poll_until(&mut c, measure_from)?;
+    let base = c.snapshot()?;
+    poll_until(&mut c, until)?;
+    let snap = c.snapshot()?.delta(&base);
     let meta = c.meta().clone();
     drop(c);
     let (mut n, mut rt_ns) = (0u64, 0u64);
@@ -242,14 +334,14 @@ pub fn run_row(kind: DataPath, net: u8, a: &Load) -> anyhow::Result<Row> {
     let n = n.max(1);
     let cap = Capture::new(&meta, &snap);
     let row = Row {
-        path: kind.name(),
+        path: name.to_string(),
         requests: n,
         rt_avg_us: rt_ns as f64 / n as f64 / 1e3,
         qps: n as f64 / snap.elapsed_ns.max(1) as f64 * 1e9,
         rt_change_pct: None,
         qps_change_pct: None,
         per_request: per_request(&snap, n),
-        paths: lab_paths(&cap, &lab),
+        paths: lab_paths(&cap, &hosts.client_ns),
     };
     Ok(row)
 }
@@ -263,14 +355,20 @@ fn per_request(s: &Snapshot, n: u64) -> PerRequest {
         net_rx_raises: s.vector_total(NET_RX).raises as f64 / n as f64,
         net_rx_runs: s.vector_total(NET_RX).runs as f64 / n as f64,
         softirq_ns: sum(|c| c.softirq_ns),
+        rx_unseen: s
+            .interfaces
+            .iter()
+            .filter_map(|i| i.rx_unseen())
+            .reduce(|a, b| a + b)
+            .map(|u| u as f64 / n as f64),
     }
 }
 
 /// The paths packets took between the client and the server, both ways: those from or to
 /// the client's namespace, ends only (a path's intermediate hops are paths of their own:
 /// left out when a longer path of the same origin goes through them), most packets first.
-fn lab_paths(cap: &Capture, lab: &PathLab) -> Vec<JsonPath> {
-    let client = Some(lab.client_ns.as_str());
+fn lab_paths(cap: &Capture, client_ns: &str) -> Vec<JsonPath> {
+    let client = Some(client_ns);
     let same = |a: &JsonPathEnd, b: &JsonPathEnd| {
         (a.netns_inode, a.ifindex, a.netns_cookie) == (b.netns_inode, b.ifindex, b.netns_cookie)
     };
@@ -309,7 +407,8 @@ pub fn chain(p: &JsonPath) -> String {
     s
 }
 
-/// Every data path in turn (ipvlan where the kernel has it), changes against `vm`.
+/// Every data path in turn (ipvlan where the kernel has it), then the remedies where the
+/// kernel has them; changes against `vm`.
 pub fn run(load: &Load, progress: impl Fn(&str)) -> anyhow::Result<Report> {
     let mut rows: Vec<Row> = Vec::new();
     let mut skipped = Vec::new();
@@ -330,9 +429,22 @@ pub fn run(load: &Load, progress: impl Fn(&str)) -> anyhow::Result<Report> {
             rows.push(run_row(DataPath::Ipvlan, 211, load)?);
         }
         Some(reason) => skipped.push(Skipped {
-            path: "ipvlan",
+            path: "ipvlan".into(),
             reason,
         }),
+    }
+    // The remedies, each where the kernel has it, next to the routed veth they replace.
+    for (name, topo, tag, net) in REMEDIES {
+        match topo.missing() {
+            None => {
+                progress(name);
+                rows.push(run_topo(name, topo, tag, net, load)?);
+            }
+            Some(reason) => skipped.push(Skipped {
+                path: name.into(),
+                reason,
+            }),
+        }
     }
     if let Some(base) = rows.first().map(|r| (r.rt_avg_us, r.qps)) {
         for r in rows.iter_mut().skip(1) {
@@ -350,24 +462,32 @@ pub fn run(load: &Load, progress: impl Fn(&str)) -> anyhow::Result<Report> {
             .unwrap_or_default()
             .trim()
             .to_string(),
+        virtualized: std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+            c.lines()
+                .any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
+        }),
     })
 }
 
+/// The remedies' rows: (name, topology, tag, 10.net.0.0/16). Client and server are the
+/// topology's pods: `routed` is the veth pair + routing node they replace (no DNAT),
+/// `ebpf` the same with Cilium-style host routing (tc `bpf_redirect_peer` both ways),
+/// `ipvlan-l3` the client on the parent's wire, `ipip` and `vxlan` pods on two nodes.
+pub const REMEDIES: [(&str, Topo, &str, u8); 6] = [
+    ("routed", Topo::Routed, "vcro", 216),
+    ("ebpf", Topo::Tc(Redirect::Peer), "vceb", 217),
+    (
+        "ipvlan-l3",
+        Topo::Ipvlan(IpvlanMode::L3, Source::Wire),
+        "vcil3",
+        218,
+    ),
+    ("netkit", Topo::Netkit, "vcnk", 219),
+    ("ipip", Topo::Overlay(Tunnel::Ipip), "vcip", 216),
+    ("vxlan", Topo::Overlay(Tunnel::Vxlan), "vcvx", 217),
+];
+
 /// Why no ipvlan can be created here; None when one can.
 pub fn ipvlan_missing() -> Option<String> {
-    let ns = format!("sqt-vci-{}", std::process::id());
-    if let Err(e) = lab::ip(&["netns", "add", &ns]) {
-        return Some(format!("cannot create a namespace to test for ipvlan: {e}"));
-    }
-    let r = lab::ip(&[
-        "-n", &ns, "link", "add", "p0", "type", "veth", "peer", "name", "p1",
-    ])
-    .and_then(|()| {
-        lab::ip(&[
-            "-n", &ns, "link", "add", "i0", "link", "p0", "type", "ipvlan", "mode", "l2",
-        ])
-    });
-    let _ = lab::ip(&["netns", "del", &ns]);
-    r.err()
-        .map(|e| format!("this kernel has no ipvlan ({e}): load the ipvlan module to add it"))
+    Topo::Ipvlan(IpvlanMode::L2, Source::Sibling).missing()
 }

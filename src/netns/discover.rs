@@ -234,10 +234,10 @@ fn discover_among(
 
 /// A namespace to enter, by a path that opens it.
 #[derive(Debug, Clone)]
-struct Target {
-    inode: NetnsInode,
-    path: PathBuf,
-    is_host: bool,
+pub(super) struct Target {
+    pub inode: NetnsInode,
+    pub path: PathBuf,
+    pub is_host: bool,
 }
 
 /// Raw results of the helper thread.
@@ -302,7 +302,7 @@ fn thread_netns() -> Option<NetnsInode> {
 
 /// Moves the calling (helper) thread into the target namespace and opens a socket there.
 /// Fails if the path now opens a different namespace (a reused pid, a remounted name).
-fn enter(target: &Target) -> Option<NlSocket> {
+pub(super) fn enter(target: &Target) -> Option<NlSocket> {
     if thread_netns() != Some(target.inode) {
         let (ino, file) = open_netns_file(&target.path).ok()?;
         if ino != target.inode {
@@ -320,7 +320,7 @@ fn enter(target: &Target) -> Option<NlSocket> {
 
 /// The cookie of the calling thread's network namespace: SO_NETNS_COOKIE (5.14+) on a
 /// socket made here. None on older kernels.
-fn netns_cookie_here() -> Option<u64> {
+pub(super) fn netns_cookie_here() -> Option<u64> {
     const SO_NETNS_COOKIE: libc::c_int = 71;
     // SAFETY: plain socket(2) call; the result is checked and owned below.
     let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

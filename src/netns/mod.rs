@@ -12,10 +12,12 @@ mod cgroup;
 mod discover;
 mod netlink;
 pub mod owner;
+mod stats;
 
 pub use cgroup::{parse_cgroup, parse_cgroup_path};
 pub use discover::{discover, discover_in, scan_namespaces};
 pub use owner::HostPaths;
+pub use stats::{DeviceStats, StatsReader};
 
 use std::collections::HashMap;
 use std::fmt;

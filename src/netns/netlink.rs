@@ -15,6 +15,7 @@ use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+use netlink_packet_route::stats::{StatsAttribute, StatsFilterMask, StatsMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -260,6 +261,24 @@ impl NlSocket {
             }
         })?;
         Ok(links)
+    }
+
+    /// rx_packets of every link of the socket's namespace (RTM_GETSTATS, 64-bit link
+    /// statistics only: a fraction of a link dump's size): (ifindex, rx_packets).
+    pub fn dump_rx_packets(&mut self) -> Result<Vec<(u32, u64)>, NlError> {
+        let mut out = Vec::new();
+        let mut req = StatsMessage::default();
+        req.header.filter_mask = StatsFilterMask::Link64;
+        self.exchange(RouteNetlinkMessage::GetStats(req), NLM_F_DUMP, |m| {
+            if let RouteNetlinkMessage::NewStats(s) = m {
+                for a in &s.attributes {
+                    if let StatsAttribute::Link64(st) = a {
+                        out.push((s.header.ifindex, st.rx_packets));
+                    }
+                }
+            }
+        })?;
+        Ok(out)
     }
 
     /// The nsid that the socket's namespace uses for the namespace open at `ns_fd`

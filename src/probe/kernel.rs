@@ -139,6 +139,62 @@ pub fn drop_reason_label(kernel_name: &str) -> String {
         .to_string()
 }
 
+/// Whether the kernel lets a tracing program attach at `func`'s return: a two-instruction
+/// fexit program is loaded and closed. Some kernels refuse fentry/fexit outright (EPERM:
+/// lockdown, an LSM) though they have BTF; finding that out this way costs a BTF look-up,
+/// where a failed load of every program (and a kallsyms read) costs hundreds of ms.
+pub fn fexit_probe(func: &str) -> Result<(), String> {
+    use libbpf_rs::libbpf_sys as sys;
+    let name = std::ffi::CString::new(func).map_err(|e| e.to_string())?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call, which only
+    // reads it.
+    let id = unsafe { sys::libbpf_find_vmlinux_btf_id(name.as_ptr(), sys::BPF_TRACE_FEXIT) };
+    if id < 0 {
+        return Err(format!("{func} is not in the kernel's BTF"));
+    }
+    let insns = [
+        // r0 = 0; exit
+        sys::bpf_insn {
+            code: 0xb7,
+            ..Default::default()
+        },
+        sys::bpf_insn {
+            code: 0x95,
+            ..Default::default()
+        },
+    ];
+    let mut opts = sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
+        expected_attach_type: sys::BPF_TRACE_FEXIT,
+        attach_btf_id: id as u32,
+        ..Default::default()
+    };
+    let license = c"GPL";
+    let prog = c"sirqtop_probe";
+    // SAFETY: every pointer is valid for the call: the strings and `insns` outlive it,
+    // `opts` is a properly sized, zero-initialised options struct.
+    let fd = unsafe {
+        sys::bpf_prog_load(
+            sys::BPF_PROG_TYPE_TRACING,
+            prog.as_ptr(),
+            license.as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::from_raw_os_error(-fd);
+        return Err(match -fd {
+            libc::EPERM => "the kernel refuses fentry programs (EPERM)".to_string(),
+            _ => format!("the kernel refused a fexit program: {e}"),
+        });
+    }
+    // SAFETY: `fd` is the program descriptor just returned to us, closed once.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

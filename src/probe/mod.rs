@@ -134,6 +134,32 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
     let mut candidates = BTreeMap::new();
     let mut skipped = Vec::new();
     for hook in Hook::ALL {
+        if hook == Hook::RxAnother {
+            // No tracepoint sees these receives: fexit, else kretprobe; else none, and
+            // the device statistics tell what was missed.
+            let order = match mode {
+                ProbeMode::Auto => vec![Fentry, Kprobe],
+                ProbeMode::Force(Backend::Fentry) => vec![Fentry],
+                ProbeMode::Force(Backend::Kprobe) => vec![Kprobe],
+                ProbeMode::Force(Backend::Tracepoint) => {
+                    skipped.push(Fallback {
+                        hook,
+                        mechanism: None,
+                        reason: RX_ANOTHER_NONE.into(),
+                    });
+                    vec![]
+                }
+            };
+            let mut keep = VecDeque::new();
+            for mech in order {
+                match unusable(hook, mech, mode, k) {
+                    Some(reason) => skipped.push(Fallback::new(hook, mech, reason)),
+                    None => keep.push_back(mech),
+                }
+            }
+            candidates.insert(hook, keep);
+            continue;
+        }
         let order: Vec<Mechanism> = match (mode, is_card_hook(hook)) {
             (ProbeMode::Auto, true) => vec![TpBtf, RawTp, Fentry, Kprobe],
             (ProbeMode::Force(Backend::Tracepoint), _) | (_, false) => vec![TpBtf, RawTp],
@@ -155,10 +181,29 @@ pub fn plan(mode: ProbeMode, k: &KernelFeatures) -> Plan {
     }
 }
 
+/// Why receives on another round are not seen with the tracepoint backend.
+pub const RX_ANOTHER_NONE: &str = "no tracepoint sees receives after a tc peer redirect or an \
+    rx_handler (macvlan, ipvlan, VLAN): they are reconciled with the device statistics \
+    (rx_unseen)";
+
 /// Why a mechanism cannot serve a hook on this kernel, decided without loading anything.
 fn unusable(hook: Hook, mech: Mechanism, mode: ProbeMode, k: &KernelFeatures) -> Option<String> {
     let funcs = functions(hook);
     let func = *funcs.first()?;
+    if programs::all_optional(hook) {
+        // Any one of its functions will do; modules may be missing.
+        return match mech {
+            Mechanism::Kprobe if !k.kprobes => {
+                Some("kernel has no kprobes (CONFIG_KPROBES is off)".to_string())
+            }
+            Mechanism::Kprobe | Mechanism::Fentry => {
+                k.symbols.as_ref()?;
+                (!funcs.iter().any(|f| k.symbol(f).is_some()))
+                    .then(|| format!("none of {} in kallsyms", funcs.join(", ")))
+            }
+            Mechanism::TpBtf | Mechanism::RawTp => None,
+        };
+    }
     match mech {
         Mechanism::TpBtf | Mechanism::RawTp => None,
         Mechanism::Kprobe if !k.kprobes => {
@@ -198,7 +243,7 @@ mod tests {
 
     const SYMS: &str = "ffffffff81000000 T netif_rx\nffffffff81000100 T __netif_rx\n\
         ffffffff81000200 T __raise_softirq_irqoff\nffffffffc0000000 t veth_xmit\t[veth]\n\
-        ffffffffc0000100 t veth_xmit.cold\t[veth]\n";
+        ffffffffc0000100 t veth_xmit.cold\t[veth]\nffffffff81000300 T skb_do_redirect\n";
 
     #[test]
     fn probe_mode_parses() {
@@ -234,7 +279,37 @@ mod tests {
         );
         let r: Vec<_> = p.candidates[&Hook::SoftirqRun].iter().copied().collect();
         assert_eq!(r, vec![Mechanism::TpBtf, Mechanism::RawTp]);
+        // No tracepoint for receives on another round: fexit, then kretprobe.
+        let a: Vec<_> = p.candidates[&Hook::RxAnother].iter().copied().collect();
+        assert_eq!(a, vec![Mechanism::Fentry, Mechanism::Kprobe]);
         assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn rx_another_needs_one_of_its_functions_and_no_tracepoint_sees_it() {
+        // Forced tracepoints: none, with the reason (reconciled instead).
+        let t = plan(ProbeMode::Force(Backend::Tracepoint), &kernel(true, SYMS));
+        assert!(t.candidates[&Hook::RxAnother].is_empty());
+        assert!(t
+            .skipped
+            .iter()
+            .any(|s| s.hook == Hook::RxAnother && s.reason.contains("rx_unseen")));
+        // Only a module's rx_handler present: enough.
+        let k = kernel(true, "ffffffffc0000000 t macvlan_handle_frame\t[macvlan]\n");
+        let p = plan(ProbeMode::Force(Backend::Kprobe), &k);
+        assert_eq!(
+            p.candidates[&Hook::RxAnother].front(),
+            Some(&Mechanism::Kprobe)
+        );
+        // None of them: explained, and not fatal for a forced backend (not a card hook).
+        let k = kernel(true, "ffffffff81000000 T netif_rx\n");
+        let p = plan(ProbeMode::Auto, &k);
+        assert!(p.candidates[&Hook::RxAnother].is_empty());
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.hook == Hook::RxAnother && s.reason.contains("none of skb_do_redirect")));
+        assert!(!is_card_hook(Hook::RxAnother));
     }
 
     #[test]

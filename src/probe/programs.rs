@@ -16,6 +16,8 @@ pub struct Program {
     pub target: &'static str,
     /// Attached only where its function exists (`__netif_rx` appeared in 5.18).
     pub optional: bool,
+    /// At the function's return: fexit for fentry, kretprobe for kprobe.
+    pub ret: bool,
 }
 
 const fn prog(
@@ -30,6 +32,7 @@ const fn prog(
         mechanism,
         target,
         optional: false,
+        ret: false,
     }
 }
 
@@ -40,6 +43,11 @@ impl Program {
             optional: true,
             ..self
         }
+    }
+
+    /// Marks a program as running at its function's return (fexit, kretprobe).
+    const fn at_return(self) -> Program {
+        Program { ret: true, ..self }
     }
 }
 
@@ -74,6 +82,25 @@ pub const PROGRAMS: &[Program] = &[
     prog("raw_kfree_skb",         KfreeSkb,     RawTp,  "skb:kfree_skb"),
     prog("tp_napi_poll",          NapiPoll,     TpBtf,  "napi:napi_poll"),
     prog("raw_napi_poll",         NapiPoll,     RawTp,  "napi:napi_poll"),
+    prog("tp_dev_xmit",           DevXmit,      TpBtf,  "net:net_dev_start_xmit"),
+    prog("raw_dev_xmit",          DevXmit,      RawTp,  "net:net_dev_start_xmit"),
+    // Receives on another round: where the skb is handed to the next device. Every one is
+    // optional (modules: macvlan, ipvlan, 8021q may not be loaded).
+    prog("fexit_skb_do_redirect",         RxAnother, Fentry, "skb_do_redirect").if_present().at_return(),
+    prog("fexit_macvlan_handle_frame",    RxAnother, Fentry, "macvlan_handle_frame").if_present().at_return(),
+    prog("fexit_ipvlan_handle_frame",     RxAnother, Fentry, "ipvlan_handle_frame").if_present().at_return(),
+    prog("fexit_vlan_do_receive",         RxAnother, Fentry, "vlan_do_receive").if_present().at_return(),
+    prog("fexit_ipvlan_nf_input",         RxAnother, Fentry, "ipvlan_nf_input").if_present().at_return(),
+    prog("kprobe_skb_do_redirect",        RxAnother, Kprobe, "skb_do_redirect").if_present(),
+    prog("kretprobe_skb_do_redirect",     RxAnother, Kprobe, "skb_do_redirect").if_present().at_return(),
+    prog("kprobe_macvlan_handle_frame",   RxAnother, Kprobe, "macvlan_handle_frame").if_present(),
+    prog("kretprobe_macvlan_handle_frame", RxAnother, Kprobe, "macvlan_handle_frame").if_present().at_return(),
+    prog("kprobe_ipvlan_handle_frame",    RxAnother, Kprobe, "ipvlan_handle_frame").if_present(),
+    prog("kretprobe_ipvlan_handle_frame", RxAnother, Kprobe, "ipvlan_handle_frame").if_present().at_return(),
+    prog("kprobe_vlan_do_receive",        RxAnother, Kprobe, "vlan_do_receive").if_present(),
+    prog("kretprobe_vlan_do_receive",     RxAnother, Kprobe, "vlan_do_receive").if_present().at_return(),
+    prog("kprobe_ipvlan_nf_input",        RxAnother, Kprobe, "ipvlan_nf_input").if_present(),
+    prog("kretprobe_ipvlan_nf_input",     RxAnother, Kprobe, "ipvlan_nf_input").if_present().at_return(),
 ];
 
 /// The programs of one hook and mechanism, in attach order.
@@ -90,7 +117,18 @@ pub fn program(name: &str) -> Option<&'static Program> {
 
 /// The kernel functions a kprobe/fentry hook attaches to, the required one first.
 pub fn functions(hook: Hook) -> Vec<&'static str> {
-    programs(hook, Kprobe).map(|p| p.target).collect()
+    let mut out: Vec<&'static str> = Vec::new();
+    for p in programs(hook, Kprobe) {
+        if !out.contains(&p.target) {
+            out.push(p.target);
+        }
+    }
+    out
+}
+
+/// Whether every function of a hook is optional: it attaches where any of them exists.
+pub fn all_optional(hook: Hook) -> bool {
+    programs(hook, Kprobe).all(|p| p.optional)
 }
 
 /// The tracepoint(s) behind a hook, for messages: `irq:softirq_entry/softirq_exit`.
@@ -114,7 +152,9 @@ pub fn section(p: &Program) -> String {
     match p.mechanism {
         TpBtf => format!("tp_btf/{event}"),
         RawTp => format!("raw_tp/{event}"),
+        Fentry if p.ret => format!("fexit/{}", p.target),
         Fentry => format!("fentry/{}", p.target),
+        Kprobe if p.ret => format!("kretprobe/{}", p.target),
         Kprobe => format!("kprobe/{}", p.target),
     }
 }
@@ -140,17 +180,40 @@ mod tests {
     #[test]
     fn every_hook_has_a_tracepoint_and_card_hooks_have_functions() {
         for hook in Hook::ALL {
-            assert!(programs(hook, TpBtf).count() >= 1, "{hook}");
-            assert!(programs(hook, RawTp).count() >= 1, "{hook}");
+            // Receives on another round have no tracepoint: that is why the hook exists.
+            let tracepoint = hook != RxAnother;
+            assert_eq!(programs(hook, TpBtf).count() >= 1, tracepoint, "{hook}");
+            assert_eq!(programs(hook, RawTp).count() >= 1, tracepoint, "{hook}");
             let card = super::super::is_card_hook(hook);
-            assert_eq!(!functions(hook).is_empty(), card, "{hook}");
+            assert_eq!(
+                !functions(hook).is_empty(),
+                card || hook == RxAnother,
+                "{hook}"
+            );
             // The required function program comes first.
             for mech in [Fentry, Kprobe] {
                 if let Some(first) = programs(hook, mech).next() {
-                    assert!(!first.optional, "{hook} {mech:?}");
+                    assert!(!first.optional || all_optional(hook), "{hook} {mech:?}");
                 }
             }
         }
+        assert!(all_optional(RxAnother) && !all_optional(NetifRx));
+        // Every kprobe has its kretprobe, every function its fexit.
+        for f in functions(RxAnother) {
+            let at = |m, ret| programs(RxAnother, m).any(|p| p.target == f && p.ret == ret);
+            assert!(
+                at(Kprobe, false) && at(Kprobe, true) && at(Fentry, true),
+                "{f}"
+            );
+        }
+        assert_eq!(
+            section(program("kretprobe_vlan_do_receive").unwrap()),
+            "kretprobe/vlan_do_receive"
+        );
+        assert_eq!(
+            section(program("fexit_skb_do_redirect").unwrap()),
+            "fexit/skb_do_redirect"
+        );
         assert_eq!(functions(NetifRx), vec!["netif_rx", "__netif_rx"]);
         assert_eq!(tracepoint(SoftirqRun), "irq:softirq_entry/softirq_exit");
         assert_eq!(tracepoint(VethXmit), "net:net_dev_start_xmit");

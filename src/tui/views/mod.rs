@@ -96,7 +96,7 @@ pub fn iface_texts(app: &App, r: &IfaceRow) -> [String; 12] {
         r.kind().to_string(),
         r.peer_text(),
         metric(a.tx, Some(format::rate(x.tx_pps))),
-        metric(a.receive, Some(format::rate(x.rx_pps))),
+        metric(a.receive, Some(rx_text(r, x.rx_pps))),
         metric(a.raises, Some(format::rate(x.raises_ps))),
         metric(a.softirq_time, Some(format::percent(x.softirq_pct))),
         metric(a.softirq_time, x.ns_per_pkt.map(format::duration_ns_f)),
@@ -104,6 +104,16 @@ pub fn iface_texts(app: &App, r: &IfaceRow) -> [String; 12] {
         metric(a.veth_hop, x.hop_p99.map(format::duration_ns)),
         metric(a.backlog_wait, x.backlog_p99.map(format::duration_ns)),
     ]
+}
+
+/// The receive rate, marked `!` when the device's own statistics counted receives in
+/// the last interval that sirqtop did not see (the detail view says how many).
+fn rx_text(r: &IfaceRow, rx_pps: f64) -> String {
+    let rate = format::rate(rx_pps);
+    match r.last.rx_unseen() {
+        Some(u) if u > 0 => format!("{rate}!"),
+        _ => rate,
+    }
 }
 
 /// A table row for an interface (greyed when it is gone).

@@ -1,13 +1,13 @@
 //! Dashboard state: what was measured (rows, history, CPU deltas) and how the operator looks
 //! at it (view, sort, filters, selection). No terminal here: views read this, keys change it.
 
+mod data;
+mod rows;
+
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use crate::model::{
-    CaptureMeta, CpuStats, Histogram, IfaceKey, Interface, Loss, RaiseSite, Snapshot,
-};
+use crate::model::{CaptureMeta, IfaceKey, Snapshot};
 
 /// Samples of history kept per interface (at 1 s refresh: five minutes).
 pub const HISTORY_LEN: usize = 300;
@@ -19,6 +19,10 @@ pub const INTERVAL_STEPS_MS: [u64; 7] = [250, 500, 1000, 2000, 3000, 5000, 10_00
 /// Order in which `v` cycles the CPU table's vector filter (then back to all).
 const VECTOR_CYCLE: [usize; 10] = [3, 2, 0, 1, 4, 5, 6, 7, 8, 9];
 
+pub use data::{Data, PathView};
+use rows::cmp_opt;
+pub use rows::{IfaceRow, Rates, Sample, SortColumn};
+
 /// What the body of the screen shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -28,363 +32,6 @@ pub enum View {
     Cpus,
     /// Paths by cost, with the hop chain of the selected one (`P`).
     Paths,
-}
-
-/// Columns of the interfaces table, in display order; every one is sortable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortColumn {
-    Netns,
-    Name,
-    Kind,
-    Peer,
-    TxPps,
-    RxPps,
-    Raises,
-    SoftirqPct,
-    NsPerPkt,
-    HopP50,
-    HopP99,
-    BacklogP99,
-}
-
-impl SortColumn {
-    pub const ALL: [SortColumn; 12] = [
-        SortColumn::Netns,
-        SortColumn::Name,
-        SortColumn::Kind,
-        SortColumn::Peer,
-        SortColumn::TxPps,
-        SortColumn::RxPps,
-        SortColumn::Raises,
-        SortColumn::SoftirqPct,
-        SortColumn::NsPerPkt,
-        SortColumn::HopP50,
-        SortColumn::HopP99,
-        SortColumn::BacklogP99,
-    ];
-
-    /// Column title as shown in the table header.
-    pub fn title(self) -> &'static str {
-        match self {
-            SortColumn::Netns => "NETNS",
-            SortColumn::Name => "IFACE",
-            SortColumn::Kind => "KIND",
-            SortColumn::Peer => "PEER",
-            SortColumn::TxPps => "TX PPS",
-            SortColumn::RxPps => "RX PPS",
-            SortColumn::Raises => "RAISE/S",
-            SortColumn::SoftirqPct => "SIRQ CPU",
-            SortColumn::NsPerPkt => "SIRQ/PKT",
-            SortColumn::HopP50 => "HOP P50",
-            SortColumn::HopP99 => "HOP P99",
-            SortColumn::BacklogP99 => "BKLG P99",
-        }
-    }
-
-    pub fn is_text(self) -> bool {
-        matches!(
-            self,
-            SortColumn::Netns | SortColumn::Name | SortColumn::Kind | SortColumn::Peer
-        )
-    }
-
-    pub fn next(self) -> SortColumn {
-        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
-        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
-    }
-}
-
-/// One history point of an interface.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Sample {
-    pub tx_pps: f64,
-    pub rx_pps: f64,
-    pub softirq_pct: f64,
-}
-
-/// An interface's numbers over the last interval.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Rates {
-    pub tx_pps: f64,
-    pub rx_pps: f64,
-    pub enqueue_pps: f64,
-    pub raises_ps: f64,
-    /// NET_RX time attributed to the interface, % of one CPU.
-    pub softirq_pct: f64,
-    pub ns_per_pkt: Option<f64>,
-    pub hop_p50: Option<u64>,
-    pub hop_p99: Option<u64>,
-    pub backlog_p99: Option<u64>,
-}
-
-impl Rates {
-    /// Rates of an interval's activity `d` that lasted `interval_ns`.
-    pub fn of(d: &Interface, interval_ns: u64) -> Rates {
-        let ns = interval_ns.max(1) as f64;
-        let per_s = |v: u64| v as f64 * 1e9 / ns;
-        Rates {
-            tx_pps: per_s(d.counters.tx_packets),
-            rx_pps: per_s(d.counters.rx_packets),
-            enqueue_pps: per_s(d.counters.rx_enqueued),
-            raises_ps: per_s(d.counters.net_rx_raises),
-            softirq_pct: d.counters.softirq_ns as f64 / ns * 100.0,
-            ns_per_pkt: d.softirq_ns_per_packet(),
-            hop_p50: d.veth_hop.quantile(0.5),
-            hop_p99: d.veth_hop.quantile(0.99),
-            backlog_p99: d.backlog_wait.quantile(0.99),
-        }
-    }
-}
-
-/// One (netns, ifindex) as the dashboard knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IfaceRow {
-    /// Identity and cumulative numbers, from the newest snapshot that listed it.
-    pub iface: Interface,
-    /// Activity in the last interval (zero once the interface stopped being reported).
-    pub last: Interface,
-    pub rates: Rates,
-    /// Snapshot clock (ns since attach) at which it was first seen gone or missing.
-    pub gone_since_ns: Option<u64>,
-    pub history: VecDeque<Sample>,
-    /// Sampled kernel stacks of the raises it caused in the last interval, most first.
-    pub raise_sites: Vec<RaiseSite>,
-}
-
-impl IfaceRow {
-    fn new(iface: Interface) -> Self {
-        IfaceRow {
-            last: iface.clone(),
-            iface,
-            rates: Rates::default(),
-            gone_since_ns: None,
-            history: VecDeque::with_capacity(HISTORY_LEN),
-            raise_sites: Vec::new(),
-        }
-    }
-
-    pub fn key(&self) -> IfaceKey {
-        self.iface.key
-    }
-
-    pub fn is_gone(&self) -> bool {
-        self.gone_since_ns.is_some()
-    }
-
-    /// The veth peer as `name@netns-label`, empty when there is none.
-    pub fn peer_text(&self) -> String {
-        match &self.iface.peer {
-            None => String::new(),
-            Some(p) => {
-                let name = p.name.clone().unwrap_or_else(|| format!("if{}", p.ifindex));
-                let ns = p
-                    .netns_label
-                    .clone()
-                    .unwrap_or_else(|| format!("netns:{}", p.netns));
-                format!("{name}@{ns}")
-            }
-        }
-    }
-
-    pub fn kind(&self) -> &str {
-        self.iface.kind.as_deref().unwrap_or("")
-    }
-
-    /// Case-insensitive substring match on name, netns label, kind and peer.
-    pub fn matches(&self, needle_lower: &str) -> bool {
-        if needle_lower.is_empty() {
-            return true;
-        }
-        [
-            self.iface.name.as_str(),
-            self.iface.netns_label.as_str(),
-            self.kind(),
-            &self.peer_text(),
-        ]
-        .iter()
-        .any(|h| h.to_lowercase().contains(needle_lower))
-    }
-
-    fn push_sample(&mut self, s: Sample) {
-        if self.history.len() >= HISTORY_LEN {
-            self.history.pop_front();
-        }
-        self.history.push_back(s);
-    }
-
-    fn text_key(&self, col: SortColumn) -> String {
-        match col {
-            SortColumn::Netns => self.iface.netns_label.to_lowercase(),
-            SortColumn::Name => self.iface.name.to_lowercase(),
-            SortColumn::Kind => self.kind().to_lowercase(),
-            SortColumn::Peer => self.peer_text().to_lowercase(),
-            _ => String::new(),
-        }
-    }
-
-    fn num_key(&self, col: SortColumn) -> Option<f64> {
-        let r = &self.rates;
-        match col {
-            SortColumn::TxPps => Some(r.tx_pps),
-            SortColumn::RxPps => Some(r.rx_pps),
-            SortColumn::Raises => Some(r.raises_ps),
-            SortColumn::SoftirqPct => Some(r.softirq_pct),
-            SortColumn::NsPerPkt => r.ns_per_pkt,
-            SortColumn::HopP50 => r.hop_p50.map(|v| v as f64),
-            SortColumn::HopP99 => r.hop_p99.map(|v| v as f64),
-            SortColumn::BacklogP99 => r.backlog_p99.map(|v| v as f64),
-            _ => None,
-        }
-    }
-}
-
-/// Everything measured, as the display shows it. Frozen copies of it implement pause.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Data {
-    /// Snapshot clock of the newest snapshot: ns since the probes were attached.
-    pub clock_ns: u64,
-    /// Length of the last interval (ns) the rates are computed over.
-    pub interval_ns: u64,
-    /// Snapshots applied so far.
-    pub updates: u64,
-    pub rows: BTreeMap<IfaceKey, IfaceRow>,
-    /// Rows dropped after being gone for [`GONE_KEEP_NS`]; not re-added while reported gone.
-    pub expired: BTreeSet<IfaceKey>,
-    /// Per-CPU softirq activity in the last interval.
-    pub cpus: Vec<CpuStats>,
-    /// Losses since attach.
-    pub loss: Loss,
-    /// Losses in the last interval.
-    pub loss_last: Loss,
-    /// Sum of the BPF programs' run time over the interval, % of one CPU; None when BPF
-    /// stats are off.
-    pub bpf_cost_pct: Option<f64>,
-    pub programs: usize,
-    /// Paths since attach, most softirq time first, with their rate in the last interval.
-    pub paths: Vec<PathView>,
-}
-
-/// A path as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PathView {
-    /// Numbers since attach (per-packet costs are steadier over it).
-    pub path: crate::model::Path,
-    /// Packets per second over the last interval.
-    pub pps: f64,
-}
-
-impl Data {
-    fn apply(
-        &mut self,
-        cur: &Snapshot,
-        delta: &Snapshot,
-        bpf_stats: bool,
-        av: &crate::model::Availability,
-    ) {
-        let now = cur.elapsed_ns;
-        let dt = delta.elapsed_ns.max(1);
-        self.clock_ns = now;
-        self.interval_ns = dt;
-        self.updates += 1;
-
-        let mut sites: HashMap<IfaceKey, Vec<RaiseSite>> = HashMap::new();
-        for r in &delta.raise_sites {
-            if let Some(k) = r.iface {
-                sites.entry(k).or_default().push(r.clone());
-            }
-        }
-        for v in sites.values_mut() {
-            v.sort_by(|a, b| b.count.cmp(&a.count).then(b.samples.cmp(&a.samples)));
-        }
-        let mut seen = HashSet::new();
-        for (c, d) in cur.interfaces.iter().zip(delta.interfaces.iter()) {
-            let key = c.key;
-            seen.insert(key);
-            if c.gone && self.expired.contains(&key) {
-                continue;
-            }
-            if !c.gone {
-                self.expired.remove(&key);
-            }
-            let row = self
-                .rows
-                .entry(key)
-                .or_insert_with(|| IfaceRow::new(c.clone()));
-            row.iface = c.clone();
-            row.last = d.clone();
-            row.rates = Rates::of(d, dt);
-            row.raise_sites = sites.remove(&key).unwrap_or_default();
-            row.gone_since_ns = if c.gone {
-                Some(row.gone_since_ns.unwrap_or(now))
-            } else {
-                None
-            };
-            let s = Sample {
-                tx_pps: row.rates.tx_pps,
-                rx_pps: row.rates.rx_pps,
-                softirq_pct: row.rates.softirq_pct,
-            };
-            row.push_sample(s);
-        }
-        for row in self.rows.values_mut() {
-            if seen.contains(&row.iface.key) {
-                continue;
-            }
-            let mut idle = row.iface.clone();
-            idle.counters = Default::default();
-            idle.veth_hop = Histogram::default();
-            idle.backlog_wait = Histogram::default();
-            row.last = idle;
-            row.rates = Rates::default();
-            row.raise_sites.clear();
-            row.gone_since_ns = Some(row.gone_since_ns.unwrap_or(now));
-            row.push_sample(Sample::default());
-        }
-        let expired: Vec<IfaceKey> = self
-            .rows
-            .values()
-            .filter(|r| {
-                r.gone_since_ns
-                    .is_some_and(|t| now.saturating_sub(t) >= GONE_KEEP_NS)
-            })
-            .map(|r| r.iface.key)
-            .collect();
-        for k in expired {
-            self.rows.remove(&k);
-            self.expired.insert(k);
-        }
-        // An expired key no longer reported (the collector forgot it) needs no remembering.
-        self.expired.retain(|k| seen.contains(k));
-
-        let mut cpus = delta.cpus.clone();
-        cpus.sort_by_key(|c| c.cpu);
-        self.cpus = cpus;
-        self.loss = cur.loss;
-        self.loss_last = delta.loss;
-        self.programs = delta.programs.len();
-        let times: Vec<u64> = delta
-            .programs
-            .iter()
-            .filter_map(|p| p.run_time_ns)
-            .collect();
-        self.bpf_cost_pct = (bpf_stats && !times.is_empty())
-            .then(|| times.iter().sum::<u64>() as f64 / dt as f64 * 100.0);
-        let recent: HashMap<(IfaceKey, IfaceKey, u32), u64> = delta
-            .paths(av)
-            .iter()
-            .map(|p| ((p.from, p.to, p.hops), p.packets))
-            .collect();
-        self.paths = cur
-            .paths(av)
-            .into_iter()
-            .map(|path| PathView {
-                pps: recent
-                    .get(&(path.from, path.to, path.hops))
-                    .map_or(0.0, |n| *n as f64 * 1e9 / dt as f64),
-                path,
-            })
-            .collect();
-    }
 }
 
 /// What the event loop must do after an action.
@@ -766,20 +413,10 @@ impl App {
     }
 }
 
-/// Orders optional numbers with None below every value.
-fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        (Some(_), None) => Ordering::Greater,
-        (None, Some(_)) => Ordering::Less,
-        (None, None) => Ordering::Equal,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Availability, ProbeReport};
+    use crate::model::{Availability, Interface, Loss, ProbeReport};
 
     fn app() -> App {
         let meta = CaptureMeta {
