@@ -3,12 +3,15 @@
 //! [`Collector`] over the latest published snapshot; the families are written by
 //! [`super::interfaces`], [`super::softirq`] and [`super::own`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
+use tokio::sync::OnceCell;
 
+use super::cache::{Body, Encodings, Format};
 use super::fold::Folder;
 use super::interfaces::encode_interfaces;
 use super::options::MetricsOptions;
@@ -24,20 +27,31 @@ pub struct Published {
     pub snap: Arc<Snapshot>,
 }
 
-/// What a scrape encodes: the last published snapshot and its interface series.
+/// What a scrape encodes: the last published snapshot, its interface series, and its
+/// encodings once made.
 #[derive(Debug, Clone)]
 struct Latest {
     published: Published,
     series: Arc<Vec<Series>>,
+    encodings: Arc<Encodings>,
 }
 
-/// The prometheus-client collector: encodes whatever was last published.
+/// The latest published snapshot, its encodings cached ([`Encodings`]).
 #[derive(Debug, Clone)]
 pub struct Exposition {
     latest: Arc<RwLock<Option<Latest>>>,
     /// The interface series' history: kept across publishes (see [`Folder`]).
     folder: Arc<Mutex<Folder>>,
     pub opts: Arc<MetricsOptions>,
+    /// Encodings made (each format of each snapshot once): for tests and benchmarks.
+    encoded: Arc<AtomicU64>,
+}
+
+/// A prometheus-client collector over one published snapshot (or none yet).
+#[derive(Debug)]
+struct Frozen {
+    latest: Option<Latest>,
+    opts: Arc<MetricsOptions>,
 }
 
 impl Exposition {
@@ -46,20 +60,50 @@ impl Exposition {
             latest: Arc::new(RwLock::new(None)),
             folder: Arc::new(Mutex::new(Folder::new(opts.max_interfaces))),
             opts: Arc::new(opts),
+            encoded: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// A registry holding just this collector.
+    fn latest(&self) -> Option<Latest> {
+        // A poisoned lock only means a scrape panicked mid-read: the data is whole.
+        self.latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A registry holding the latest published snapshot.
     pub fn registry(&self) -> Registry {
-        let mut r = Registry::default();
-        r.register_collector(Box::new(self.clone()));
-        r
+        registry(self.latest(), &self.opts)
+    }
+
+    /// The latest snapshot's body in `format`: encoded by the first call that asks,
+    /// shared by every later one until the next publish.
+    pub fn body(&self, format: Format) -> Result<Arc<Body>, std::fmt::Error> {
+        let cur = self.current();
+        match &cur.latest {
+            Some(l) => l.encodings.get(format, || cur.encode(format)),
+            None => Ok(Arc::new(Body::new(cur.encode(format)?))),
+        }
+    }
+
+    /// The latest published snapshot, to be encoded (or found encoded) by a server.
+    pub fn current(&self) -> Current {
+        Current {
+            latest: self.latest(),
+            opts: Arc::clone(&self.opts),
+            encoded: Arc::clone(&self.encoded),
+        }
+    }
+
+    /// How many encodings were made so far.
+    pub fn encodings_made(&self) -> u64 {
+        self.encoded.load(Ordering::Relaxed)
     }
 
     /// Replaces what scrapes see. Publishes follow each other (one serving loop): the
     /// series grow from one to the next.
     pub fn publish(&self, p: Published) {
-        // A poisoned lock only means a scrape panicked mid-read: the data is whole.
         let series = self
             .folder
             .lock()
@@ -68,6 +112,7 @@ impl Exposition {
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Latest {
             published: p,
             series: Arc::new(series),
+            encodings: Arc::new(Encodings::default()),
         });
     }
 
@@ -76,6 +121,47 @@ impl Exposition {
             .read()
             .map(|l| l.is_some())
             .unwrap_or_else(|e| e.into_inner().is_some())
+    }
+}
+
+/// One published snapshot (or none yet) as a server sees it: its encodings' cells and
+/// what fills them.
+#[derive(Debug, Clone)]
+pub struct Current {
+    latest: Option<Latest>,
+    opts: Arc<MetricsOptions>,
+    encoded: Arc<AtomicU64>,
+}
+
+impl Current {
+    /// Where the body in `format` is kept; None before the first snapshot (nothing
+    /// worth keeping: only the build info).
+    pub fn cell(&self, format: Format) -> Option<&OnceCell<Arc<Body>>> {
+        self.latest.as_ref().map(|l| l.encodings.cell(format))
+    }
+
+    /// Encodes the snapshot in `format` (the work the cell saves).
+    pub fn encode(&self, format: Format) -> Result<String, std::fmt::Error> {
+        if self.latest.is_some() {
+            self.encoded.fetch_add(1, Ordering::Relaxed);
+        }
+        encode(&registry(self.latest.clone(), &self.opts), format)
+    }
+}
+
+fn registry(latest: Option<Latest>, opts: &Arc<MetricsOptions>) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(Frozen {
+        latest,
+        opts: Arc::clone(opts),
+    }));
+    r
+}
+
+fn encode(r: &Registry, format: Format) -> Result<String, std::fmt::Error> {
+    match format {
+        Format::OpenMetrics => encode_openmetrics(r),
+        Format::Prometheus => encode_prometheus(r),
     }
 }
 
@@ -94,14 +180,10 @@ pub fn encode_prometheus(r: &Registry) -> Result<String, std::fmt::Error> {
     Ok(s)
 }
 
-impl Collector for Exposition {
+impl Collector for Frozen {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let latest = self
-            .latest
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        encode_build_info(&mut enc, latest.as_ref().map(|l| l.published.meta.as_ref()))?;
+        let latest = self.latest.as_ref();
+        encode_build_info(&mut enc, latest.map(|l| l.published.meta.as_ref()))?;
         let Some(l) = latest else {
             return Ok(());
         };
@@ -217,5 +299,33 @@ mod tests {
             }
         }
         assert!(checked > 20, "{checked} names checked");
+    }
+
+    #[test]
+    fn one_encoding_per_format_per_snapshot() {
+        let expo = Exposition::new(MetricsOptions::default());
+        let publish = || {
+            expo.publish(Published {
+                meta: Arc::new(meta()),
+                snap: Arc::new(snapshot(vec![iface(1, 2, "a", "eth0", 1)])),
+            })
+        };
+        publish();
+        let first = expo.body(Format::Prometheus).unwrap();
+        for _ in 0..100 {
+            assert_eq!(expo.body(Format::Prometheus).unwrap().plain, first.plain);
+        }
+        assert_eq!(expo.encodings_made(), 1);
+        let om = expo.body(Format::OpenMetrics).unwrap();
+        assert!(om.plain.ends_with(b"# EOF\n"));
+        assert_eq!(expo.encodings_made(), 2);
+        publish();
+        expo.body(Format::Prometheus).unwrap();
+        assert_eq!(expo.encodings_made(), 3, "a new snapshot is encoded anew");
+        assert_eq!(
+            first.plain,
+            encode_prometheus(&expo.registry()).unwrap().as_bytes(),
+            "the same numbers, the same text"
+        );
     }
 }
