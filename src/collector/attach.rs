@@ -215,6 +215,9 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     }
 }
 
+/// The kernel's per-CPU receive statistics.
+const SOFTNET_STAT: &str = "/proc/net/softnet_stat";
+
 fn try_attach(
     cfg: &Config,
     features: &KernelFeatures,
@@ -248,6 +251,7 @@ fn try_attach(
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
         slot_check: Default::default(),
+        softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {
@@ -291,6 +295,8 @@ fn try_attach(
     }
     c.attached_at = Instant::now();
     c.meta.started_at = SystemTime::now();
+    // The softnet window starts with the probes' (the same "since attach").
+    c.softnet = super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release);
     Ok(c)
 }
 

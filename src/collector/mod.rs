@@ -8,6 +8,7 @@ mod attach;
 mod identity;
 mod maps;
 mod reclaim;
+mod softnet;
 mod stacks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -103,6 +104,8 @@ pub struct Collector {
     /// Possible CPUs: the layout of per-CPU map values.
     possible_cpus: usize,
     slot_check: SlotCheck,
+    /// The kernel's per-CPU receive statistics since attach.
+    softnet: softnet::SoftnetTracker,
 }
 
 impl Collector {
@@ -123,6 +126,7 @@ impl Collector {
                 .map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
         }
         self.identity.resolve_fresh();
+        self.softnet.update();
         Ok(())
     }
 
@@ -137,7 +141,10 @@ impl Collector {
         for ((k, reason), n) in maps::drops(&self.skel)? {
             drops.entry(k).or_default().insert(reason, n);
         }
-        let cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
+        let mut cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
+        for c in &mut cpus {
+            c.softnet = self.softnet.total(c.cpu);
+        }
         let loss = maps::loss(&self.skel)?;
         // Retired interfaces: what was banked, not what a half-freed kernel slot shows.
         for (k, b) in self.reclaim.retired() {

@@ -6,6 +6,7 @@ pub mod hist;
 mod iface;
 pub mod path;
 mod probe;
+pub mod softnet;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,7 @@ pub use hist::Histogram;
 pub use iface::{IfaceCounters, IfaceKey, Interface, PeerRef, RxPath};
 pub use path::{Path, PathHop, PathHopKey};
 pub use probe::{coverage_warnings, Availability, Backend, Hook, ProbeReport};
+pub use softnet::Softnet;
 
 /// Softirq vector names, in kernel order (index = vector number).
 /// The count, and NET_RX/NET_TX, come from bpf/sirqtop.h through the skeleton.

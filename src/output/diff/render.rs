@@ -165,6 +165,18 @@ pub fn render_table(d: &Diff) -> String {
         }
         change_line(&mut out, "softirq ns", Kind::Int, &p.softirq_ns);
     }
+    if let Some(s) = &d.softnet {
+        out.push('\n');
+        header(&mut out, "softnet, all CPUs (/proc/net/softnet_stat)");
+        for (label, c) in [
+            ("processed", &s.processed),
+            ("backlog drops", &s.dropped),
+            ("time squeezes", &s.time_squeeze),
+            ("received RPS", &s.received_rps),
+        ] {
+            change_line(&mut out, label, Kind::Int, c);
+        }
+    }
     for r in &d.paths {
         out.push('\n');
         header(

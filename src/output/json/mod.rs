@@ -132,6 +132,21 @@ fn vector(v: &VectorStats, a: &Availability) -> JsonVector {
     }
 }
 
+/// The softnet columns the capture has: the running kernel's, as far as the file had them.
+fn softnet_columns(meta: &CaptureMeta, snap: &Snapshot) -> Vec<String> {
+    use crate::model::softnet::SoftnetLayout;
+    let Some(s) = snap.cpus.iter().find_map(|c| c.softnet) else {
+        return Vec::new();
+    };
+    let layout = match (s.flow_limit_count, s.backlog_len) {
+        (_, Some(_)) => SoftnetLayout::V13,
+        (Some(_), None) => SoftnetLayout::V11,
+        (None, None) => SoftnetLayout::V10,
+    };
+    let layout = SoftnetLayout::of_release(&meta.kernel_release).map_or(layout, |k| k.min(layout));
+    layout.columns().into_iter().map(String::from).collect()
+}
+
 impl Capture {
     pub fn new(meta: &CaptureMeta, snap: &Snapshot) -> Capture {
         let a = &meta.availability;
@@ -160,6 +175,7 @@ impl Capture {
                 mechanisms,
                 fallbacks: meta.probes.fallbacks.clone(),
                 warnings: crate::model::coverage_warnings(&meta.probes, snap),
+                softnet_columns: softnet_columns(meta, snap),
             },
             capture: CaptureInfo {
                 started_at: rfc3339(meta.started_at),
@@ -178,6 +194,7 @@ impl Capture {
                         .zip(c.vectors.iter())
                         .map(|(n, v)| (n.to_string(), vector(v, a)))
                         .collect(),
+                    softnet: c.softnet,
                 })
                 .collect(),
             loss: JsonLoss {

@@ -87,6 +87,10 @@ pub struct Kernel {
     /// What the capture's own numbers say a hook missed (see README, Troubleshooting).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The `/proc/net/softnet_stat` columns this kernel prints (others are null in
+    /// `cpus[].softnet`); empty if the file could not be read.
+    #[serde(default)]
+    pub softnet_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +185,10 @@ pub struct Bucket {
 pub struct JsonCpu {
     pub cpu: u32,
     pub softirqs: BTreeMap<String, JsonVector>,
+    /// The kernel's receive statistics of this CPU over the capture
+    /// (`/proc/net/softnet_stat`); null if unreadable or the CPU was offline.
+    #[serde(default)]
+    pub softnet: Option<crate::model::Softnet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
