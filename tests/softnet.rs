@@ -50,6 +50,14 @@ fn capture(traffic: impl FnOnce()) -> (Vec<SoftnetLine>, Snapshot, Vec<SoftnetLi
     (before, s, after)
 }
 
+/// The findings of a capture, as "id subject".
+fn findings(s: &Snapshot) -> Vec<String> {
+    sirqtop::findings::evaluate(s, &sirqtop::model::Availability::all())
+        .into_iter()
+        .map(|f| format!("{} {}", f.id, f.subject))
+        .collect()
+}
+
 fn softnet(s: &Snapshot, cpu: u32) -> sirqtop::model::Softnet {
     s.cpus
         .iter()
@@ -126,6 +134,11 @@ fn a_lowered_budget_squeezes_the_receiving_cpu() {
     let got = softnet(&s, cpu);
     assert!(got.time_squeeze > 0, "no squeeze on cpu{cpu}: {got:?}");
     assert!(got.processed >= 2000, "{got:?}");
+    let f = findings(&s);
+    assert!(
+        f.contains(&format!("receive_budget_exhausted cpu{cpu}")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -156,6 +169,7 @@ fn backlog_drops_are_counted_like_the_kernel_and_the_interface() {
     });
     check_against_file(&before, &s, &after);
     let target = softnet(&s, 1);
+    eprintln!("cpu1 softnet: {target:?}");
     assert!(target.dropped > 0, "no backlog drop on cpu1: {target:?}");
     assert!(target.received_rps > 0, "{target:?}");
     // The kernel frees each such skb with reason CPU_BACKLOG on its device: over every
@@ -176,4 +190,8 @@ fn backlog_drops_are_counted_like_the_kernel_and_the_interface() {
     let b = common::iface(&s, ns_b, ix_b);
     let on_b = b.drop_reasons.get("CPU_BACKLOG").copied().unwrap_or(0);
     assert!(on_b > 0 && on_b <= b.counters.dropped, "{b:?}");
+    // Thousands of drops (max_backlog 1 against a flood): the finding names the CPU.
+    assert!(target.dropped >= sirqtop::findings::MIN_BACKLOG_DROPS);
+    let f = findings(&s);
+    assert!(f.contains(&"backlog_drops cpu1".to_string()), "{f:?}");
 }

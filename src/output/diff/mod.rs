@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::json::{Capture, JsonInterface};
 
 pub use metrics::Point;
-pub use node::{softnet_total, SoftnetChange};
+pub use node::{softnet_total, FindingChange, SoftnetChange};
 pub use pair::parse_match;
 use pair::{pair, sort_refs};
 use paths::path_rows;
@@ -197,6 +197,7 @@ impl Side {
 ///   "only_after":  [...],
 ///   "total": {METRIC: {...}, ...},        // over every interface of each capture
 ///   "softnet": {"processed"|"dropped"|"time_squeeze"|"received_rps": {...}} | null,
+///   "findings": [{"id": ..., "subject": ..., "severity": ..., "before": bool, "after": bool}],
 ///   "notes": ["..."]                      // kernel/backend differences, losses
 /// }
 /// ```
@@ -225,6 +226,10 @@ pub struct Diff {
     /// The kernel's softnet counters over all CPUs; null unless both captures have them.
     #[serde(default)]
     pub softnet: Option<SoftnetChange>,
+    /// Findings of either capture by (id, subject): in both, only before (gone), or only
+    /// after (new).
+    #[serde(default)]
+    pub findings: Vec<FindingChange>,
     pub notes: Vec<String>,
 }
 
@@ -337,6 +342,7 @@ pub fn diff(
         }),
         paths: path_rows(before, after, matches),
         softnet: node::softnet_change(before, after),
+        findings: node::finding_changes(before, after),
         notes: notes(before, after),
     })
 }

@@ -73,3 +73,107 @@ mod tests {
         assert!(table.contains("backlog drops"), "{table}");
     }
 }
+
+/// A finding in either capture, matched by (id, subject).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingChange {
+    pub id: String,
+    pub subject: String,
+    /// The more severe side's.
+    pub severity: crate::findings::Severity,
+    pub before: bool,
+    pub after: bool,
+}
+
+/// Findings of both captures: new after, gone after, or in both; most severe first.
+pub(super) fn finding_changes(before: &Capture, after: &Capture) -> Vec<FindingChange> {
+    let mut out: Vec<FindingChange> = Vec::new();
+    for (side, c) in [(false, before), (true, after)] {
+        for f in &c.findings {
+            let at = out
+                .iter()
+                .position(|x| x.id == f.id && x.subject == f.subject);
+            let x = match at {
+                Some(i) => &mut out[i],
+                None => {
+                    out.push(FindingChange {
+                        id: f.id.clone(),
+                        subject: f.subject.clone(),
+                        severity: f.severity,
+                        before: false,
+                        after: false,
+                    });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            x.severity = x.severity.max(f.severity);
+            if side {
+                x.after = true;
+            } else {
+                x.before = true;
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| (&a.id, &a.subject).cmp(&(&b.id, &b.subject)))
+    });
+    out
+}
+
+#[cfg(test)]
+mod finding_tests {
+    use super::*;
+    use crate::findings::{Finding, Severity};
+
+    fn finding(id: &str, subject: &str, severity: Severity) -> Finding {
+        Finding {
+            id: id.into(),
+            severity,
+            subject: subject.into(),
+            numbers: Default::default(),
+            summary: String::new(),
+            remedy: String::new(),
+        }
+    }
+
+    #[test]
+    fn findings_are_new_gone_or_in_both() {
+        let text = include_str!("../../../tests/fixtures/diff_before.json");
+        let mut before = Capture::from_json(text).unwrap();
+        let mut after = before.clone();
+        assert!(finding_changes(&before, &after).is_empty());
+        before.findings = vec![
+            finding("backlog_drops", "cpu1", Severity::Critical),
+            finding("extra_veth_hops", "a -> b", Severity::Warning),
+        ];
+        after.findings = vec![
+            finding("extra_veth_hops", "a -> b", Severity::Warning),
+            finding("ksoftirqd_deferred", "cpu0", Severity::Warning),
+        ];
+        let c = finding_changes(&before, &after);
+        let state: Vec<(&str, bool, bool)> = c
+            .iter()
+            .map(|x| (x.id.as_str(), x.before, x.after))
+            .collect();
+        assert_eq!(
+            state,
+            [
+                ("backlog_drops", true, false),
+                ("extra_veth_hops", true, true),
+                ("ksoftirqd_deferred", false, true)
+            ]
+        );
+        let d = super::super::diff(&before, &after, &[], None).unwrap();
+        let table = super::super::render_table(&d);
+        assert!(
+            table.contains("gone    critical backlog_drops cpu1"),
+            "{table}"
+        );
+        assert!(
+            table.contains("new     warning  ksoftirqd_deferred cpu0"),
+            "{table}"
+        );
+    }
+}

@@ -177,6 +177,23 @@ pub fn render_table(d: &Diff) -> String {
             change_line(&mut out, label, Kind::Int, c);
         }
     }
+    if !d.findings.is_empty() {
+        out.push('\n');
+        header(&mut out, "findings");
+        for x in &d.findings {
+            let state = match (x.before, x.after) {
+                (true, true) => "both   ",
+                (false, true) => "new    ",
+                _ => "gone   ",
+            };
+            out.push_str(&format!(
+                "  {state} {:<8} {} {}\n",
+                x.severity.as_str(),
+                x.id,
+                x.subject
+            ));
+        }
+    }
     for r in &d.paths {
         out.push('\n');
         header(

@@ -34,6 +34,10 @@ pub struct Capture {
     /// first (empty with --lite).
     #[serde(default)]
     pub paths: Vec<JsonPath>,
+    /// What the numbers mean and what to change, most severe first (see README,
+    /// Findings).
+    #[serde(default)]
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 fn opt<T>(available: bool, v: T) -> Option<T> {
@@ -237,6 +241,7 @@ impl Capture {
                 })
                 .collect(),
             paths: json_paths(snap, a),
+            findings: crate::findings::evaluate(snap, a),
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Data {
     pub programs: usize,
     /// Paths since attach, most softirq time first, with their rate in the last interval.
     pub paths: Vec<PathView>,
+    /// Findings over the last interval, most severe first.
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 /// A path as the dashboard shows it.
@@ -149,5 +151,6 @@ impl Data {
                 path,
             })
             .collect();
+        self.findings = crate::findings::evaluate(delta, av);
     }
 }

@@ -32,6 +32,8 @@ pub enum View {
     Cpus,
     /// Paths by cost, with the hop chain of the selected one (`P`).
     Paths,
+    /// Findings with their numbers and remedies (`F`).
+    Findings,
 }
 
 /// What the event loop must do after an action.
@@ -64,6 +66,8 @@ pub enum Action {
     ClearFilters,
     NextNetns,
     ToggleCpus,
+    /// Open a list view, or go back from it to the interfaces.
+    ToggleView(View),
     OpenDetail,
     Back,
     Up,
@@ -103,6 +107,8 @@ pub struct App {
     pub page: usize,
     /// Selected row of the paths view.
     pub path_selected: usize,
+    /// First line shown in the list views (findings, slow softirqs, payers).
+    pub list_scroll: usize,
     live: Data,
     frozen: Option<Box<Data>>,
     prev: Option<Snapshot>,
@@ -126,6 +132,7 @@ impl App {
             hist_since_start: false,
             page: 20,
             path_selected: 0,
+            list_scroll: 0,
             live: Data::default(),
             frozen: None,
             prev: None,
@@ -333,6 +340,10 @@ impl App {
                     }
                 };
             }
+            Action::ToggleView(v) => {
+                self.view = if self.view == v { View::Interfaces } else { v };
+                self.list_scroll = 0;
+            }
             Action::ToggleCpus => {
                 self.view = if self.view == View::Cpus {
                     View::Interfaces
@@ -391,6 +402,11 @@ impl App {
             let n = self.data().paths.len() as i64;
             let cur = self.path_selected as i64;
             self.path_selected = cur.saturating_add(by).clamp(0, (n - 1).max(0)) as usize;
+            return;
+        }
+        if self.view == View::Findings {
+            let cur = self.list_scroll as i64;
+            self.list_scroll = cur.saturating_add(by).max(0) as usize;
             return;
         }
         if self.view == View::Cpus {

@@ -2,6 +2,7 @@
 
 pub mod cpus;
 pub mod detail;
+pub mod findings;
 pub mod header;
 pub mod help;
 pub mod interfaces;
