@@ -43,6 +43,8 @@ pub enum Error {
         error: std::io::Error,
     },
     #[error(transparent)]
+    WebConfig(#[from] crate::serve::webconfig::WebConfigError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),

@@ -106,8 +106,18 @@ fn daemonset_runs_sirqtop_serve_as_it_is_documented() {
     assert!(m.contains(r#"drop: ["ALL"]"#));
     assert!(m.contains("hostPID: true") && m.contains("hostNetwork: true"));
     let mounts = m.matches("mountPath: ").count();
-    assert_eq!(mounts, 7);
+    assert_eq!(mounts, 8);
     assert_eq!(m.matches("readOnly: true").count(), mounts);
+    // The web config (TLS, basic auth) from a Secret, next to the files it names.
+    let web = serve.web_config_file.expect("--web.config.file");
+    let dir = web.parent().unwrap().display().to_string();
+    assert!(
+        m.contains(&format!("mountPath: {dir}\n")),
+        "web config mounted"
+    );
+    assert!(m.contains("secretName: sirqtop-web"));
+    assert_eq!(m.matches("scheme: HTTPS").count(), 2, "probes over TLS");
+    assert!(m.contains("prometheus.io/scheme: https"));
     for path in [
         "/sys/kernel/btf",
         "/proc",
@@ -246,4 +256,39 @@ fn grafana_dashboard_queries_are_valid_promql() {
     std::fs::write(tmp.path().join("broken.yaml"), rules(&broken)).unwrap();
     let (ok, text) = promtool(&["check", "rules", "broken.yaml"], tmp.path());
     assert!(!ok, "{text}");
+}
+
+/// The shipped scrape configuration is valid for Prometheus (promtool, with its files in
+/// place) and scrapes over HTTPS with basic auth.
+#[test]
+fn prometheus_scrape_example_checks() {
+    require_tool!("promtool", &["--version"], "prometheus");
+    let text = std::fs::read_to_string(deploy_dir().join("prometheus-scrape.yaml")).unwrap();
+    for key in [
+        "scheme: https",
+        "tls_config:",
+        "ca_file:",
+        "basic_auth:",
+        "password_file:",
+    ] {
+        assert!(text.contains(key), "{key}");
+    }
+    // promtool checks that the files it names exist: put them in a scratch directory.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().display().to_string();
+    std::fs::write(dir.path().join("ca.crt"), "").unwrap();
+    std::fs::write(dir.path().join("password"), "secret\n").unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    // Debian's Prometheus is built without Kubernetes discovery: static targets instead.
+    let sd = "    kubernetes_sd_configs:\n      - role: pod\n        namespaces:\n          names: [sirqtop]\n";
+    assert!(text.contains(sd), "the discovery block moved");
+    let text = text
+        .replace(
+            sd,
+            "    static_configs:\n      - targets: ['node-1:9864']\n",
+        )
+        .replace("/etc/prometheus/sirqtop", &local);
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = promtool(&["check", "config", &cfg.display().to_string()], dir.path());
+    assert!(ok, "{out}");
 }

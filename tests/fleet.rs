@@ -3,8 +3,7 @@
 //! known number of packets over veth pairs it builds and checks what comes out. Root only;
 //! the tests take turns.
 
-use std::io::{BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,192 +11,11 @@ use sirqtop::lab::send_udp;
 
 mod common;
 
+use common::prom::{free_port, http_get, http_status, promtool_check_metrics, sample, Prometheus};
+use common::serve::{bin, Serve};
+
 /// Control packets a pair may add to what a test sends.
 const SLACK: u64 = 2;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sirqtop"))
-}
-
-/// A running `sirqtop serve`, its address, and the programs it loaded.
-struct Serve {
-    child: Child,
-    addr: String,
-    programs: std::collections::BTreeSet<u32>,
-    _stderr: BufReader<std::process::ChildStderr>,
-}
-
-impl Serve {
-    /// Starts `sirqtop serve ARGS` and waits for its "ready ... serving http://ADDR/metrics".
-    fn start(args: &[&str]) -> Serve {
-        let before = common::sirqtop_program_ids();
-        let (child, addr, err) = common::spawn_until(
-            bin().arg("serve").args(args).stdout(Stdio::null()),
-            |line| {
-                let rest = line.split("serving http://").nth(1)?;
-                Some(rest.trim_end_matches("/metrics").to_string())
-            },
-        );
-        let programs = common::sirqtop_program_ids()
-            .difference(&before)
-            .copied()
-            .collect();
-        Serve {
-            child,
-            addr,
-            programs,
-            _stderr: err,
-        }
-    }
-
-    /// SIGTERM; asserts exit status 0 and that every program it loaded is gone.
-    fn stop(mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "serve exited with {status}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !common::sirqtop_program_ids().is_disjoint(&self.programs) {
-            assert!(Instant::now() < deadline, "programs left loaded after exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The status of a GET, None while nothing answers.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    TcpStream::connect(addr).ok()?;
-    Some(http_get(addr, path, None).0)
-}
-
-/// A plain HTTP/1.0 GET: (status, headers, body).
-fn http_get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
-/// The value of the one sample that starts with `prefix` (name and labels).
-fn sample(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A Prometheus server on loopback scraping `target` every second, removed on drop.
-struct Prometheus {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-                 scrape_configs:\n  - job_name: sirqtop\n    static_configs:\n\
-                 \x20     - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (apt-get install prometheus)");
-        let p = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_status(&p.addr, "/-/ready") != Some(200) {
-            assert!(Instant::now() < deadline, "prometheus not ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        p
-    }
-
-    /// The value of an instant query with exactly one result; None when it has none.
-    fn query(&self, q: &str) -> Option<f64> {
-        let (status, _, body) = http_get(
-            &self.addr,
-            &format!("/api/v1/query?query={}", urlencode(q)),
-            None,
-        );
-        assert_eq!(status, 200, "{q}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let result = v["data"]["result"].as_array()?;
-        assert!(result.len() <= 1, "{q}: several series: {body}");
-        result.first()?["value"][1].as_str()?.parse().ok()
-    }
-
-    /// Waits until `q` equals `want` (scrapes are every second), or returns its last value.
-    fn wait_for(&self, q: &str, want: f64) -> Option<f64> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self.query(q);
-            if v == Some(want) || Instant::now() > deadline {
-                return v;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn prometheus_scrapes_exactly_what_was_sent() {
@@ -206,16 +24,7 @@ fn prometheus_scrapes_exactly_what_was_sent() {
     let _g = common::serial();
     let lab = common::lab("p", "10.202.1");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5301);
-    let serve = Serve::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--netns",
-        &lab.ns_a,
-        "--netns",
-        &lab.ns_b,
-        "--interval",
-        "250ms",
-    ]);
+    let serve = Serve::on_lab(&lab, "250ms", &[]);
     let prom = Prometheus::start(&serve.addr);
     const N: u64 = 1500;
     send_udp(&lab.ns_a, &lab.addr_b, 5301, N as usize, 64).unwrap();
@@ -259,26 +68,7 @@ fn prometheus_scrapes_exactly_what_was_sent() {
     let (status, head, body) = http_get(&serve.addr, "/metrics", None);
     assert_eq!(status, 200);
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check_metrics(&body);
     let (_, head, om) = http_get(
         &serve.addr,
         "/metrics",

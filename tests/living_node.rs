@@ -419,6 +419,73 @@ fn gone_interfaces_are_banked_and_their_entries_reclaimed() {
     std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
 }
 
+/// With `forget_gone_after` (serve's --forget-after, the dashboard's 30 s) a gone interface
+/// is shown gone with its exact numbers, then forgotten: it leaves every later snapshot
+/// (though the kernel may still show its lazily freed slots), with its paths, and the
+/// collector keeps nothing of it.
+#[test]
+fn gone_interfaces_are_forgotten_after_forget_gone_after() {
+    require_root!();
+    let _g = common::serial();
+    std::env::set_var("SIRQTOP_RECLAIM_AFTER", "0.3");
+    let cfg = Config {
+        forget_gone_after: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    let mut c = Collector::start(&cfg).expect("attach");
+    let lab = common::lab("fg", "10.219.1");
+    let names = (
+        lab.ns_a.clone(),
+        lab.if_a.clone(),
+        lab.ns_b.clone(),
+        lab.if_b.clone(),
+    );
+    {
+        let _sink = udp_sink(&lab.ns_b, &lab.addr_b, 7600);
+        send_udp(&lab.ns_a, &lab.addr_b, 7600, 90, 64).expect("send");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = c.snapshot().expect("snapshot");
+    let keys = [
+        by_name(&s, &names.0, &names.1).key,
+        by_name(&s, &names.2, &names.3).key,
+    ];
+    drop(lab);
+    // Gone at the next full view of the node (at most 5 s old), forgotten 1 s later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen_gone = false;
+    let mut absent = 0;
+    while absent < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        let s = c.snapshot().expect("snapshot");
+        let mine: Vec<&Interface> = s
+            .interfaces
+            .iter()
+            .filter(|i| keys.contains(&i.key))
+            .collect();
+        if mine.is_empty() {
+            assert!(seen_gone, "left before it was shown gone");
+            absent += 1;
+            assert!(
+                !s.path_hops
+                    .iter()
+                    .any(|h| keys.contains(&h.key.origin) || keys.contains(&h.key.to)),
+                "a forgotten interface's path is still reported"
+            );
+            continue;
+        }
+        assert_eq!(absent, 0, "a forgotten interface came back");
+        let a = mine.iter().find(|i| i.key == keys[0]).expect("A");
+        exact(a.counters.tx_packets, 90, "A tx while shown");
+        seen_gone |= mine.iter().all(|i| i.gone);
+    }
+    assert_eq!(absent, 5, "still reported after 20 s");
+    for k in &keys {
+        assert!(!c.remembers(k), "{k:?} still remembered");
+    }
+    std::env::remove_var("SIRQTOP_RECLAIM_AFTER");
+}
+
 /// A gone interface's per-CPU slot is freed for the next interface that wants it, on each
 /// CPU that held it: two gone interfaces at one slot index, one per CPU, then a third at
 /// that index sending on both CPUs is counted in the slots, not in the overflow map.

@@ -142,6 +142,16 @@ pub struct ServeArgs {
     /// How long the series of a gone interface stay (its last numbers), default 5m.
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub forget_after: Duration,
+    /// Web configuration file in the Prometheus exporter-toolkit format (TLS, client
+    /// certificates, basic auth, headers), as node_exporter reads it.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// Scrapes answered at once; more get 503.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = crate::serve::server::DEFAULT_MAX_REQUESTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_requests: usize,
+    /// Connections open at once; more are closed as they come.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = crate::serve::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
 }
 
 fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -227,6 +237,8 @@ impl Cli {
             bpf_stats: self.bpf_stats,
             lite: self.lite,
             napi_polls: self.napi_polls,
+            // Each mode sets how long it shows gone interfaces: serve and the dashboard.
+            forget_gone_after: None,
             // Lite is for always-on use: stacks only when asked for explicitly.
             stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
                 (true, _, _) => 0,
@@ -333,9 +345,15 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             max_interfaces: args.max_interfaces.map(|n| n as usize),
             no_histograms: args.no_histogram.iter().flatten().copied().collect(),
         },
+        web_config: args.web_config_file.clone(),
+        limits: crate::serve::server::Limits {
+            max_connections: args.max_connections,
+            max_requests: args.max_requests,
+        },
     };
-    crate::serve::run(&cfg, &opts, &stop, |m, addr| {
-        announce(m, &format!("serving http://{addr}/metrics"));
+    crate::serve::run(&cfg, &opts, &stop, |m, addr, tls| {
+        let scheme = if tls { "https" } else { "http" };
+        announce(m, &format!("serving {scheme}://{addr}/metrics"));
     })?;
     Ok(())
 }

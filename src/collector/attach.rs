@@ -237,7 +237,7 @@ fn try_attach(
         skel,
         identity: identity::Identities::default(),
         stacks: stacks::RaiseStacks::default(),
-        reclaim: super::reclaim::Reclaimer::default(),
+        reclaim: super::reclaim::Reclaimer::new(cfg.forget_gone_after),
         drop_names: probe::kernel::drop_reason_names(),
         meta: CaptureMeta {
             kernel_release: String::new(),

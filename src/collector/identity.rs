@@ -92,6 +92,23 @@ impl Identities {
         self.resolve(&fresh, false);
     }
 
+    /// Whether a name or first sighting of `k` is kept.
+    pub(super) fn knows(&self, k: &IfaceKey) -> bool {
+        self.known.contains_key(k) || self.seen.borrow().first.contains_key(k)
+    }
+
+    /// Drops what is known of forgotten interfaces.
+    pub(super) fn forget(&mut self, keys: &[IfaceKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut seen = self.seen.borrow_mut();
+        for k in keys {
+            self.known.remove(k);
+            seen.first.remove(k);
+        }
+    }
+
     /// Before a snapshot: resolves what is still unknown, and re-dumps the namespaces of
     /// every reported interface when the view is older than TOPOLOGY_MAX_AGE (links that
     /// went away are then marked gone).

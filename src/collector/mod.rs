@@ -11,7 +11,7 @@ mod reclaim;
 mod softnet;
 mod stacks;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,10 @@ pub struct Config {
     /// Attach napi:napi_poll: NAPI poll counts per device, raises attributed at the poll,
     /// NET_RX time split at poll boundaries (one more program per NET_RX run).
     pub napi_polls: bool,
+    /// Forget an interface this long after it went: its numbers, paths and names leave
+    /// the snapshots and memory (for a consumer that stops showing it then). None: every
+    /// interface stays in every snapshot (a one-shot capture reports them all).
+    pub forget_gone_after: Option<Duration>,
 }
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
@@ -146,6 +150,23 @@ impl Collector {
             c.softnet = self.softnet.total(c.cpu);
         }
         let loss = maps::loss(&self.skel)?;
+        let kernel_paths = maps::paths(&self.skel)?;
+        // Forgotten interfaces the kernel still shows (slots not yet reused) are left out.
+        let shown: HashSet<IfaceKey> = counters
+            .keys()
+            .chain(hists.keys())
+            .chain(drops.keys())
+            .copied()
+            .chain(
+                kernel_paths
+                    .iter()
+                    .flat_map(|(_, h)| [h.key.origin, h.key.prev, h.key.to]),
+            )
+            .collect();
+        self.reclaim.prune_forgotten(&shown);
+        counters.retain(|k, _| !self.reclaim.is_forgotten(k));
+        hists.retain(|k, _| !self.reclaim.is_forgotten(k));
+        drops.retain(|k, _| !self.reclaim.is_forgotten(k));
         // Retired interfaces: what was banked, not what a half-freed kernel slot shows.
         for (k, b) in self.reclaim.retired() {
             counters.insert(*k, b.counters);
@@ -190,17 +211,17 @@ impl Collector {
             interfaces.iter().partition(|i| i.gone);
         let gone: Vec<IfaceKey> = gone.iter().map(|i| i.key).collect();
         let present: Vec<IfaceKey> = present.iter().map(|i| i.key).collect();
-        self.reclaim
+        let forgotten = self
+            .reclaim
             .sweep(&self.skel, &gone, &present, |k| reclaim::Banked {
                 counters: counters.get(k).copied().unwrap_or_default(),
                 veth_hop: hists.get(k).map(|h| h.0).unwrap_or_default(),
                 backlog_wait: hists.get(k).map(|h| h.1).unwrap_or_default(),
                 drops: drops.get(k).cloned().unwrap_or_default(),
             });
+        self.identity.forget(&forgotten);
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
-        let path_hops = self
-            .reclaim
-            .sweep_paths(&self.skel, maps::paths(&self.skel)?);
+        let path_hops = self.reclaim.sweep_paths(&self.skel, kernel_paths);
         self.slot_check = check;
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
@@ -229,6 +250,12 @@ impl Collector {
     /// numbers stay in every snapshot).
     pub fn retired_interfaces(&self) -> usize {
         self.reclaim.retired().count()
+    }
+
+    /// Whether anything of `k` is kept: banked numbers or its names (false once a gone
+    /// interface is forgotten).
+    pub fn remembers(&self, k: &IfaceKey) -> bool {
+        self.reclaim.retired().any(|(r, _)| r == k) || self.identity.knows(k)
     }
 
     /// How long the probes have been attached.

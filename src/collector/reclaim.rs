@@ -1,9 +1,11 @@
 //! Reclaiming the kernel's table entries of interfaces gone for longer than a grace
 //! period, so that an always-on run on a churning node never fills its tables. Their
 //! numbers are banked here first and stay in every snapshot (marked gone), never merged
-//! into a new interface: keys carry the never-reused netns cookie.
+//! into a new interface: keys carry the never-reused netns cookie. A run whose consumer
+//! stops showing gone interfaces after a while (`serve --forget-after`, the dashboard)
+//! forgets them then: banked numbers, paths and names go, so that churn costs nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::{MapCore, MapFlags};
@@ -30,10 +32,16 @@ pub(super) struct Banked {
 #[derive(Default)]
 pub(super) struct Reclaimer {
     gone_since: HashMap<IfaceKey, Instant>,
+    /// Banked numbers, with when the interface was first seen gone.
     retired: BTreeMap<IfaceKey, (Instant, Banked)>,
     /// Path hops that touched a retired interface, banked when their entry was freed.
     paths: HashMap<PathHopKey, (Instant, PathHop)>,
     grace: Option<Duration>,
+    /// Gone interfaces are forgotten this long after they went (None: kept for the run).
+    forget_after: Option<Duration>,
+    /// Forgotten interfaces the kernel may still show (per-CPU slots are freed lazily, by
+    /// the next interface that wants them): left out of snapshots while it does.
+    forgotten: HashSet<IfaceKey>,
 }
 
 /// The kernel side's slot tag of a key (bpf/sirqtop.bpf.c `key_tag`).
@@ -57,6 +65,13 @@ fn raw_key(k: &IfaceKey) -> types::sirq_iface_key {
 }
 
 impl Reclaimer {
+    pub(super) fn new(forget_after: Option<Duration>) -> Reclaimer {
+        Reclaimer {
+            forget_after,
+            ..Reclaimer::default()
+        }
+    }
+
     fn grace(&mut self) -> Duration {
         *self.grace.get_or_insert_with(|| {
             std::env::var("SIRQTOP_RECLAIM_AFTER")
@@ -72,17 +87,33 @@ impl Reclaimer {
         self.retired.iter().map(|(k, (_, b))| (k, b))
     }
 
-    /// Notes which interfaces are gone; banks and frees those gone past the grace period.
-    /// `current` holds each key's numbers as just read.
+    /// Whether the kernel's numbers of `k` are to be left out: it was forgotten.
+    pub(super) fn is_forgotten(&self, k: &IfaceKey) -> bool {
+        self.forgotten.contains(k)
+    }
+
+    /// Keeps the forgotten keys that the kernel still showed in this read (`shown`): the
+    /// others are gone from its tables for good and need no remembering.
+    pub(super) fn prune_forgotten(&mut self, shown: &HashSet<IfaceKey>) {
+        self.forgotten.retain(|k| shown.contains(k));
+    }
+
+    /// Notes which interfaces are gone; banks and frees those gone past the grace period,
+    /// forgets those gone past `forget_after`. `current` holds each key's numbers as just
+    /// read. Returns the interfaces forgotten now.
     pub(super) fn sweep(
         &mut self,
         skel: &SirqtopSkel,
         gone: &[IfaceKey],
         present: &[IfaceKey],
         current: impl Fn(&IfaceKey) -> Banked,
-    ) {
+    ) -> Vec<IfaceKey> {
         let now = Instant::now();
         let grace = self.grace();
+        let past_forget = |t: Instant| {
+            self.forget_after
+                .is_some_and(|f| now.duration_since(t) >= f)
+        };
         for k in present {
             self.gone_since.remove(k);
         }
@@ -91,18 +122,35 @@ impl Reclaimer {
                 self.gone_since.entry(*k).or_insert(now);
             }
         }
-        let due: Vec<IfaceKey> = self
+        let due: Vec<(IfaceKey, Instant)> = self
             .gone_since
             .iter()
-            .filter(|(_, t)| now.duration_since(**t) >= grace)
-            .map(|(k, _)| *k)
+            .filter(|(_, t)| now.duration_since(**t) >= grace || past_forget(**t))
+            .map(|(k, t)| (*k, *t))
             .collect();
-        for k in &due {
+        let mut forgotten = Vec::new();
+        for (k, since) in &due {
             self.gone_since.remove(k);
-            self.retired.insert(*k, (now, current(k)));
+            if past_forget(*since) {
+                forgotten.push(*k);
+            } else {
+                self.retired.insert(*k, (*since, current(k)));
+            }
             free_entries(skel, k);
         }
+        let due: Vec<IfaceKey> = due.into_iter().map(|(k, _)| k).collect();
         free_drop_entries(skel, &due);
+        let expired: Vec<IfaceKey> = self
+            .retired
+            .iter()
+            .filter(|(_, (t, _))| past_forget(*t))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            self.retired.remove(&k);
+            forgotten.push(k);
+        }
+        self.forgotten.extend(forgotten.iter().copied());
         while self.retired.len() > MAX_RETIRED {
             let Some(oldest) = self
                 .retired
@@ -114,6 +162,7 @@ impl Reclaimer {
             };
             self.retired.remove(&oldest);
         }
+        forgotten
     }
 }
 
@@ -141,18 +190,28 @@ impl Reclaimer {
                 .merge(&h);
             sources.entry(h.key).or_default().push(src);
         }
+        // A banked path goes with the last retired interface it touched.
+        let retired = &self.retired;
+        self.paths.retain(|k, _| {
+            [k.origin, k.prev, k.to]
+                .iter()
+                .any(|i| retired.contains_key(i))
+        });
         let mut out = Vec::with_capacity(summed.len() + self.paths.len());
         for (k, h) in summed {
-            let retired = [k.origin, k.prev, k.to]
-                .iter()
-                .any(|i| self.retired.contains_key(i));
-            if !retired {
+            let ends = [k.origin, k.prev, k.to];
+            let retired = ends.iter().any(|i| self.retired.contains_key(i));
+            let forgotten = ends.iter().any(|i| self.forgotten.contains(i));
+            if !retired && !forgotten {
                 out.push(h);
                 continue;
             }
             // A retired path gets no more packets: what the kernel still shows of it
-            // after banking is the same numbers, not new ones.
-            self.paths.entry(k).or_insert((now, h));
+            // after banking is the same numbers, not new ones. A forgotten one is only
+            // freed.
+            if !forgotten {
+                self.paths.entry(k).or_insert((now, h));
+            }
             for src in sources.remove(&k).unwrap_or_default() {
                 match src {
                     maps::PathSource::Hash(raw) => {

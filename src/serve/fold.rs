@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Histogram, IfaceCounters, IfaceKey, Interface};
 
-use super::metrics::{info_of, Series, OTHER};
+use super::series::{info_of, InfoLabels, Series, OTHER};
 
 /// (netns label, interface name, kind): what a series is known by.
 type SeriesKey = (String, String, String);
@@ -197,7 +197,7 @@ fn series(
     interface: String,
     kind: String,
     t: &Totals,
-    info: Option<super::metrics::InfoLabels>,
+    info: Option<InfoLabels>,
 ) -> Series {
     Series {
         netns,

@@ -1,15 +1,32 @@
 //! `sirqtop serve`: attach once, keep counting, and serve the latest snapshot to
-//! Prometheus. The collector stays on the calling thread (it owns the skeleton); a small
-//! synchronous HTTP server ([`http`]) runs on its own thread and encodes the last
-//! published snapshot at scrape time ([`metrics`]); the interface series are folded at
-//! publish time so that every series stays a counter ([`fold`]).
+//! Prometheus. The collector stays on the calling thread (it owns the skeleton); the HTTP
+//! server ([`server`], answering with [`routes`]) runs on a thread of its own, with TLS
+//! ([`tls`]) and basic auth ([`auth`]) from the web config ([`webconfig`]). A scrape gets
+//! the last published snapshot encoded once ([`cache`], [`exposition`], whose families
+//! are written by [`interfaces`], [`softirq`] and [`own`] with the helpers of
+//! [`encode`]); the interface series ([`series`]) are folded at publish time so that
+//! every series stays a counter ([`fold`]).
 
+pub mod auth;
+pub mod cache;
+pub mod encode;
+pub mod exposition;
+#[cfg(test)]
+mod fixtures;
 pub mod fold;
-pub mod http;
-pub mod metrics;
+pub mod interfaces;
+pub mod options;
+pub mod own;
+pub mod routes;
+pub mod series;
+pub mod server;
+pub mod softirq;
+pub mod tls;
+pub mod webconfig;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +35,8 @@ use crate::collector::{Collector, Config};
 use crate::error::Result;
 use crate::model::{CaptureMeta, IfaceKey, Snapshot};
 
-pub use metrics::{Exposition, HistFamily, MetricsOptions, Published};
+pub use exposition::{Exposition, Published};
+pub use options::{HistFamily, MetricsOptions};
 
 /// The default listen address: loopback only, on a port no well-known exporter uses
 /// (the Prometheus wiki's port allocations end well below it).
@@ -35,6 +53,9 @@ pub struct ServeOptions {
     pub refresh: Duration,
     pub forget_after: Duration,
     pub metrics: MetricsOptions,
+    /// `--web.config.file`: TLS, basic auth and headers (exporter-toolkit format).
+    pub web_config: Option<PathBuf>,
+    pub limits: server::Limits,
 }
 
 /// Drops interfaces that have been gone longer than `forget_after` from a snapshot to be
@@ -55,18 +76,27 @@ pub fn forget_gone(
     });
 }
 
-/// Serves until `stop` is set (SIGTERM/SIGINT). `on_ready` gets the capture facts and the
-/// bound address once every probe is attached and the first snapshot is published.
+/// Serves until `stop` is set (SIGTERM/SIGINT). `on_ready` gets the capture facts, the
+/// bound address and whether it is HTTPS once every probe is attached and the first
+/// snapshot is published.
 pub fn run(
     cfg: &Config,
     opts: &ServeOptions,
     stop: &AtomicBool,
-    on_ready: impl FnOnce(&CaptureMeta, SocketAddr),
+    on_ready: impl FnOnce(&CaptureMeta, SocketAddr, bool),
 ) -> Result<()> {
-    // Bind before attaching: a busy port fails without touching the kernel.
-    let server = http::Server::bind(opts.listen)?;
-    let addr = server.local_addr();
-    let mut collector = Collector::start(cfg)?;
+    // Read the web config and bind before attaching: a bad file or a busy port fails
+    // without touching the kernel.
+    let web = webconfig::WebConfig::open(opts.web_config.as_deref())?;
+    let server = server::Server::bind(opts.listen, web, opts.limits)?;
+    let (addr, tls) = (server.local_addr(), server.is_tls());
+    // An interface gone past --forget-after is never shown again: the collector forgets it
+    // then, so that churn costs nothing in memory or per refresh.
+    let cfg = Config {
+        forget_gone_after: Some(opts.forget_after),
+        ..cfg.clone()
+    };
+    let mut collector = Collector::start(&cfg)?;
     let expo = Exposition::new(opts.metrics.clone());
     let meta = Arc::new(collector.meta().clone());
     let mut gone_since = HashMap::new();
@@ -85,8 +115,8 @@ pub fn run(
         Ok(())
     };
     publish(&mut collector)?;
-    let handle = server.spawn(expo.clone());
-    on_ready(&meta, addr);
+    let handle = server.spawn(expo.clone())?;
+    on_ready(&meta, addr, tls);
     let mut last = Instant::now();
     let result = loop {
         if stop.load(Ordering::Relaxed) {

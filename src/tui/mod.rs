@@ -83,7 +83,9 @@ enum ToCollector {
 }
 
 /// Runs the dashboard until the user quits or a signal asks to stop.
-pub fn run(cfg: Config, opts: TuiOptions) -> Result<(), TuiError> {
+pub fn run(mut cfg: Config, opts: TuiOptions) -> Result<(), TuiError> {
+    // The dashboard drops a gone row after GONE_KEEP_NS: the collector may forget it then.
+    cfg.forget_gone_after = Some(Duration::from_nanos(app::GONE_KEEP_NS));
     if !io::stdout().is_terminal() {
         return Err(TuiError::NotATerminal);
     }

@@ -2,6 +2,9 @@
 //! conveniences, serialisation, and a view of loaded BPF programs.
 #![allow(dead_code)]
 
+pub mod prom;
+pub mod serve;
+
 use std::sync::{Mutex, MutexGuard};
 
 pub use sirqtop::lab::{UdpSink, VethLab};

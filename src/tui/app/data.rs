@@ -122,6 +122,8 @@ impl Data {
             self.rows.remove(&k);
             self.expired.insert(k);
         }
+        // An expired key no longer reported (the collector forgot it) needs no remembering.
+        self.expired.retain(|k| seen.contains(k));
 
         let mut cpus = delta.cpus.clone();
         cpus.sort_by_key(|c| c.cpu);
