@@ -842,10 +842,69 @@ static __always_inline int on_softirq_entry(__u32 vec)
 	return 0;
 }
 
+/* ---- who pays: softirq time by the running task's netns (see sirq_payer_key) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SIRQ_MAX_PAYERS);
+	__type(key, struct sirq_payer_key);
+	__type(value, struct sirq_payer_stats);
+} payers SEC(".maps");
+
+/* Runs whose payer found the table full: counted here so the payers still sum to the
+ * node's softirq time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sirq_payer_stats);
+} payer_overflow SEC(".maps");
+
+static const struct sirq_payer_stats zero_payer;
+struct sirq_payer_key _sirq_payer_key = {};
+struct sirq_payer_stats _sirq_payer_stats = {};
+enum sirq_payer_kind _sirq_payer_kind = 0;
+
+/* Charges a softirq run of `d` ns to the task it ran on. */
+static __always_inline void charge_payer(__u32 vec, __u64 d, bool ksoftirqd)
+{
+	struct sirq_payer_key pk = {};
+	struct sirq_payer_stats *p;
+	__u32 zero = 0;
+
+	if (vec >= SIRQ_NR_VECTORS)
+		return;
+	if (ksoftirqd) {
+		pk.kind = SIRQ_PAYER_KSOFTIRQD;
+	} else if ((__u32)bpf_get_current_pid_tgid() == 0) {
+		pk.kind = SIRQ_PAYER_IDLE;
+	} else {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		struct net *net = BPF_CORE_READ(t, nsproxy, net_ns);
+
+		if (net) {
+			pk.netns = BPF_CORE_READ(net, ns.inum);
+			pk.cookie = net_cookie(net, false);
+		}
+	}
+	p = bpf_map_lookup_elem(&payers, &pk);
+	if (!p) {
+		bpf_map_update_elem(&payers, &pk, &zero_payer, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&payers, &pk);
+		if (!p)
+			p = bpf_map_lookup_elem(&payer_overflow, &zero);
+		if (!p)
+			return;
+	}
+	p->ns[vec] += d;
+	p->runs[vec]++;
+}
+
 static __always_inline int on_softirq_exit(__u32 vec)
 {
 	struct sirq_softirq_stats *s;
 	struct cpu_state *st;
+	bool ksoftirqd;
 	__u64 now, d;
 	__u32 key;
 
@@ -862,8 +921,10 @@ static __always_inline int on_softirq_exit(__u32 vec)
 	s->runs++;
 	s->run_ns += d;
 	hist_add(&s->run, d);
-	if (in_ksoftirqd(st))
+	ksoftirqd = in_ksoftirqd(st);
+	if (ksoftirqd)
 		s->ksoftirqd_runs++;
+	charge_payer(vec, d, ksoftirqd);
 	if (vec == SIRQ_VEC_NET_RX) {
 		if (st->rx_has) {
 			charge_rx(&st->rx_key, now - st->rx_mark);

@@ -173,6 +173,11 @@ impl Identities {
         }
     }
 
+    /// The label of a namespace (as its interfaces have it), by inode.
+    pub(super) fn netns_label(&self, netns: u32) -> String {
+        self.topology.label(netns)
+    }
+
     /// Names, labels and peer of a live interface, from the topology.
     fn identity_of(&self, k: &IfaceKey) -> Option<Identity> {
         let topo = &self.topology;

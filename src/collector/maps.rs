@@ -317,6 +317,61 @@ pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>>
     Ok(out)
 }
 
+/// Softirq time by payer, summed over CPUs, with the overflow row when the table filled.
+pub(super) fn payers(skel: &SirqtopSkel) -> Result<Vec<crate::model::Payer>> {
+    use crate::model::{Payer, PayerKey, PayerKind};
+    let mut out: HashMap<PayerKey, Payer> = HashMap::new();
+    let mut add = |k: PayerKey, per_cpu: Vec<Vec<u8>>| {
+        for v in &per_cpu {
+            if let Ok(s) = plain::from_bytes::<types::sirq_payer_stats>(v) {
+                out.entry(k)
+                    .or_insert_with(|| Payer::new(k))
+                    .merge_counts(&s.ns, &s.runs);
+            }
+        }
+    };
+    let map = &skel.maps.payers;
+    for k in map.keys() {
+        let Ok(raw) = plain::from_bytes::<types::sirq_payer_key>(&k) else {
+            continue;
+        };
+        let kind = match raw.kind {
+            1 => PayerKind::Idle,
+            2 => PayerKind::Ksoftirqd,
+            _ => PayerKind::Task,
+        };
+        let key = PayerKey {
+            kind,
+            netns: raw.netns,
+            cookie: raw.cookie,
+        };
+        let per_cpu = map
+            .lookup_percpu(&k, MapFlags::ANY)
+            .map_err(map_error("payers"))?
+            .unwrap_or_default();
+        add(key, per_cpu);
+    }
+    let per_cpu = skel
+        .maps
+        .payer_overflow
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("payer_overflow"))?
+        .unwrap_or_default();
+    add(
+        PayerKey {
+            kind: PayerKind::Overflow,
+            ..PayerKey::default()
+        },
+        per_cpu,
+    );
+    let mut v: Vec<Payer> = out
+        .into_values()
+        .filter(|p| p.runs.iter().any(|&r| r > 0))
+        .collect();
+    v.sort_by_key(|p| p.key);
+    Ok(v)
+}
+
 /// Where the kernel keeps a path hop's numbers (how a retired one is freed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum PathSource {

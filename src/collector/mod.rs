@@ -223,6 +223,15 @@ impl Collector {
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
         let path_hops = self.reclaim.sweep_paths(&self.skel, kernel_paths);
         self.slot_check = check;
+        let mut payers = maps::payers(&self.skel)?;
+        for p in &mut payers {
+            p.label = match p.key.kind {
+                crate::model::PayerKind::Idle => "idle".into(),
+                crate::model::PayerKind::Ksoftirqd => "ksoftirqd".into(),
+                crate::model::PayerKind::Overflow => "_overflow".into(),
+                crate::model::PayerKind::Task => self.identity.netns_label(p.key.netns),
+            };
+        }
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
             .links
@@ -237,6 +246,7 @@ impl Collector {
             programs,
             raise_sites,
             path_hops,
+            payers,
         })
     }
 

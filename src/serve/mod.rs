@@ -158,6 +158,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         };
         let mut since = HashMap::new();
         let t0 = Instant::now();

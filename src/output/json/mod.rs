@@ -38,6 +38,10 @@ pub struct Capture {
     /// Findings).
     #[serde(default)]
     pub findings: Vec<crate::findings::Finding>,
+    /// Softirq time by the task it ran on, most first (empty without the softirq run
+    /// hook); see README, Who pays.
+    #[serde(default)]
+    pub softirq_paid_by: Vec<JsonPayer>,
 }
 
 fn opt<T>(available: bool, v: T) -> Option<T> {
@@ -151,6 +155,38 @@ fn softnet_columns(meta: &CaptureMeta, snap: &Snapshot) -> Vec<String> {
     layout.columns().into_iter().map(String::from).collect()
 }
 
+/// The snapshot's payers, most softirq time first.
+fn paid_by(snap: &Snapshot) -> Vec<JsonPayer> {
+    use crate::model::PayerKind;
+    let per_vector = |v: &[u64], runs: &[u64]| -> BTreeMap<String, u64> {
+        VECTOR_NAMES
+            .iter()
+            .zip(v.iter().zip(runs))
+            .filter(|(_, (_, r))| **r > 0)
+            .map(|(n, (x, _))| (n.to_string(), *x))
+            .collect()
+    };
+    let mut out: Vec<JsonPayer> = snap
+        .payers
+        .iter()
+        .map(|p| {
+            let task = p.key.kind == PayerKind::Task;
+            JsonPayer {
+                payer: p.label.clone(),
+                kind: p.key.kind,
+                netns_inode: task.then_some(p.key.netns),
+                netns_cookie: task.then_some(p.key.cookie),
+                ns: per_vector(&p.ns, &p.runs),
+                runs: per_vector(&p.runs, &p.runs),
+                total_ns: p.total_ns(),
+                cpu_share: p.total_ns() as f64 / snap.elapsed_ns.max(1) as f64,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.payer.cmp(&b.payer)));
+    out
+}
+
 impl Capture {
     pub fn new(meta: &CaptureMeta, snap: &Snapshot) -> Capture {
         let a = &meta.availability;
@@ -242,6 +278,11 @@ impl Capture {
                 .collect(),
             paths: json_paths(snap, a),
             findings: crate::findings::evaluate(snap, a),
+            softirq_paid_by: if a.softirq_runs {
+                paid_by(snap)
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -78,6 +78,7 @@ fn snapshot() -> Snapshot {
             ],
         }],
         path_hops: vec![],
+        payers: vec![],
     }
 }
 

@@ -460,6 +460,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         }
     }
 
