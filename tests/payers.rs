@@ -105,13 +105,12 @@ fn a_busy_task_pays_for_the_receives_that_interrupt_it() {
     let idle = s.payers.iter().filter(|p| p.key.kind == PayerKind::Idle);
     assert!(idle.count() <= 1);
     let k = s.payers.iter().find(|p| p.key.kind == PayerKind::Ksoftirqd);
-    for v in 0..VECTOR_NAMES.len() {
+    for (v, name) in VECTOR_NAMES.iter().enumerate() {
         let node = s.vector_total(v).ksoftirqd_runs;
         let got = k.map_or(0, |k| k.runs[v]);
         assert!(
             got + node / 100 + 50 >= node && got <= node + node / 100 + 50,
-            "{}: ksoftirqd row {got} vs node {node}",
-            VECTOR_NAMES[v]
+            "{name}: ksoftirqd row {got} vs node {node}"
         );
     }
 }
