@@ -17,6 +17,7 @@ pub mod fold;
 pub mod interfaces;
 pub mod options;
 pub mod own;
+pub mod payers;
 pub mod routes;
 pub mod series;
 pub mod server;

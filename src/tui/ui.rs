@@ -25,6 +25,7 @@ pub fn min_size(app: &App) -> (u16, u16) {
         View::Cpus => (90, 16),
         View::Paths => (110, 16),
         View::Findings => (90, 14),
+        View::Payers => (90, 14),
     }
 }
 
@@ -52,6 +53,7 @@ pub fn render(app: &App, f: &mut Frame) {
             View::Cpus => views::cpus::render(app, f, body),
             View::Paths => views::paths::render(app, f, body),
             View::Findings => views::findings::render(app, f, body),
+            View::Payers => views::payers::render(app, f, body),
         }
     }
     render_footer(app, f, footer);
@@ -118,7 +120,7 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
                 ("+/-", "refresh"),
                 ("q", "quit"),
             ],
-            View::Findings => &[
+            View::Findings | View::Payers => &[
                 ("Esc", "back"),
                 ("↑↓", "scroll"),
                 ("p", "pause"),

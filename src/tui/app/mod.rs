@@ -34,6 +34,8 @@ pub enum View {
     Paths,
     /// Findings with their numbers and remedies (`F`).
     Findings,
+    /// Who paid for softirqs: time by the task it ran on (`W`).
+    Payers,
 }
 
 /// What the event loop must do after an action.
@@ -404,7 +406,7 @@ impl App {
             self.path_selected = cur.saturating_add(by).clamp(0, (n - 1).max(0)) as usize;
             return;
         }
-        if self.view == View::Findings {
+        if matches!(self.view, View::Findings | View::Payers) {
             let cur = self.list_scroll as i64;
             self.list_scroll = cur.saturating_add(by).max(0) as usize;
             return;

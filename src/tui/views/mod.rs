@@ -7,6 +7,7 @@ pub mod header;
 pub mod help;
 pub mod interfaces;
 pub mod paths;
+pub mod payers;
 
 use ratatui::layout::{Alignment, Constraint};
 use ratatui::style::{Color, Modifier, Style};
