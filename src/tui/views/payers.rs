@@ -63,7 +63,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     );
     let rows = d.payers.iter().skip(app.list_scroll).map(|p| {
         let mut top: Vec<(usize, u64)> = p.ns.iter().copied().enumerate().collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1));
+        top.sort_by_key(|t| std::cmp::Reverse(t.1));
         let top: Vec<String> = top
             .iter()
             .filter(|(_, n)| *n > 0)
