@@ -200,4 +200,16 @@ struct sirq_payer_stats {
 	__u64 runs[SIRQ_NR_VECTORS];
 };
 
+/*
+ * Per CPU: the task softirqs last ran on (and its nsproxy, which setns/unshare replace),
+ * its payer key, and what it paid since it became the cached one. Flushed into `payers`
+ * when another task pays; user space adds the unflushed part.
+ */
+struct sirq_payer_cache {
+	__u64 task;
+	__u64 nsproxy;
+	struct sirq_payer_key key;
+	struct sirq_payer_stats s;
+};
+
 #endif /* __SIRQTOP_H */

@@ -168,3 +168,5 @@ unsafe impl plain::Plain for types::sirq_path_slot {}
 unsafe impl plain::Plain for types::sirq_payer_key {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_payer_stats {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_payer_cache {}

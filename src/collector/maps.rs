@@ -330,26 +330,25 @@ pub(super) fn payers(skel: &SirqtopSkel) -> Result<Vec<crate::model::Payer>> {
             }
         }
     };
+    let payer_key = |raw: &types::sirq_payer_key| PayerKey {
+        kind: match raw.kind {
+            1 => PayerKind::Idle,
+            2 => PayerKind::Ksoftirqd,
+            _ => PayerKind::Task,
+        },
+        netns: raw.netns,
+        cookie: raw.cookie,
+    };
     let map = &skel.maps.payers;
     for k in map.keys() {
         let Ok(raw) = plain::from_bytes::<types::sirq_payer_key>(&k) else {
             continue;
         };
-        let kind = match raw.kind {
-            1 => PayerKind::Idle,
-            2 => PayerKind::Ksoftirqd,
-            _ => PayerKind::Task,
-        };
-        let key = PayerKey {
-            kind,
-            netns: raw.netns,
-            cookie: raw.cookie,
-        };
         let per_cpu = map
             .lookup_percpu(&k, MapFlags::ANY)
             .map_err(map_error("payers"))?
             .unwrap_or_default();
-        add(key, per_cpu);
+        add(payer_key(raw), per_cpu);
     }
     let per_cpu = skel
         .maps
@@ -364,6 +363,23 @@ pub(super) fn payers(skel: &SirqtopSkel) -> Result<Vec<crate::model::Payer>> {
         },
         per_cpu,
     );
+    // What each CPU's current payer paid since it was last flushed into the map.
+    let per_cpu = skel
+        .maps
+        .payer_cache
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("payer_cache"))?
+        .unwrap_or_default();
+    for v in &per_cpu {
+        if let Ok(c) = plain::from_bytes::<types::sirq_payer_cache>(v) {
+            if c.task != 0 {
+                let k = payer_key(&c.key);
+                out.entry(k)
+                    .or_insert_with(|| Payer::new(k))
+                    .merge_counts(&c.s.ns, &c.s.runs);
+            }
+        }
+    }
     let mut v: Vec<Payer> = out
         .into_values()
         .filter(|p| p.runs.iter().any(|&r| r > 0))
