@@ -11,18 +11,7 @@ use sirqtop::model::{PayerKind, Snapshot, NET_RX, VECTOR_NAMES};
 
 /// Sends `n` UDP datagrams from a thread in `ns` pinned to `cpu`.
 fn flood(ns: &str, dst: &str, port: u16, n: usize, cpu: usize) {
-    let d: std::net::SocketAddr = format!("{dst}:{port}").parse().unwrap();
-    sirqtop::lab::in_netns(ns, move || {
-        sirqtop::lab::pin_to_cpu(cpu).expect("pin");
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-        let buf = [0x5au8; 64];
-        for _ in 0..n {
-            while s.send_to(&buf, d).is_err() {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
-    })
-    .expect("sender");
+    sirqtop::lab::pinned::flood_pinned(ns, dst, port, n, cpu).expect("sender");
 }
 
 fn capture(traffic: impl FnOnce()) -> Snapshot {
@@ -73,15 +62,7 @@ fn a_busy_task_pays_for_the_receives_that_interrupt_it() {
     let spin_inode = spin_ns.inode_a().unwrap();
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5017);
     // B's receives are steered to CPU 1, where a CPU-bound task of another netns runs.
-    sirqtop::lab::ns_exec(
-        &lab.ns_b,
-        &[
-            "sh",
-            "-c",
-            &format!("echo 2 > /sys/class/net/{}/queues/rx-0/rps_cpus", lab.if_b),
-        ],
-    )
-    .expect("rps_cpus");
+    sirqtop::lab::pinned::steer_rps(&lab.ns_b, &lab.if_b, "2").expect("rps_cpus");
     let stop = Arc::new(AtomicBool::new(false));
     let st = stop.clone();
     let spinner = sirqtop::lab::spawn_in_netns(&spin_ns.ns_a, move || {

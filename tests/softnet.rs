@@ -23,18 +23,7 @@ fn file() -> Vec<SoftnetLine> {
 
 /// Sends `n` UDP datagrams from a thread in `ns` pinned to `cpu`.
 fn flood(ns: &str, dst: &str, port: u16, n: usize, cpu: usize) {
-    let d: std::net::SocketAddr = format!("{dst}:{port}").parse().unwrap();
-    sirqtop::lab::in_netns(ns, move || {
-        sirqtop::lab::pin_to_cpu(cpu).expect("pin");
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-        let buf = [0x5au8; 64];
-        for _ in 0..n {
-            while s.send_to(&buf, d).is_err() {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
-    })
-    .expect("sender");
+    sirqtop::lab::pinned::flood_pinned(ns, dst, port, n, cpu).expect("sender");
 }
 
 /// Runs `traffic` under an unfiltered capture; returns the snapshot and the file read
@@ -153,15 +142,7 @@ fn backlog_drops_are_counted_like_the_kernel_and_the_interface() {
     let lab = common::lab("s17b", "10.217.3");
     let _sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5017);
     // Steer B's receives to CPU 1 while CPU 0 sends: CPU 1's backlog fills from afar.
-    sirqtop::lab::ns_exec(
-        &lab.ns_b,
-        &[
-            "sh",
-            "-c",
-            &format!("echo 2 > /sys/class/net/{}/queues/rx-0/rps_cpus", lab.if_b),
-        ],
-    )
-    .expect("rps_cpus");
+    sirqtop::lab::pinned::steer_rps(&lab.ns_b, &lab.if_b, "2").expect("rps_cpus");
     let (before, s, after) = capture(|| {
         let _backlog =
             SysctlGuard::set("net.core.netdev_max_backlog", "1").expect("netdev_max_backlog");

@@ -3,6 +3,7 @@
 //! traffic only ever goes to addresses inside the namespaces it made.
 
 pub mod article;
+pub mod pinned;
 pub mod sysctl;
 
 use std::fs::File;

@@ -431,6 +431,23 @@ impl App {
     }
 }
 
+/// A dashboard over every hook, no data yet (for the views' tests).
+#[cfg(test)]
+pub(crate) fn test_app() -> App {
+    App::new(
+        CaptureMeta {
+            kernel_release: "test".into(),
+            probes: crate::model::ProbeReport::default(),
+            availability: crate::model::Availability::all(),
+            started_at: std::time::SystemTime::UNIX_EPOCH,
+            netns_filter: vec![],
+            ncpus: 2,
+            bpf_stats: false,
+        },
+        Duration::from_secs(1),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,26 +82,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use crate::model::{Availability, CaptureMeta, CpuStats, ProbeReport, Snapshot, Softnet};
-    use crate::tui::app::{Action, App, View};
+    use crate::model::{CpuStats, Snapshot, Softnet};
+    use crate::tui::app::{Action, View};
     use crate::tui::render_to_text;
-
-    fn app() -> App {
-        App::new(
-            CaptureMeta {
-                kernel_release: "test".into(),
-                probes: ProbeReport::default(),
-                availability: Availability::all(),
-                started_at: std::time::SystemTime::UNIX_EPOCH,
-                netns_filter: vec![],
-                ncpus: 2,
-                bpf_stats: false,
-            },
-            Duration::from_secs(1),
-        )
-    }
 
     fn snap(secs: u64, dropped: u64) -> Snapshot {
         let mut c = CpuStats::new(1);
@@ -119,7 +102,7 @@ mod tests {
 
     #[test]
     fn header_names_the_finding_and_the_view_shows_its_remedy() {
-        let mut a = app();
+        let mut a = crate::tui::app::test_app();
         a.update(snap(1, 0));
         a.apply(Action::ToggleView(View::Findings));
         let quiet = render_to_text(&a, 120, 20);

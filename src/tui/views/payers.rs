@@ -108,27 +108,13 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use crate::model::{Availability, CaptureMeta, Payer, PayerKey, PayerKind, ProbeReport};
-    use crate::model::{Snapshot, NET_RX};
-    use crate::tui::app::{Action, App, View};
+    use crate::model::{Payer, PayerKey, PayerKind, Snapshot, NET_RX};
+    use crate::tui::app::{Action, View};
     use crate::tui::render_to_text;
 
     #[test]
     fn payers_are_listed_with_their_share_of_one_cpu() {
-        let mut a = App::new(
-            CaptureMeta {
-                kernel_release: "test".into(),
-                probes: ProbeReport::default(),
-                availability: Availability::all(),
-                started_at: std::time::SystemTime::UNIX_EPOCH,
-                netns_filter: vec![],
-                ncpus: 2,
-                bpf_stats: false,
-            },
-            Duration::from_secs(1),
-        );
+        let mut a = crate::tui::app::test_app();
         let snap = |secs: u64| {
             let mut pod = Payer::new(PayerKey {
                 kind: PayerKind::Task,
