@@ -184,4 +184,39 @@ struct sirq_iface_event {
 	struct sirq_iface_key peer;
 };
 
+/*
+ * Who pays for softirqs: the task that was running when a softirq ran (the sender at
+ * its local_bh_enable, a task interrupted on irq exit, ksoftirqd, or idle), by that
+ * task's network namespace. Charged at softirq exit only, never per packet.
+ */
+enum sirq_payer_kind {
+	SIRQ_PAYER_TASK = 0,      /* an ordinary task: keyed by its netns */
+	SIRQ_PAYER_IDLE = 1,      /* the idle task (pid 0) */
+	SIRQ_PAYER_KSOFTIRQD = 2, /* this CPU's ksoftirqd */
+	SIRQ_MAX_PAYERS = 1024,   /* payer keys in the per-CPU hash; more go to payer_overflow */
+};
+
+struct sirq_payer_key {
+	__u64 cookie; /* netns cookie (0 for idle/ksoftirqd, or < 5.12) */
+	__u32 netns;  /* netns inode (0 for idle/ksoftirqd) */
+	__u32 kind;   /* enum sirq_payer_kind */
+};
+
+struct sirq_payer_stats {
+	__u64 ns[SIRQ_NR_VECTORS];
+	__u64 runs[SIRQ_NR_VECTORS];
+};
+
+/*
+ * Per CPU: the task softirqs last ran on (and its nsproxy, which setns/unshare replace),
+ * its payer key, and what it paid since it became the cached one. Flushed into `payers`
+ * when another task pays; user space adds the unflushed part.
+ */
+struct sirq_payer_cache {
+	__u64 task;
+	__u64 nsproxy;
+	struct sirq_payer_key key;
+	struct sirq_payer_stats s;
+};
+
 #endif /* __SIRQTOP_H */

@@ -113,6 +113,7 @@ fn snapshot(n: usize) -> Snapshot {
         programs: vec![],
         raise_sites: vec![],
         path_hops: vec![],
+        payers: vec![],
     }
 }
 

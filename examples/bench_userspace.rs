@@ -166,6 +166,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
         programs,
         raise_sites: Vec::new(),
         path_hops: vec![],
+        payers: vec![],
     }
 }
 

@@ -164,3 +164,9 @@ unsafe impl plain::Plain for types::sirq_path_key {}
 unsafe impl plain::Plain for types::sirq_path_stats {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_path_slot {}
+// SAFETY: plain C structs of integers (bpf/sirqtop.h); any bit pattern is valid.
+unsafe impl plain::Plain for types::sirq_payer_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_payer_stats {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_payer_cache {}

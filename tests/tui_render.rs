@@ -118,6 +118,7 @@ fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         programs: vec![],
         raise_sites: vec![],
         path_hops: vec![],
+        payers: vec![],
     }
 }
 

@@ -240,6 +240,9 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     }
 }
 
+/// The kernel's per-CPU receive statistics.
+const SOFTNET_STAT: &str = "/proc/net/softnet_stat";
+
 fn try_attach(
     cfg: &Config,
     features: &KernelFeatures,
@@ -274,6 +277,7 @@ fn try_attach(
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
         slot_check: Default::default(),
         reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
+        softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {
@@ -319,6 +323,8 @@ fn try_attach(
     c.meta.started_at = SystemTime::now();
     // The devices' own counters from here on: what sirqtop sees is reconciled with them.
     c.reconcile.sample(None);
+    // The softnet window starts with the probes' (the same "since attach").
+    c.softnet = super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release);
     Ok(c)
 }
 

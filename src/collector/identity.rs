@@ -177,6 +177,16 @@ impl Identities {
         }
     }
 
+    /// The label of a namespace (as its interfaces have it), by inode. The host's is
+    /// "host" even before any of its interfaces was counted (and its namespace scanned).
+    pub(super) fn netns_label(&self, netns: u32) -> String {
+        let host = self.host.or_else(|| netns::host_inode().ok());
+        if host == Some(netns) && !self.topology.namespaces.contains_key(&netns) {
+            return "host".into();
+        }
+        self.topology.label(netns)
+    }
+
     /// Names, labels and peer of a live interface, from the topology.
     fn identity_of(&self, k: &IfaceKey) -> Option<Identity> {
         let topo = &self.topology;

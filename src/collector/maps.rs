@@ -317,6 +317,77 @@ pub(super) fn drops(skel: &SirqtopSkel) -> Result<HashMap<(IfaceKey, u32), u64>>
     Ok(out)
 }
 
+/// Softirq time by payer, summed over CPUs, with the overflow row when the table filled.
+pub(super) fn payers(skel: &SirqtopSkel) -> Result<Vec<crate::model::Payer>> {
+    use crate::model::{Payer, PayerKey, PayerKind};
+    let mut out: HashMap<PayerKey, Payer> = HashMap::new();
+    let mut add = |k: PayerKey, per_cpu: Vec<Vec<u8>>| {
+        for v in &per_cpu {
+            if let Ok(s) = plain::from_bytes::<types::sirq_payer_stats>(v) {
+                out.entry(k)
+                    .or_insert_with(|| Payer::new(k))
+                    .merge_counts(&s.ns, &s.runs);
+            }
+        }
+    };
+    let payer_key = |raw: &types::sirq_payer_key| PayerKey {
+        kind: match raw.kind {
+            1 => PayerKind::Idle,
+            2 => PayerKind::Ksoftirqd,
+            _ => PayerKind::Task,
+        },
+        netns: raw.netns,
+        cookie: raw.cookie,
+    };
+    let map = &skel.maps.payers;
+    for k in map.keys() {
+        let Ok(raw) = plain::from_bytes::<types::sirq_payer_key>(&k) else {
+            continue;
+        };
+        let per_cpu = map
+            .lookup_percpu(&k, MapFlags::ANY)
+            .map_err(map_error("payers"))?
+            .unwrap_or_default();
+        add(payer_key(raw), per_cpu);
+    }
+    let per_cpu = skel
+        .maps
+        .payer_overflow
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("payer_overflow"))?
+        .unwrap_or_default();
+    add(
+        PayerKey {
+            kind: PayerKind::Overflow,
+            ..PayerKey::default()
+        },
+        per_cpu,
+    );
+    // What each CPU's current payer paid since it was last flushed into the map.
+    let per_cpu = skel
+        .maps
+        .payer_cache
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("payer_cache"))?
+        .unwrap_or_default();
+    for v in &per_cpu {
+        if let Ok(c) = plain::from_bytes::<types::sirq_payer_cache>(v) {
+            if c.task != 0 {
+                let k = payer_key(&c.key);
+                out.entry(k)
+                    .or_insert_with(|| Payer::new(k))
+                    .merge_counts(&c.s.ns, &c.s.runs);
+            }
+        }
+    }
+    let mut v: Vec<Payer> = out
+        .into_values()
+        .filter(|p| p.runs.iter().any(|&r| r > 0))
+        .collect();
+    v.sort_by_key(|p| p.key);
+    Ok(v)
+}
+
 /// Where the kernel keeps a path hop's numbers (how a retired one is freed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum PathSource {

@@ -9,6 +9,7 @@ mod identity;
 mod maps;
 mod reclaim;
 mod reconcile;
+mod softnet;
 mod stacks;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -109,6 +110,8 @@ pub struct Collector {
     possible_cpus: usize,
     slot_check: SlotCheck,
     reconcile: reconcile::Reconciler,
+    /// The kernel's per-CPU receive statistics since attach.
+    softnet: softnet::SoftnetTracker,
 }
 
 impl Collector {
@@ -129,6 +132,7 @@ impl Collector {
                 .map_err(|e| Error::Load(format!("ring buffer: {e}")))?;
         }
         self.identity.resolve_fresh();
+        self.softnet.update();
         Ok(())
     }
 
@@ -143,7 +147,10 @@ impl Collector {
         for ((k, reason), n) in maps::drops(&self.skel)? {
             drops.entry(k).or_default().insert(reason, n);
         }
-        let cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
+        let mut cpus = maps::softirqs(&self.skel, self.possible_cpus)?;
+        for c in &mut cpus {
+            c.softnet = self.softnet.total(c.cpu);
+        }
         let loss = maps::loss(&self.skel)?;
         let kernel_paths = maps::paths(&self.skel)?;
         // Forgotten interfaces the kernel still shows (slots not yet reused) are left out.
@@ -218,6 +225,15 @@ impl Collector {
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
         let path_hops = self.reclaim.sweep_paths(&self.skel, kernel_paths);
         self.slot_check = check;
+        let mut payers = maps::payers(&self.skel)?;
+        for p in &mut payers {
+            p.label = match p.key.kind {
+                crate::model::PayerKind::Idle => "idle".into(),
+                crate::model::PayerKind::Ksoftirqd => "ksoftirqd".into(),
+                crate::model::PayerKind::Overflow => "_overflow".into(),
+                crate::model::PayerKind::Task => self.identity.netns_label(p.key.netns),
+            };
+        }
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
             .links
@@ -232,6 +248,7 @@ impl Collector {
             programs,
             raise_sites,
             path_hops,
+            payers,
         })
     }
 

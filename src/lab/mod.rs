@@ -10,6 +10,8 @@ pub mod tcprog;
 
 pub use datapath::{kernel_rx, kernel_stats, kernel_tx, DevStats, Topo, TopoLab};
 pub use pathlab::{DataPath, PathLab};
+pub mod pinned;
+pub mod sysctl;
 
 use std::fs::File;
 use std::io::{Read, Write};

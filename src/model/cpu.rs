@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Histogram;
+use super::{Histogram, Softnet};
 
 /// One softirq vector on one CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ impl VectorStats {
 pub struct CpuStats {
     pub cpu: u32,
     pub vectors: [VectorStats; 10],
+    /// The kernel's receive statistics of this CPU (`/proc/net/softnet_stat`); None
+    /// where the file could not be read or the CPU is not in it (offline).
+    #[serde(default)]
+    pub softnet: Option<Softnet>,
 }
 
 impl CpuStats {
@@ -51,6 +55,7 @@ impl CpuStats {
         CpuStats {
             cpu,
             vectors: [VectorStats::default(); 10],
+            softnet: None,
         }
     }
     pub fn delta(&self, e: &CpuStats) -> CpuStats {
@@ -58,6 +63,10 @@ impl CpuStats {
         for (i, v) in d.vectors.iter_mut().enumerate() {
             *v = self.vectors[i].delta(&e.vectors[i]);
         }
+        d.softnet = match (&self.softnet, &e.softnet) {
+            (Some(s), Some(e)) => Some(s.delta(e)),
+            (s, _) => *s,
+        };
         d
     }
 }

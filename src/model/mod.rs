@@ -5,7 +5,9 @@ mod cpu;
 pub mod hist;
 mod iface;
 pub mod path;
+pub mod payer;
 mod probe;
+pub mod softnet;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +15,9 @@ pub use cpu::{CpuStats, VectorStats};
 pub use hist::Histogram;
 pub use iface::{IfaceCounters, IfaceKey, Interface, PeerRef, RxPath};
 pub use path::{Path, PathHop, PathHopKey};
+pub use payer::{Payer, PayerKey, PayerKind};
 pub use probe::{coverage_warnings, Availability, Backend, Hook, ProbeReport};
+pub use softnet::Softnet;
 
 /// Softirq vector names, in kernel order (index = vector number).
 /// The count, and NET_RX/NET_TX, come from bpf/sirqtop.h through the skeleton.
@@ -130,6 +134,8 @@ pub struct Snapshot {
     pub raise_sites: Vec<RaiseSite>,
     /// Path hops as the kernel counted them (empty with --lite); see [`Snapshot::paths`].
     pub path_hops: Vec<PathHop>,
+    /// Softirq time by the task it ran on (empty without the softirq run hook).
+    pub payers: Vec<Payer>,
 }
 
 impl Snapshot {
@@ -191,6 +197,7 @@ impl Snapshot {
                 .filter(|r| r.count > 0 || r.samples > 0)
                 .collect(),
             path_hops: path::delta(&self.path_hops, &earlier.path_hops),
+            payers: payer::delta(&self.payers, &earlier.payers),
         }
     }
 
@@ -263,6 +270,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -307,6 +315,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         };
         let w = coverage_warnings(&r, &s);
         assert_eq!(w.len(), 1);

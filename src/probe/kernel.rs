@@ -99,17 +99,41 @@ pub fn online_cpus() -> usize {
 /// Counts the CPUs in a kernel CPU list such as `0-3,6,8-9`; None if malformed.
 pub fn count_cpu_list(s: &str) -> Option<usize> {
     let mut n = 0usize;
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?),
-            None => {
-                let a = part.parse::<usize>().ok()?;
-                (a, a)
-            }
-        };
+    for (a, b) in cpu_ranges(s)? {
         n = n.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
     }
     (n > 0).then_some(n)
+}
+
+/// The CPUs of a kernel CPU list, in order; None if malformed.
+pub fn cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for (a, b) in cpu_ranges(s)? {
+        if b < a || b - a > 1 << 16 {
+            return None;
+        }
+        out.extend((a..=b).map(|c| c as u32));
+    }
+    Some(out)
+}
+
+/// The online CPUs, in order (empty if the list cannot be read).
+pub fn online_cpu_list() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| cpu_list(&s))
+        .unwrap_or_default()
+}
+
+fn cpu_ranges(s: &str) -> Option<Vec<(usize, usize)>> {
+    s.trim()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)),
+            None => part.parse::<usize>().ok().map(|a| (a, a)),
+        })
+        .collect()
 }
 
 /// The running kernel's names for `enum skb_drop_reason` values (from its BTF), without
@@ -221,6 +245,8 @@ mod tests {
         assert_eq!(count_cpu_list("3-1"), None);
         assert_eq!(count_cpu_list("x"), None);
         assert_eq!(count_cpu_list(""), None);
+        assert_eq!(cpu_list("0-2,5\n"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(cpu_list("3-1"), None);
     }
 
     #[test]

@@ -203,6 +203,7 @@ pub fn encode_snapshot(
     let av = &meta.availability;
     encode_interfaces(enc, av, series, opts)?;
     encode_softirqs(enc, av, snap, opts)?;
+    super::payers::encode_payers(enc, av, snap)?;
     encode_self(enc, meta, snap)
 }
 

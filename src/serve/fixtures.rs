@@ -46,6 +46,7 @@ pub fn snapshot(interfaces: Vec<Interface>) -> Snapshot {
         programs: vec![],
         raise_sites: vec![],
         path_hops: vec![],
+        payers: vec![],
     }
 }
 

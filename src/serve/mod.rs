@@ -17,6 +17,7 @@ pub mod fold;
 pub mod interfaces;
 pub mod options;
 pub mod own;
+pub mod payers;
 pub mod routes;
 pub mod series;
 pub mod server;
@@ -158,6 +159,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         };
         let mut since = HashMap::new();
         let t0 = Instant::now();

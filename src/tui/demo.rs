@@ -361,6 +361,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         programs,
         raise_sites: raise_sites(&interfaces_raises),
         path_hops: path_hops(t),
+        payers: vec![],
     }
 }
 

@@ -37,6 +37,11 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "v",
         "CPUs view: cycle the vector shown (all, NET_RX, NET_TX, ...)",
     ),
+    ("F", "findings: what the numbers mean, and what to change"),
+    (
+        "W",
+        "who pays: softirq time by the task it ran on (netns, idle, ksoftirqd)",
+    ),
     (
         "t",
         "detail view: histograms of the last interval / since start",
@@ -91,6 +96,8 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
         KeyCode::Char('n') => Action::NextNetns,
         KeyCode::Char('c') => Action::ToggleCpus,
         KeyCode::Char('P') => Action::TogglePaths,
+        KeyCode::Char('F') => Action::ToggleView(View::Findings),
+        KeyCode::Char('W') => Action::ToggleView(View::Payers),
         KeyCode::Char('v') if app.view == View::Cpus => Action::NextVector,
         KeyCode::Char('t') if matches!(app.view, View::Detail(_)) => Action::ToggleHistScope,
         KeyCode::Enter if app.view == View::Interfaces => Action::OpenDetail,

@@ -24,6 +24,8 @@ pub fn min_size(app: &App) -> (u16, u16) {
         View::Detail(_) => (110, 30),
         View::Cpus => (90, 16),
         View::Paths => (110, 16),
+        View::Findings => (90, 14),
+        View::Payers => (90, 14),
     }
 }
 
@@ -50,6 +52,8 @@ pub fn render(app: &App, f: &mut Frame) {
             View::Detail(_) => views::detail::render(app, f, body),
             View::Cpus => views::cpus::render(app, f, body),
             View::Paths => views::paths::render(app, f, body),
+            View::Findings => views::findings::render(app, f, body),
+            View::Payers => views::payers::render(app, f, body),
         }
     }
     render_footer(app, f, footer);
@@ -112,6 +116,13 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
                 ("Esc", "back"),
                 ("↑↓", "select"),
                 ("c", "cpus"),
+                ("p", "pause"),
+                ("+/-", "refresh"),
+                ("q", "quit"),
+            ],
+            View::Findings | View::Payers => &[
+                ("Esc", "back"),
+                ("↑↓", "scroll"),
                 ("p", "pause"),
                 ("+/-", "refresh"),
                 ("q", "quit"),

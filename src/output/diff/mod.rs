@@ -6,6 +6,7 @@
 //! is `None` here, prints as "—" and has no change.
 
 mod metrics;
+mod node;
 mod pair;
 mod paths;
 mod render;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::json::{Capture, JsonInterface};
 
 pub use metrics::Point;
+pub use node::{softnet_total, FindingChange, SoftnetChange};
 pub use pair::parse_match;
 use pair::{pair, sort_refs};
 use paths::path_rows;
@@ -194,6 +196,8 @@ impl Side {
 ///   "only_before": [{"netns": ..., "name": ..., ...}],   // unmatched, same fields
 ///   "only_after":  [...],
 ///   "total": {METRIC: {...}, ...},        // over every interface of each capture
+///   "softnet": {"processed"|"dropped"|"time_squeeze"|"received_rps": {...}} | null,
+///   "findings": [{"id": ..., "subject": ..., "severity": ..., "before": bool, "after": bool}],
 ///   "notes": ["..."]                      // kernel/backend differences, losses
 /// }
 /// ```
@@ -219,6 +223,13 @@ pub struct Diff {
     /// Paths matched by (from, to, hops), most packets after first.
     #[serde(default)]
     pub paths: Vec<PathRow>,
+    /// The kernel's softnet counters over all CPUs; null unless both captures have them.
+    #[serde(default)]
+    pub softnet: Option<SoftnetChange>,
+    /// Findings of either capture by (id, subject): in both, only before (gone), or only
+    /// after (new).
+    #[serde(default)]
+    pub findings: Vec<FindingChange>,
     pub notes: Vec<String>,
 }
 
@@ -330,6 +341,8 @@ pub fn diff(
             }
         }),
         paths: path_rows(before, after, matches),
+        softnet: node::softnet_change(before, after),
+        findings: node::finding_changes(before, after),
         notes: notes(before, after),
     })
 }

@@ -165,6 +165,35 @@ pub fn render_table(d: &Diff) -> String {
         }
         change_line(&mut out, "softirq ns", Kind::Int, &p.softirq_ns);
     }
+    if let Some(s) = &d.softnet {
+        out.push('\n');
+        header(&mut out, "softnet, all CPUs (/proc/net/softnet_stat)");
+        for (label, c) in [
+            ("processed", &s.processed),
+            ("backlog drops", &s.dropped),
+            ("time squeezes", &s.time_squeeze),
+            ("received RPS", &s.received_rps),
+        ] {
+            change_line(&mut out, label, Kind::Int, c);
+        }
+    }
+    if !d.findings.is_empty() {
+        out.push('\n');
+        header(&mut out, "findings");
+        for x in &d.findings {
+            let state = match (x.before, x.after) {
+                (true, true) => "both   ",
+                (false, true) => "new    ",
+                _ => "gone   ",
+            };
+            out.push_str(&format!(
+                "  {state} {:<8} {} {}\n",
+                x.severity.as_str(),
+                x.id,
+                x.subject
+            ));
+        }
+    }
     for r in &d.paths {
         out.push('\n');
         header(

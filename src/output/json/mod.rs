@@ -34,6 +34,14 @@ pub struct Capture {
     /// first (empty with --lite).
     #[serde(default)]
     pub paths: Vec<JsonPath>,
+    /// What the numbers mean and what to change, most severe first (see README,
+    /// Findings).
+    #[serde(default)]
+    pub findings: Vec<crate::findings::Finding>,
+    /// Softirq time by the task it ran on, most first (empty without the softirq run
+    /// hook); see README, Who pays.
+    #[serde(default)]
+    pub softirq_paid_by: Vec<JsonPayer>,
 }
 
 fn opt<T>(available: bool, v: T) -> Option<T> {
@@ -134,6 +142,53 @@ fn vector(v: &VectorStats, a: &Availability) -> JsonVector {
     }
 }
 
+/// The softnet columns the capture has: the running kernel's, as far as the file had them.
+fn softnet_columns(meta: &CaptureMeta, snap: &Snapshot) -> Vec<String> {
+    use crate::model::softnet::SoftnetLayout;
+    let Some(s) = snap.cpus.iter().find_map(|c| c.softnet) else {
+        return Vec::new();
+    };
+    let layout = match (s.flow_limit_count, s.backlog_len) {
+        (_, Some(_)) => SoftnetLayout::V13,
+        (Some(_), None) => SoftnetLayout::V11,
+        (None, None) => SoftnetLayout::V10,
+    };
+    let layout = SoftnetLayout::of_release(&meta.kernel_release).map_or(layout, |k| k.min(layout));
+    layout.columns().into_iter().map(String::from).collect()
+}
+
+/// The snapshot's payers, most softirq time first.
+fn paid_by(snap: &Snapshot) -> Vec<JsonPayer> {
+    use crate::model::PayerKind;
+    let per_vector = |v: &[u64], runs: &[u64]| -> BTreeMap<String, u64> {
+        VECTOR_NAMES
+            .iter()
+            .zip(v.iter().zip(runs))
+            .filter(|(_, (_, r))| **r > 0)
+            .map(|(n, (x, _))| (n.to_string(), *x))
+            .collect()
+    };
+    let mut out: Vec<JsonPayer> = snap
+        .payers
+        .iter()
+        .map(|p| {
+            let task = p.key.kind == PayerKind::Task;
+            JsonPayer {
+                payer: p.label.clone(),
+                kind: p.key.kind,
+                netns_inode: task.then_some(p.key.netns),
+                netns_cookie: task.then_some(p.key.cookie),
+                ns: per_vector(&p.ns, &p.runs),
+                runs: per_vector(&p.runs, &p.runs),
+                total_ns: p.total_ns(),
+                cpu_share: p.total_ns() as f64 / snap.elapsed_ns.max(1) as f64,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.payer.cmp(&b.payer)));
+    out
+}
+
 impl Capture {
     pub fn new(meta: &CaptureMeta, snap: &Snapshot) -> Capture {
         let a = &meta.availability;
@@ -162,6 +217,7 @@ impl Capture {
                 mechanisms,
                 fallbacks: meta.probes.fallbacks.clone(),
                 warnings: crate::model::coverage_warnings(&meta.probes, snap),
+                softnet_columns: softnet_columns(meta, snap),
             },
             capture: CaptureInfo {
                 started_at: rfc3339(meta.started_at),
@@ -180,6 +236,7 @@ impl Capture {
                         .zip(c.vectors.iter())
                         .map(|(n, v)| (n.to_string(), vector(v, a)))
                         .collect(),
+                    softnet: c.softnet,
                 })
                 .collect(),
             loss: JsonLoss {
@@ -222,6 +279,12 @@ impl Capture {
                 })
                 .collect(),
             paths: json_paths(snap, a),
+            findings: crate::findings::evaluate(snap, a),
+            softirq_paid_by: if a.softirq_runs {
+                paid_by(snap)
+            } else {
+                Vec::new()
+            },
         }
     }
 

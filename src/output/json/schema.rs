@@ -87,6 +87,10 @@ pub struct Kernel {
     /// What the capture's own numbers say a hook missed (see README, Troubleshooting).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The `/proc/net/softnet_stat` columns this kernel prints (others are null in
+    /// `cpus[].softnet`); empty if the file could not be read.
+    #[serde(default)]
+    pub softnet_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,10 +189,32 @@ pub struct Bucket {
     pub count: u64,
 }
 
+/// One payer of softirq time: the task a softirq ran on, by its network namespace (or
+/// idle, ksoftirqd).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonPayer {
+    /// "idle", "ksoftirqd", "_overflow" or the namespace's label (as its interfaces').
+    pub payer: String,
+    pub kind: crate::model::PayerKind,
+    /// The namespace of a task payer (null for idle/ksoftirqd).
+    pub netns_inode: Option<u32>,
+    pub netns_cookie: Option<u64>,
+    /// Softirq ns charged, per vector (vectors with runs only).
+    pub ns: BTreeMap<String, u64>,
+    pub runs: BTreeMap<String, u64>,
+    pub total_ns: u64,
+    /// total_ns over the capture's duration: the share of one CPU it paid.
+    pub cpu_share: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonCpu {
     pub cpu: u32,
     pub softirqs: BTreeMap<String, JsonVector>,
+    /// The kernel's receive statistics of this CPU over the capture
+    /// (`/proc/net/softnet_stat`); null if unreadable or the CPU was offline.
+    #[serde(default)]
+    pub softnet: Option<crate::model::Softnet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -78,6 +78,7 @@ fn snapshot() -> Snapshot {
             ],
         }],
         path_hops: vec![],
+        payers: vec![],
     }
 }
 
@@ -272,4 +273,36 @@ fn paths_are_written_with_names_and_read_back() {
     let cap = Capture::new(&meta(av), &s);
     assert_eq!(cap.paths[0].softirq_ns_per_packet, None);
     assert_eq!(cap.paths[0].net_rx_raises_per_packet, None);
+}
+
+#[test]
+fn softnet_is_per_cpu_with_nulls_for_columns_the_kernel_lacks() {
+    let mut s = snapshot();
+    let v: serde_json::Value =
+        serde_json::to_value(Capture::new(&meta(Availability::all()), &s)).unwrap();
+    assert!(v["cpus"][0]["softnet"].is_null(), "no file read: null");
+    assert_eq!(v["kernel"]["softnet_columns"].as_array().unwrap().len(), 0);
+    s.cpus[0].softnet = Some(crate::model::Softnet {
+        processed: 100,
+        dropped: 2,
+        time_squeeze: 3,
+        received_rps: 0,
+        flow_limit_count: Some(0),
+        backlog_len: None,
+    });
+    let cap = Capture::new(&meta(Availability::all()), &s);
+    let v: serde_json::Value = serde_json::to_value(&cap).unwrap();
+    let sn = &v["cpus"][0]["softnet"];
+    assert_eq!(
+        (sn["processed"].as_u64(), sn["dropped"].as_u64()),
+        (Some(100), Some(2))
+    );
+    assert_eq!(sn["time_squeeze"], 3);
+    assert_eq!(sn["flow_limit_count"], 0);
+    assert!(sn["backlog_len"].is_null());
+    let cols = &v["kernel"]["softnet_columns"];
+    assert_eq!(cols.as_array().unwrap().len(), 5, "{cols}");
+    assert!(!cols.to_string().contains("backlog_len"));
+    let text = serde_json::to_string(&cap).unwrap();
+    assert_eq!(Capture::from_json(&text).unwrap(), cap);
 }

@@ -29,6 +29,10 @@ pub struct Data {
     pub programs: usize,
     /// Paths since attach, most softirq time first, with their rate in the last interval.
     pub paths: Vec<PathView>,
+    /// Findings over the last interval, most severe first.
+    pub findings: Vec<crate::findings::Finding>,
+    /// Who paid for softirqs in the last interval, most time first.
+    pub payers: Vec<crate::model::Payer>,
 }
 
 /// A path as the dashboard shows it.
@@ -151,5 +155,9 @@ impl Data {
                 path,
             })
             .collect();
+        self.findings = crate::findings::evaluate(delta, av);
+        self.payers = delta.payers.clone();
+        self.payers
+            .sort_by(|a, b| b.total_ns().cmp(&a.total_ns()).then(a.label.cmp(&b.label)));
     }
 }

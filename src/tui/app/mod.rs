@@ -32,6 +32,10 @@ pub enum View {
     Cpus,
     /// Paths by cost, with the hop chain of the selected one (`P`).
     Paths,
+    /// Findings with their numbers and remedies (`F`).
+    Findings,
+    /// Who paid for softirqs: time by the task it ran on (`W`).
+    Payers,
 }
 
 /// What the event loop must do after an action.
@@ -64,6 +68,8 @@ pub enum Action {
     ClearFilters,
     NextNetns,
     ToggleCpus,
+    /// Open a list view, or go back from it to the interfaces.
+    ToggleView(View),
     OpenDetail,
     Back,
     Up,
@@ -103,6 +109,8 @@ pub struct App {
     pub page: usize,
     /// Selected row of the paths view.
     pub path_selected: usize,
+    /// First line shown in the list views (findings, slow softirqs, payers).
+    pub list_scroll: usize,
     live: Data,
     frozen: Option<Box<Data>>,
     prev: Option<Snapshot>,
@@ -126,6 +134,7 @@ impl App {
             hist_since_start: false,
             page: 20,
             path_selected: 0,
+            list_scroll: 0,
             live: Data::default(),
             frozen: None,
             prev: None,
@@ -333,6 +342,10 @@ impl App {
                     }
                 };
             }
+            Action::ToggleView(v) => {
+                self.view = if self.view == v { View::Interfaces } else { v };
+                self.list_scroll = 0;
+            }
             Action::ToggleCpus => {
                 self.view = if self.view == View::Cpus {
                     View::Interfaces
@@ -393,6 +406,11 @@ impl App {
             self.path_selected = cur.saturating_add(by).clamp(0, (n - 1).max(0)) as usize;
             return;
         }
+        if matches!(self.view, View::Findings | View::Payers) {
+            let cur = self.list_scroll as i64;
+            self.list_scroll = cur.saturating_add(by).max(0) as usize;
+            return;
+        }
         if self.view == View::Cpus {
             let n = self.cpu_rows().len() as i64;
             let cur = self.cpu_scroll as i64;
@@ -411,6 +429,23 @@ impl App {
             self.view = View::Detail(k);
         }
     }
+}
+
+/// A dashboard over every hook, no data yet (for the views' tests).
+#[cfg(test)]
+pub(crate) fn test_app() -> App {
+    App::new(
+        CaptureMeta {
+            kernel_release: "test".into(),
+            probes: crate::model::ProbeReport::default(),
+            availability: crate::model::Availability::all(),
+            started_at: std::time::SystemTime::UNIX_EPOCH,
+            netns_filter: vec![],
+            ncpus: 2,
+            bpf_stats: false,
+        },
+        Duration::from_secs(1),
+    )
 }
 
 #[cfg(test)]
@@ -444,6 +479,7 @@ mod tests {
             programs: vec![],
             raise_sites: vec![],
             path_hops: vec![],
+            payers: vec![],
         }
     }
 

@@ -1,5 +1,6 @@
 //! Softirqs per CPU: a NET_RX time bar per CPU (a hot CPU stands out), then every active
-//! CPU × vector pair of the last interval.
+//! CPU × vector pair of the last interval, with the kernel's softnet squeezes and backlog
+//! drops on the NET_RX rows.
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -152,6 +153,8 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
             "RUN P99",
             "RAISE→RUN P99",
             "KSOFTIRQD",
+            "SQUEEZE/S",
+            "BKLOG DROP/S",
         ]
         .iter()
         .enumerate()
@@ -181,8 +184,31 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
             )),
             right(opt(runs_ok, ksoft)),
         ];
+        // The kernel's softnet counters belong to NET_RX: a squeeze or a backlog drop
+        // means the receive budget or the backlog ran out on that CPU.
+        let softnet = (*v == NET_RX)
+            .then(|| {
+                d.cpus
+                    .iter()
+                    .find(|c| c.cpu == *cpu)
+                    .and_then(|c| c.softnet)
+            })
+            .flatten();
+        let alarm = softnet.is_some_and(|s| s.time_squeeze > 0 || s.dropped > 0);
+        let mut cells = cells;
+        cells.extend(match softnet {
+            Some(s) => [s.time_squeeze, s.dropped].map(|n| {
+                let c = right(format::rate(n as f64 / secs));
+                if n > 0 {
+                    c.style(Style::default().fg(Color::Red).add_modifier(Modifier::BOLD))
+                } else {
+                    c
+                }
+            }),
+            None => [right(String::new()), right(String::new())],
+        });
         let row = Row::new(cells);
-        if *v == NET_RX {
+        if *v == NET_RX && !alarm {
             row.style(Style::default().fg(Color::Cyan))
         } else {
             row
@@ -197,6 +223,8 @@ fn render_table(app: &App, f: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(14),
         Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(12),
     ];
     let table = Table::new(rows, widths)
         .header(header)

@@ -118,6 +118,28 @@ fn hooks_line(app: &App) -> Line<'static> {
 }
 
 fn fallbacks_line(app: &App) -> Line<'static> {
+    let mut line = fallbacks(app);
+    // The findings of the last interval, the most severe first (F shows them whole).
+    let found = &app.data().findings;
+    if !found.is_empty() {
+        line.push_span(Span::styled("  findings (F) ", dim()));
+        for (i, f) in found.iter().take(3).enumerate() {
+            if i > 0 {
+                line.push_span(Span::styled(" · ", dim()));
+            }
+            line.push_span(Span::styled(
+                format!("{} {}", f.id, f.subject),
+                super::findings::severity_style(f.severity),
+            ));
+        }
+        if found.len() > 3 {
+            line.push_span(Span::styled(format!(" +{}", found.len() - 3), dim()));
+        }
+    }
+    line
+}
+
+fn fallbacks(app: &App) -> Line<'static> {
     let fb = &app.meta.probes.fallbacks;
     if fb.is_empty() {
         return Line::from(vec![Span::styled("fallbacks ", dim()), Span::raw("none")]);

@@ -2,10 +2,12 @@
 
 pub mod cpus;
 pub mod detail;
+pub mod findings;
 pub mod header;
 pub mod help;
 pub mod interfaces;
 pub mod paths;
+pub mod payers;
 
 use ratatui::layout::{Alignment, Constraint};
 use ratatui::style::{Color, Modifier, Style};
