@@ -199,6 +199,8 @@ struct cpu_state {
 	__u32 another_fn;                /* kprobe'd receive-loop function running (ANOTHER_*) */
 	__u64 another_arg;               /* its skb (or skb pointer's address) at entry */
 	__u64 another_dev;               /* the skb's device at entry (ipvlan_nf_input) */
+	__u64 rx_run_prev;               /* start of the NET_RX run before the current one */
+	__u64 rx_run_cur;                /* start of the current (or last) NET_RX run */
 };
 
 struct {
@@ -647,6 +649,22 @@ static __always_inline bool continues(struct inflight *f, __u64 ptr, struct cpu_
 	       f->prev.netns == k->netns && f->prev.ifindex != k->ifindex;
 }
 
+/*
+ * A tunnel device's receive of the skb this CPU received in its previous NET_RX run: the
+ * decapsulated skb goes through the tunnel's gro_cells NAPI, which kernels before ~6.12
+ * poll in the next NET_RX run (net_rx_action takes the poll list once). Only a tunnel
+ * (never a NIC, whose skbs are new ones at reused addresses) continues this way.
+ */
+static __always_inline bool decapsulated(struct inflight *f, struct cpu_state *st,
+					 struct sirq_iface_key *k, struct net_device *dev, bool direct)
+{
+	return f->origin.ifindex && st && st->run_ts && st->run_vec == SIRQ_VEC_NET_RX &&
+	       st->rx_run_prev && f->rcv_run == st->rx_run_prev &&
+	       f->rcv_cpu == bpf_get_smp_processor_id() && f->prev.cookie == k->cookie &&
+	       f->prev.netns == k->netns && f->prev.ifindex != k->ifindex &&
+	       dev_class(dev_ops(dev, direct)) == KIND_OTHER;
+}
+
 /* A fresh entry for `ptr`: no path (origin unknown) until a veth transmit gives one. */
 static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
 {
@@ -976,6 +994,8 @@ static __always_inline int on_softirq_entry(__u32 vec)
 		st->rx_seen = 0;
 		st->rx_mark = now;
 		st->enq_ts = 0;
+		st->rx_run_prev = st->rx_run_cur;
+		st->rx_run_cur = now;
 	}
 	return 0;
 }
@@ -1225,7 +1245,8 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 		 * path; a new skb at a freed address has no entry. */
 		if (another)
 			f->flags &= ~(INF_RCVD | INF_VIA_LOWER);
-		else if (!dev || !dev_key(dev, &k, direct) || !continues(f, ptr, st, &k))
+		else if (!dev || !dev_key(dev, &k, direct) ||
+			 (!continues(f, ptr, st, &k) && !decapsulated(f, st, &k, dev, direct)))
 			f = NULL;
 		else
 			f->flags &= ~INF_RCVD;
