@@ -98,7 +98,7 @@ fn key(i: u32) -> IfaceKey {
 /// A realistic interface: names, a peer, counters and two histograms with ~10 buckets.
 fn interface(i: u32, scale: u64, rng: &mut Rng) -> Interface {
     let mut it = Interface::new(key(i));
-    it.name = if i % 2 == 0 {
+    it.name = if i.is_multiple_of(2) {
         "eth0".into()
     } else {
         format!("veth{:08x}", i)
