@@ -50,6 +50,13 @@ fn main() {
             .unwrap_or_else(|e| panic!("compile {src} and generate its skeleton: {e}"));
         println!("cargo:rerun-if-changed={src}");
     }
-    println!("cargo:rerun-if-changed=bpf/sirqtop.h");
+    for part in [
+        "bpf/sirqtop.h",
+        "bpf/state.bpf.h",
+        "bpf/transmit.bpf.h",
+        "bpf/receive.bpf.h",
+    ] {
+        println!("cargo:rerun-if-changed={part}");
+    }
     println!("cargo:rerun-if-changed={vmlinux_dir}/vmlinux.h");
 }
