@@ -1,146 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Part of sirqtop.bpf.c, included once from it, in order: who pays, softirq exit, paths, the receive, drop and NAPI-poll bodies.
+ * Part of sirqtop.bpf.c, included once from it, in order: paths, the receive, drop and NAPI-poll bodies.
  */
 #ifndef __SIRQTOP_RECEIVE_BPF_H
 #define __SIRQTOP_RECEIVE_BPF_H
-
-/* ---- who pays: softirq time by the running task's netns (see sirq_payer_key) ---- */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, SIRQ_MAX_PAYERS);
-	__type(key, struct sirq_payer_key);
-	__type(value, struct sirq_payer_stats);
-} payers SEC(".maps");
-
-/* Runs whose payer found the table full: counted here so the payers still sum to the
- * node's softirq time. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sirq_payer_stats);
-} payer_overflow SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sirq_payer_cache);
-} payer_cache SEC(".maps");
-
-static const struct sirq_payer_stats zero_payer;
-struct sirq_payer_key _sirq_payer_key = {};
-struct sirq_payer_stats _sirq_payer_stats = {};
-struct sirq_payer_cache _sirq_payer_cache = {};
-enum sirq_payer_kind _sirq_payer_kind = 0;
-
-/* Adds what the cached task paid to its row of `payers` (or the overflow row). */
-static __always_inline void flush_payer(struct sirq_payer_cache *c)
-{
-	struct sirq_payer_stats *p;
-	__u32 zero = 0;
-
-	if (!c->task)
-		return;
-	p = bpf_map_lookup_elem(&payers, &c->key);
-	if (!p) {
-		bpf_map_update_elem(&payers, &c->key, &zero_payer, BPF_NOEXIST);
-		p = bpf_map_lookup_elem(&payers, &c->key);
-		if (!p)
-			p = bpf_map_lookup_elem(&payer_overflow, &zero);
-		if (!p)
-			return;
-	}
-	for (int v = 0; v < SIRQ_NR_VECTORS; v++) {
-		p->ns[v] += c->s.ns[v];
-		p->runs[v] += c->s.runs[v];
-	}
-}
-
-/*
- * Charges a softirq run of `d` ns to the task it ran on. Softirqs run on few tasks in a
- * row, so the usual case is plain adds to this CPU's cached payer; only a change of task
- * reads the new task's netns and flushes the old one's sum into the hash map.
- */
-static __always_inline void charge_payer(__u32 vec, __u64 d, bool ksoftirqd)
-{
-	__u64 t = bpf_get_current_task();
-	struct sirq_payer_cache *c;
-	struct nsproxy *nsp;
-	__u32 zero = 0;
-
-	if (vec >= SIRQ_NR_VECTORS)
-		return;
-	c = bpf_map_lookup_elem(&payer_cache, &zero);
-	if (!c)
-		return;
-	nsp = BPF_CORE_READ((struct task_struct *)t, nsproxy);
-	if (c->task != t || c->nsproxy != (__u64)nsp) {
-		struct sirq_payer_key pk = {};
-
-		flush_payer(c);
-		if (ksoftirqd) {
-			pk.kind = SIRQ_PAYER_KSOFTIRQD;
-		} else if ((__u32)bpf_get_current_pid_tgid() == 0) {
-			pk.kind = SIRQ_PAYER_IDLE;
-		} else if (nsp) {
-			struct net *net = BPF_CORE_READ(nsp, net_ns);
-
-			if (net) {
-				pk.netns = BPF_CORE_READ(net, ns.inum);
-				pk.cookie = net_cookie(net, false);
-			}
-		}
-		__builtin_memset(&c->s, 0, sizeof(c->s));
-		c->task = t;
-		c->nsproxy = (__u64)nsp;
-		c->key = pk;
-	}
-	c->s.ns[vec] += d;
-	c->s.runs[vec]++;
-}
-
-static __always_inline int on_softirq_exit(__u32 vec)
-{
-	struct sirq_softirq_stats *s;
-	struct cpu_state *st;
-	bool ksoftirqd;
-	__u64 now, d;
-	__u32 key;
-
-	st = cpu_state();
-	if (!st || !st->run_ts || st->run_vec != vec)
-		return 0; /* attached mid-run: no start time */
-	key = vec;
-	s = bpf_map_lookup_elem(&softirqs, &key);
-	if (!s)
-		return 0;
-	now = bpf_ktime_get_ns();
-	d = now - st->run_ts;
-	st->run_ts = 0;
-	s->runs++;
-	s->run_ns += d;
-	hist_add(&s->run, d);
-	ksoftirqd = in_ksoftirqd(st);
-	if (ksoftirqd)
-		s->ksoftirqd_runs++;
-	charge_payer(vec, d, ksoftirqd);
-	if (vec == SIRQ_VEC_NET_RX) {
-		if (st->rx_has) {
-			charge_rx(&st->rx_key, now - st->rx_mark);
-			st->rx_has = 0;
-		}
-		/* Raises no NAPI claimed in this run stay unattributed. */
-		st->raise_pending = 0;
-		/* The backlog is done unless this run left work and raised again. */
-		if (!cfg.napi_hook)
-			st->backlog_sched = st->reraised;
-		st->reraised = 0;
-	}
-	return 0;
-}
 
 /* A non-zero hash of a path key: its slot, and its identity in `path_evict`. */
 static __always_inline __u64 path_tag(struct sirq_path_key *k)
@@ -312,6 +175,19 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	 */
 	if (!st || !st->run_ts || st->run_vec != SIRQ_VEC_NET_RX)
 		return 0;
+	/* -- slow softirqs: count the run's receives and vote for its main receiver -- */
+	st->run_pkts++;
+	if (counted) {
+		if (!st->run_top_n) {
+			st->run_top = k;
+			st->run_top_n = 1;
+		} else if (same_key(&st->run_top, &k)) {
+			st->run_top_n++;
+		} else {
+			st->run_top_n--;
+		}
+	}
+	/* -- end slow softirqs -- */
 	if (st->rx_has) {
 		/* Consecutive packets of one device: reuse the lookup done above. */
 		if (c && same_key(&st->rx_key, &k))

@@ -20,6 +20,7 @@ const volatile struct sirq_config cfg = {};
 #include "state.bpf.h"
 #include "transmit.bpf.h"
 #include "receive.bpf.h"
+#include "softirq.bpf.h"
 
 
 /* ---- entry points: tracepoints (tp_btf, raw_tp) ------------------------------------ */
@@ -76,25 +77,25 @@ int BPF_PROG(raw_softirq_raise, unsigned int vec)
 SEC("tp_btf/softirq_entry")
 int BPF_PROG(tp_softirq_entry, unsigned int vec)
 {
-	return on_softirq_entry(vec);
+	return on_softirq_entry(vec, true);
 }
 
 SEC("raw_tp/softirq_entry")
 int BPF_PROG(raw_softirq_entry, unsigned int vec)
 {
-	return on_softirq_entry(vec);
+	return on_softirq_entry(vec, false);
 }
 
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(tp_softirq_exit, unsigned int vec)
 {
-	return on_softirq_exit(vec);
+	return on_softirq_exit(vec, true);
 }
 
 SEC("raw_tp/softirq_exit")
 int BPF_PROG(raw_softirq_exit, unsigned int vec)
 {
-	return on_softirq_exit(vec);
+	return on_softirq_exit(vec, false);
 }
 
 SEC("tp_btf/netif_receive_skb")

@@ -42,6 +42,7 @@ struct sirq_config {
 	__u8 track_backlog; /* follow the backlog NAPI's state (softirq_exit or napi_poll attached) */
 	__u8 napi_hook;     /* napi_poll attached (--napi-polls): it attributes NAPI raises */
 	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
+	__u64 slow_ns;     /* slow softirqs: runs / raise->run delays this long are events; 0 = off */
 };
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */
@@ -217,6 +218,43 @@ struct sirq_payer_cache {
 	__u64 nsproxy;
 	struct sirq_payer_key key;
 	struct sirq_payer_stats s;
+};
+
+/*
+ * Slow softirqs: a run, or a raise -> run delay, of at least cfg.slow_ns. Counted exactly
+ * per CPU in `slow_state`; each also becomes one record in the `slow_events` ring buffer,
+ * at most SIRQ_SLOW_PER_SEC per CPU per second (the rest are counted as capped).
+ */
+enum sirq_slow_kind {
+	SIRQ_SLOW_RUN = 0,   /* softirq_entry -> softirq_exit */
+	SIRQ_SLOW_DELAY = 1, /* first raise -> softirq_entry */
+	SIRQ_SLOW_KINDS = 2,
+	SIRQ_SLOW_PER_SEC = 64, /* ring-buffer records per CPU per second (rate cap) */
+};
+
+struct sirq_slow_event {
+	__u64 ts;          /* bpf_ktime_get_ns() (CLOCK_MONOTONIC): the run's exit, the delay's entry */
+	__u64 duration_ns;
+	__u64 netns_cookie; /* the task's netns (0 before 5.12) */
+	__u32 netns;        /* the task's netns inode (0: no nsproxy, an exiting task) */
+	__u32 cpu;
+	__u32 vec;
+	__u32 kind;        /* enum sirq_slow_kind */
+	__u32 pid;         /* the task on the CPU when the softirq ran (0 = idle) */
+	__u32 ksoftirqd;   /* 1: it ran in this CPU's ksoftirqd */
+	__u32 packets;     /* NET_RX runs: receives in this run */
+	__u32 _pad;
+	struct sirq_iface_key top; /* NET_RX runs: the receiver of most of them (ifindex 0: none) */
+	char comm[SIRQ_NAME_LEN];
+};
+
+/* Per CPU: exact counts of slow softirqs and the ring buffer's rate-cap state. */
+struct sirq_slow_state {
+	__u64 counts[SIRQ_NR_VECTORS * SIRQ_SLOW_KINDS]; /* [vec * SIRQ_SLOW_KINDS + kind] */
+	__u64 capped;      /* not sent: over the rate cap */
+	__u64 lost;        /* not sent: ring buffer full */
+	__u64 window_ts;   /* start of the current one-second cap window */
+	__u64 window_n;    /* records sent in it */
 };
 
 #endif /* __SIRQTOP_H */

@@ -190,6 +190,11 @@ struct cpu_state {
 	__u64 another_dev;               /* the skb's device at entry (ipvlan_nf_input) */
 	__u64 rx_run_prev;               /* start of the NET_RX run before the current one */
 	__u64 rx_run_cur;                /* start of the current (or last) NET_RX run */
+	/* Slow softirqs (softirq.bpf.h): receives in the current NET_RX run, and a majority
+	 * vote (Boyer-Moore) for the device that received most of them. */
+	__u32 run_pkts;
+	__u32 run_top_n;
+	struct sirq_iface_key run_top;
 };
 
 struct {

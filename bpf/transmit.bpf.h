@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Part of sirqtop.bpf.c, included once from it, in order: device kinds, path continuation, the transmit, enqueue, raise and softirq-entry bodies.
+ * Part of sirqtop.bpf.c, included once from it, in order: device kinds, path continuation, the transmit, enqueue and raise bodies.
  */
 #ifndef __SIRQTOP_TRANSMIT_BPF_H
 #define __SIRQTOP_TRANSMIT_BPF_H
@@ -419,38 +419,6 @@ static __always_inline void charge_rx(struct sirq_iface_key *k, __u64 ns)
 
 	if (c)
 		c->softirq_ns += ns;
-}
-
-static __always_inline int on_softirq_entry(__u32 vec)
-{
-	struct sirq_softirq_stats *s;
-	struct cpu_state *st;
-	__u64 now;
-
-	__u32 key = vec;
-
-	if (vec >= SIRQ_NR_VECTORS)
-		return 0;
-	st = cpu_state();
-	s = bpf_map_lookup_elem(&softirqs, &key);
-	if (!st || !s)
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (st->raise_ts[vec]) {
-		hist_add(&s->raise_to_run, now - st->raise_ts[vec]);
-		st->raise_ts[vec] = 0;
-	}
-	st->run_ts = now;
-	st->run_vec = vec;
-	if (vec == SIRQ_VEC_NET_RX) {
-		st->rx_has = 0;
-		st->rx_seen = 0;
-		st->rx_mark = now;
-		st->enq_ts = 0;
-		st->rx_run_prev = st->rx_run_cur;
-		st->rx_run_cur = now;
-	}
-	return 0;
 }
 
 #endif /* __SIRQTOP_TRANSMIT_BPF_H */

@@ -170,3 +170,7 @@ unsafe impl plain::Plain for types::sirq_payer_key {}
 unsafe impl plain::Plain for types::sirq_payer_stats {}
 // SAFETY: as above.
 unsafe impl plain::Plain for types::sirq_payer_cache {}
+// SAFETY: as above (the comm is an array of C chars).
+unsafe impl plain::Plain for types::sirq_slow_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for types::sirq_slow_state {}

@@ -92,6 +92,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "lite", global = true)]
     pub napi_polls: bool,
 
+    /// Slow softirqs: each softirq run, or raise -> run delay, at least this long is an
+    /// event (slow_softirqs, the dashboard's `L` view). The histograms stay exact for all.
+    #[arg(long, value_name = "DUR", default_value = "10ms", value_parser = parse_duration, global = true)]
+    pub slow: Duration,
+
     /// Record the stack of every Nth NET_RX/NET_TX raise per CPU (default 1024; 1 = every
     /// raise, exact but costly under a packet flood).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), global = true)]
@@ -239,6 +244,7 @@ impl Cli {
             napi_polls: self.napi_polls,
             // Each mode sets how long it shows gone interfaces: serve and the dashboard.
             forget_gone_after: None,
+            slow: Some(self.slow),
             // Lite is for always-on use: stacks only when asked for explicitly.
             stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
                 (true, _, _) => 0,

@@ -278,6 +278,7 @@ fn try_attach(
         slot_check: Default::default(),
         reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
         softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
+        slow: super::slow::SlowTracker::new(slow_threshold(cfg, &wanted)),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {
@@ -291,6 +292,8 @@ fn try_attach(
         |e: libbpf_rs::Error| AttachFailure::Fatal(Error::Load(format!("ring buffer: {e}")));
     let mut rb = RingBufferBuilder::new();
     rb.add(&c.skel.maps.events, c.identity.ring_callback())
+        .map_err(ring_error)?;
+    rb.add(&c.skel.maps.slow_events, c.slow.ring_callback())
         .map_err(ring_error)?;
     c.ring = Some(rb.build().map_err(ring_error)?);
     if cfg.bpf_stats {
@@ -337,6 +340,16 @@ fn attach_target(p: &probe::Program) -> String {
     }
 }
 
+/// The slow-softirq threshold in ns: 0 (off) unless asked for and the softirq run hook
+/// (entry and exit) is attached.
+fn slow_threshold(cfg: &Config, wanted: &[&'static probe::Program]) -> u64 {
+    let run_hook = wanted.iter().any(|w| w.hook == Hook::SoftirqRun);
+    match cfg.slow {
+        Some(d) if run_hook && !cfg.lite => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1),
+        _ => 0,
+    }
+}
+
 /// Sets the read-only config, enables exactly the wanted programs and loads. A program
 /// the kernel refuses becomes that hook's fallback.
 fn load(
@@ -348,6 +361,7 @@ fn load(
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
             ro.cfg.lite = u8::from(cfg.lite);
             ro.cfg.stack_every = cfg.stack_every;
+            ro.cfg.slow_ns = slow_threshold(cfg, wanted);
             let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
             ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
             ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));

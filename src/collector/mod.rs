@@ -9,6 +9,7 @@ mod identity;
 mod maps;
 mod reclaim;
 mod reconcile;
+mod slow;
 mod softnet;
 mod stacks;
 
@@ -51,6 +52,9 @@ pub struct Config {
     /// the snapshots and memory (for a consumer that stops showing it then). None: every
     /// interface stays in every snapshot (a one-shot capture reports them all).
     pub forget_gone_after: Option<Duration>,
+    /// Softirq runs and raise -> run delays at least this long are events (slow
+    /// softirqs); None: not looked for.
+    pub slow: Option<Duration>,
 }
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
@@ -112,6 +116,7 @@ pub struct Collector {
     reconcile: reconcile::Reconciler,
     /// The kernel's per-CPU receive statistics since attach.
     softnet: softnet::SoftnetTracker,
+    slow: slow::SlowTracker,
 }
 
 impl Collector {
@@ -234,6 +239,9 @@ impl Collector {
                 crate::model::PayerKind::Task => self.identity.netns_label(p.key.netns),
             };
         }
+        let slow = self
+            .slow
+            .read(&self.skel, &interfaces, |n| self.identity.netns_label(n))?;
         let stats_on = self.stats_fd.is_some() || maps::kernel_stats_enabled();
         let programs = self
             .links
@@ -249,6 +257,7 @@ impl Collector {
             raise_sites,
             path_hops,
             payers,
+            slow,
         })
     }
 

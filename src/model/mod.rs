@@ -7,6 +7,7 @@ mod iface;
 pub mod path;
 pub mod payer;
 mod probe;
+pub mod slow;
 pub mod softnet;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ pub use iface::{IfaceCounters, IfaceKey, Interface, PeerRef, RxPath};
 pub use path::{Path, PathHop, PathHopKey};
 pub use payer::{Payer, PayerKey, PayerKind};
 pub use probe::{coverage_warnings, Availability, Backend, Hook, ProbeReport};
+pub use slow::{SlowEvent, SlowKind, SlowSoftirqs};
 pub use softnet::Softnet;
 
 /// Softirq vector names, in kernel order (index = vector number).
@@ -136,6 +138,8 @@ pub struct Snapshot {
     pub path_hops: Vec<PathHop>,
     /// Softirq time by the task it ran on (empty without the softirq run hook).
     pub payers: Vec<Payer>,
+    /// Slow softirq runs and delays (`--slow`).
+    pub slow: SlowSoftirqs,
 }
 
 impl Snapshot {
@@ -198,6 +202,7 @@ impl Snapshot {
                 .collect(),
             path_hops: path::delta(&self.path_hops, &earlier.path_hops),
             payers: payer::delta(&self.payers, &earlier.payers),
+            slow: self.slow.delta(&earlier.slow),
         }
     }
 
@@ -271,6 +276,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            slow: Default::default(),
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -316,6 +322,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            slow: Default::default(),
         };
         let w = coverage_warnings(&r, &s);
         assert_eq!(w.len(), 1);

@@ -2,6 +2,7 @@
 
 mod schema;
 mod sink;
+mod slow;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -14,6 +15,7 @@ use crate::model::{
 
 pub use schema::*;
 pub use sink::Sink;
+pub use slow::{JsonSlowCount, JsonSlowEvent, JsonSlowIface, JsonSlowSoftirqs};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -42,6 +44,10 @@ pub struct Capture {
     /// hook); see README, Who pays.
     #[serde(default)]
     pub softirq_paid_by: Vec<JsonPayer>,
+    /// Slow softirq runs and raise -> run delays (null when not measured: --lite, no
+    /// softirq run hook); see README, Slow softirqs.
+    #[serde(default)]
+    pub slow_softirqs: Option<JsonSlowSoftirqs>,
 }
 
 fn opt<T>(available: bool, v: T) -> Option<T> {
@@ -285,6 +291,7 @@ impl Capture {
             } else {
                 Vec::new()
             },
+            slow_softirqs: slow::slow_softirqs(&snap.slow),
         }
     }
 
