@@ -8,7 +8,7 @@ use prometheus_client::registry::Unit;
 
 use super::encode::{family, HistSample, Labels};
 use super::options::{HistFamily, MetricsOptions};
-use crate::model::{Availability, Snapshot, VectorStats, VECTOR_NAMES};
+use crate::model::{Availability, SlowKind, Snapshot, VectorStats, VECTOR_NAMES};
 
 fn cpu_vector_labels(cpu: u32, vec: usize) -> Labels {
     vec![
@@ -77,6 +77,26 @@ pub fn encode_softirqs(
             )
         })
         .collect();
+    if snap.slow.threshold_ns > 0 {
+        // Exact (per-CPU kernel counters), whatever the event rate cap let through.
+        let slow = (0..VECTOR_NAMES.len()).flat_map(|v| {
+            SlowKind::ALL.into_iter().map(move |k| {
+                let labels = vec![
+                    ("vector", VECTOR_NAMES[v].to_string()),
+                    ("kind", k.as_str().to_string()),
+                ];
+                (labels, ConstCounter::new(snap.slow.count(v, k)))
+            })
+        });
+        family(
+            enc,
+            "sirqtop_softirq_slow",
+            "Softirq runs (kind=run) and raise-to-run delays (kind=delay) at least --slow long, per vector.",
+            None,
+            MetricType::Counter,
+            slow,
+        )?;
+    }
     if !opts.no_histograms.contains(&HistFamily::SoftirqRun) {
         family(
             enc,
@@ -100,4 +120,34 @@ pub fn encode_softirqs(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{iface, render, sample, snapshot};
+    use super::super::options::MetricsOptions;
+    use crate::model::{SlowEvent, NET_RX};
+
+    #[test]
+    fn slow_softirqs_are_exact_counts_per_vector_and_kind() {
+        let mut snap = snapshot(vec![iface(1, 2, "a", "eth0", 1)]);
+        let text = render(snap.clone(), MetricsOptions::default(), true);
+        assert!(
+            !text.contains("sirqtop_softirq_slow"),
+            "not measured: no family"
+        );
+        snap.slow.threshold_ns = 10_000_000;
+        snap.slow.counts[NET_RX] = [12, 3];
+        // The counts come from the kernel's counters, not from the (capped) event list.
+        snap.slow.events = vec![SlowEvent::default()];
+        snap.slow.capped = 14;
+        let text = render(snap, MetricsOptions::default(), true);
+        let run = "sirqtop_softirq_slow_total{vector=\"NET_RX\",kind=\"run\"}";
+        let delay = "sirqtop_softirq_slow_total{vector=\"NET_RX\",kind=\"delay\"}";
+        assert_eq!(sample(&text, run), Some(12.0), "{text}");
+        assert_eq!(sample(&text, delay), Some(3.0));
+        let timer = "sirqtop_softirq_slow_total{vector=\"TIMER\",kind=\"run\"}";
+        assert_eq!(sample(&text, timer), Some(0.0));
+        assert!(text.contains("# TYPE sirqtop_softirq_slow_total counter"));
+    }
 }

@@ -43,6 +43,10 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "who pays: softirq time by the task it ran on (netns, idle, ksoftirqd)",
     ),
     (
+        "L",
+        "slow softirqs: runs and raise->run delays over --slow, newest first",
+    ),
+    (
         "t",
         "detail view: histograms of the last interval / since start",
     ),
@@ -98,6 +102,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
         KeyCode::Char('P') => Action::TogglePaths,
         KeyCode::Char('F') => Action::ToggleView(View::Findings),
         KeyCode::Char('W') => Action::ToggleView(View::Payers),
+        KeyCode::Char('L') => Action::ToggleView(View::Slow),
         KeyCode::Char('v') if app.view == View::Cpus => Action::NextVector,
         KeyCode::Char('t') if matches!(app.view, View::Detail(_)) => Action::ToggleHistScope,
         KeyCode::Enter if app.view == View::Interfaces => Action::OpenDetail,

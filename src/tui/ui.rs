@@ -26,6 +26,7 @@ pub fn min_size(app: &App) -> (u16, u16) {
         View::Paths => (110, 16),
         View::Findings => (90, 14),
         View::Payers => (90, 14),
+        View::Slow => (110, 14),
     }
 }
 
@@ -54,6 +55,7 @@ pub fn render(app: &App, f: &mut Frame) {
             View::Paths => views::paths::render(app, f, body),
             View::Findings => views::findings::render(app, f, body),
             View::Payers => views::payers::render(app, f, body),
+            View::Slow => views::slow::render(app, f, body),
         }
     }
     render_footer(app, f, footer);
@@ -120,7 +122,7 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
                 ("+/-", "refresh"),
                 ("q", "quit"),
             ],
-            View::Findings | View::Payers => &[
+            View::Findings | View::Payers | View::Slow => &[
                 ("Esc", "back"),
                 ("↑↓", "scroll"),
                 ("p", "pause"),

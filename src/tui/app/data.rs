@@ -33,6 +33,10 @@ pub struct Data {
     pub findings: Vec<crate::findings::Finding>,
     /// Who paid for softirqs in the last interval, most time first.
     pub payers: Vec<crate::model::Payer>,
+    /// Slow softirqs since attach (the last events, exact counts).
+    pub slow: crate::model::SlowSoftirqs,
+    /// Slow softirqs counted in the last interval.
+    pub slow_last: u64,
 }
 
 /// A path as the dashboard shows it.
@@ -156,6 +160,8 @@ impl Data {
             })
             .collect();
         self.findings = crate::findings::evaluate(delta, av);
+        self.slow = cur.slow.clone();
+        self.slow_last = delta.slow.total();
         self.payers = delta.payers.clone();
         self.payers
             .sort_by(|a, b| b.total_ns().cmp(&a.total_ns()).then(a.label.cmp(&b.label)));

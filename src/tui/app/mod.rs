@@ -36,6 +36,8 @@ pub enum View {
     Findings,
     /// Who paid for softirqs: time by the task it ran on (`W`).
     Payers,
+    /// Slow softirq runs and delays, newest first (`L`).
+    Slow,
 }
 
 /// What the event loop must do after an action.
@@ -406,7 +408,7 @@ impl App {
             self.path_selected = cur.saturating_add(by).clamp(0, (n - 1).max(0)) as usize;
             return;
         }
-        if matches!(self.view, View::Findings | View::Payers) {
+        if matches!(self.view, View::Findings | View::Payers | View::Slow) {
             let cur = self.list_scroll as i64;
             self.list_scroll = cur.saturating_add(by).max(0) as usize;
             return;

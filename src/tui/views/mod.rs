@@ -8,6 +8,7 @@ pub mod help;
 pub mod interfaces;
 pub mod paths;
 pub mod payers;
+pub mod slow;
 
 use ratatui::layout::{Alignment, Constraint};
 use ratatui::style::{Color, Modifier, Style};
