@@ -220,7 +220,7 @@ mod tests {
             ..SlowEvent::default()
         };
         let mut a = crate::tui::app::test_app();
-        a.update(snap(1, &[old.clone()], 0));
+        a.update(snap(1, std::slice::from_ref(&old), 0));
         a.update(snap(2, &[old, new], 5));
         a.apply(Action::ToggleView(View::Slow));
         let text = render_to_text(&a, 140, 20);
