@@ -51,9 +51,7 @@ fn payers_sum_to_the_node(s: &Snapshot) {
 #[test]
 fn a_busy_task_pays_for_the_receives_that_interrupt_it() {
     require_root!();
-    let cpus = sirqtop::probe::kernel::online_cpu_list();
-    if cpus.len() < 2 || !cpus.contains(&1) {
-        eprintln!("skipped: needs CPUs 0 and 1");
+    if !common::has_cpus_0_and_1() {
         return;
     }
     let _g = common::serial();

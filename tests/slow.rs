@@ -30,9 +30,7 @@ fn runs_from_bucket(s: &Snapshot, from_bucket: usize) -> u64 {
 #[test]
 fn long_net_rx_runs_are_events_with_cpu_vector_and_receiver() {
     require_root!();
-    let cpus = sirqtop::probe::kernel::online_cpu_list();
-    if cpus.len() < 2 || !cpus.contains(&1) {
-        eprintln!("skipped: needs CPUs 0 and 1");
+    if !common::has_cpus_0_and_1() {
         return;
     }
     let _g = common::serial();

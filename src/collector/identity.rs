@@ -277,7 +277,7 @@ impl Identities {
     }
 }
 
-fn c_string(raw: &[i8]) -> String {
+pub(super) fn c_string(raw: &[i8]) -> String {
     let bytes: Vec<u8> = raw
         .iter()
         .take_while(|&&c| c != 0)

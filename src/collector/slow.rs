@@ -112,15 +112,6 @@ fn add_counts(out: &mut SlowSoftirqs, s: &types::sirq_slow_state) {
     out.lost = out.lost.saturating_add(s.lost);
 }
 
-fn c_string(raw: &[i8]) -> String {
-    let bytes: Vec<u8> = raw
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// A ring-buffer record as a model event; `(mono, real)` are the clocks now.
 fn event(data: &[u8], attached_mono: u64, (mono, real): (u64, u64)) -> Option<SlowEvent> {
     let r = plain::from_bytes::<types::sirq_slow_event>(data).ok()?;
@@ -141,7 +132,7 @@ fn event(data: &[u8], attached_mono: u64, (mono, real): (u64, u64)) -> Option<Sl
         duration_ns: r.duration_ns,
         ksoftirqd: r.ksoftirqd != 0,
         pid: r.pid,
-        comm: c_string(&r.comm),
+        comm: super::identity::c_string(&r.comm),
         netns: r.netns,
         netns_cookie: r.netns_cookie,
         netns_label: String::new(),

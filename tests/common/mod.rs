@@ -70,6 +70,17 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Root tests in one binary take turns: they share one kernel, and the "nothing left
 /// loaded" checks must not see another test's programs.
+/// Whether CPUs 0 and 1 are online (tests that pin a sender and steer receives need both);
+/// says it skips when not.
+pub fn has_cpus_0_and_1() -> bool {
+    let cpus = sirqtop::probe::kernel::online_cpu_list();
+    let ok = cpus.len() >= 2 && cpus.contains(&1);
+    if !ok {
+        eprintln!("skipped: needs CPUs 0 and 1");
+    }
+    ok
+}
+
 pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
