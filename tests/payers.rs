@@ -127,3 +127,53 @@ fn a_sender_pays_for_the_receives_at_its_local_bh_enable() {
     assert!(idle.iter().all(|p| p.label == "idle" && p.key.netns == 0));
     payers_sum_to_the_node(&s);
 }
+
+#[test]
+fn payers_of_gone_namespaces_are_forgotten_and_leave_the_kernel_table() {
+    require_root!();
+    let _g = common::serial();
+    let lab = common::lab("s17g", "10.217.7");
+    let ns_a = lab.inode_a().unwrap();
+    let sink = common::udp_sink(&lab.ns_b, &lab.addr_b, 5017);
+    let cfg = Config {
+        forget_gone_after: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    let mut c = Collector::start(&cfg).expect("attach");
+    flood(&lab.ns_a, &lab.addr_b, 5017, 2000, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let s1 = c.snapshot().expect("snapshot");
+    let p = task_payer(&s1, ns_a)
+        .expect("the sender's netns pays")
+        .clone();
+    assert!(c.payer_in_kernel(&p.key));
+    // The namespaces go (no task or socket keeps them); past the grace period the payer
+    // is forgotten, then its kernel entry deleted.
+    drop(sink);
+    drop(lab);
+    let mut last = s1;
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(600));
+        last = c.snapshot().expect("snapshot");
+        if !c.payer_in_kernel(&p.key) {
+            break;
+        }
+    }
+    assert!(
+        !c.payer_in_kernel(&p.key),
+        "kernel entry of {p:?} still there"
+    );
+    assert!(
+        !last.payers.iter().any(|q| q.key == p.key),
+        "forgotten payer still reported"
+    );
+    // Its time is in the _forgotten row: the payers still add up to the node.
+    let f = last
+        .payers
+        .iter()
+        .find(|q| q.key.kind == PayerKind::Forgotten)
+        .expect("a _forgotten row");
+    assert_eq!(f.label, "_forgotten");
+    assert!(f.ns[NET_RX] >= p.ns[NET_RX], "{f:?} < {p:?}");
+    payers_sum_to_the_node(&last);
+}

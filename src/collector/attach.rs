@@ -279,6 +279,9 @@ fn try_attach(
         reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
         softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
         slow: super::slow::SlowTracker::new(slow_threshold(cfg, &wanted)),
+        payer_forgetter: cfg
+            .forget_gone_after
+            .map(super::payers::PayerForgetter::new),
     };
     // From here on, dropping `c` cleans up everything.
     for f in &cfg.netns_filter {

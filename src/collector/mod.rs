@@ -7,6 +7,7 @@
 mod attach;
 mod identity;
 mod maps;
+mod payers;
 mod reclaim;
 mod reconcile;
 mod slow;
@@ -117,6 +118,8 @@ pub struct Collector {
     /// The kernel's per-CPU receive statistics since attach.
     softnet: softnet::SoftnetTracker,
     slow: slow::SlowTracker,
+    /// With `forget_gone_after`: payers whose namespace is gone are forgotten.
+    payer_forgetter: Option<payers::PayerForgetter>,
 }
 
 impl Collector {
@@ -230,12 +233,25 @@ impl Collector {
         let raise_sites = self.stacks.read(&self.skel, &counters, &cpus, &loss)?;
         let path_hops = self.reclaim.sweep_paths(&self.skel, kernel_paths);
         self.slot_check = check;
+        if let Some(f) = &mut self.payer_forgetter {
+            f.reap(&self.skel);
+        }
         let mut payers = maps::payers(&self.skel)?;
+        if let Some(f) = &mut self.payer_forgetter {
+            let now = Instant::now();
+            let live: Option<HashSet<u32>> = f
+                .scan_due(now)
+                .then(|| crate::netns::scan_namespaces().ok())
+                .flatten()
+                .map(|m| m.into_keys().collect());
+            f.apply(&mut payers, live.as_ref(), now);
+        }
         for p in &mut payers {
             p.label = match p.key.kind {
                 crate::model::PayerKind::Idle => "idle".into(),
                 crate::model::PayerKind::Ksoftirqd => "ksoftirqd".into(),
                 crate::model::PayerKind::Overflow => "_overflow".into(),
+                crate::model::PayerKind::Forgotten => "_forgotten".into(),
                 crate::model::PayerKind::Task => self.identity.netns_label(p.key.netns),
             };
         }
@@ -294,6 +310,12 @@ impl Collector {
     /// numbers stay in every snapshot).
     pub fn retired_interfaces(&self) -> usize {
         self.reclaim.retired().count()
+    }
+
+    /// Whether the kernel's payer table holds `k` (a task payer): false once a payer of a
+    /// gone namespace is forgotten and its entry deleted.
+    pub fn payer_in_kernel(&self, k: &crate::model::PayerKey) -> bool {
+        payers::in_kernel(&self.skel, k)
     }
 
     /// Whether anything of `k` is kept: banked numbers or its names (false once a gone

@@ -21,6 +21,9 @@ pub enum PayerKind {
     Ksoftirqd,
     /// Runs whose payer found the kernel's payer table full.
     Overflow,
+    /// Payers whose namespace is gone, forgotten after the grace period (serve and the
+    /// dashboard): their totals, summed.
+    Forgotten,
 }
 
 /// A payer's identity: kind, and for tasks their namespace (cookie, inode).
@@ -74,12 +77,27 @@ impl Payer {
     }
 }
 
-/// Payers of `now` less those of `earlier` (by key), idle ones left out.
+/// Payers of `now` less those of `earlier` (by key), idle ones left out. A payer of
+/// `earlier` missing from `now` was forgotten into the `_forgotten` row: what it had
+/// before is not new there.
 pub fn delta(now: &[Payer], earlier: &[Payer]) -> Vec<Payer> {
+    let mut moved = Payer::default();
+    for e in earlier {
+        if e.key.kind == PayerKind::Task && !now.iter().any(|p| p.key == e.key) {
+            moved.merge_counts(&e.ns, &e.runs);
+        }
+    }
     now.iter()
-        .map(|p| match earlier.iter().find(|e| e.key == p.key) {
-            Some(e) => p.delta(e),
-            None => p.clone(),
+        .map(|p| {
+            let d = match earlier.iter().find(|e| e.key == p.key) {
+                Some(e) => p.delta(e),
+                None => p.clone(),
+            };
+            if p.key.kind == PayerKind::Forgotten {
+                d.delta(&moved)
+            } else {
+                d
+            }
         })
         .filter(|p| p.runs.iter().any(|&r| r > 0))
         .collect()
@@ -105,5 +123,28 @@ mod tests {
         let d = delta(&[a2, b.clone()], &[a, b]);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].ns[3], d[0].runs[3], d[0].total_ns()), (50, 1, 50));
+    }
+
+    #[test]
+    fn a_payer_forgotten_in_the_interval_adds_nothing_new() {
+        let task = PayerKey {
+            kind: PayerKind::Task,
+            netns: 9,
+            cookie: 1,
+        };
+        let forgotten = PayerKey {
+            kind: PayerKind::Forgotten,
+            ..PayerKey::default()
+        };
+        let mut gone = Payer::new(task);
+        gone.merge_counts(&[0, 0, 0, 70], &[0, 0, 0, 7]);
+        let mut f_before = Payer::new(forgotten);
+        f_before.merge_counts(&[0, 0, 0, 10], &[0, 0, 0, 1]);
+        // Forgotten: its 70 ns moved into the row, plus 5 ns of a cache's residue.
+        let mut f_now = f_before.clone();
+        f_now.merge_counts(&[0, 0, 0, 75], &[0, 0, 0, 8]);
+        let d = delta(&[f_now], &[gone, f_before]);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].ns[3], d[0].runs[3]), (5, 1));
     }
 }

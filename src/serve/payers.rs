@@ -14,7 +14,7 @@ use prometheus_client::registry::Unit;
 
 use super::encode::{family, Labels};
 use crate::bpf::limits::NR_VECTORS;
-use crate::model::{Availability, Snapshot, VECTOR_NAMES};
+use crate::model::{Availability, PayerKind, Snapshot, VECTOR_NAMES};
 
 /// Payer labels exported as series of their own; the rest are summed in `_other`.
 pub const PAID_TOP_N: usize = 20;
@@ -22,7 +22,16 @@ pub const PAID_TOP_N: usize = 20;
 /// (netns label, ns per vector): the top N labels, then `_other` if any are left.
 pub fn paid_series(snap: &Snapshot) -> Vec<(String, [u64; NR_VECTORS])> {
     let mut by_label: BTreeMap<&str, [u64; NR_VECTORS]> = BTreeMap::new();
+    // Forgotten payers (namespace gone) always count in `_other`: a forgotten label's
+    // series stops, and `_other` gains all it had, so it never decreases.
+    let mut forgotten = [0u64; NR_VECTORS];
     for p in &snap.payers {
+        if p.key.kind == PayerKind::Forgotten {
+            for (a, b) in forgotten.iter_mut().zip(p.ns) {
+                *a = a.saturating_add(b);
+            }
+            continue;
+        }
         let e = by_label.entry(p.label.as_str()).or_default();
         for (a, b) in e.iter_mut().zip(p.ns) {
             *a = a.saturating_add(b);
@@ -38,9 +47,9 @@ pub fn paid_series(snap: &Snapshot) -> Vec<(String, [u64; NR_VECTORS])> {
         .take(PAID_TOP_N)
         .map(|(l, v)| (l.to_string(), *v))
         .collect();
-    if ranked.len() > PAID_TOP_N {
-        let mut other = [0u64; NR_VECTORS];
-        for (_, v) in &ranked[PAID_TOP_N..] {
+    if ranked.len() > PAID_TOP_N || forgotten.iter().any(|&n| n > 0) {
+        let mut other = forgotten;
+        for (_, v) in ranked.iter().skip(PAID_TOP_N) {
             for (a, b) in other.iter_mut().zip(v) {
                 *a = a.saturating_add(*b);
             }
@@ -113,5 +122,26 @@ mod tests {
         s.payers.truncate(2);
         s.payers[1].label = "pod-00".into();
         assert_eq!(paid_series(&s).len(), 1);
+    }
+
+    #[test]
+    fn a_forgotten_payer_moves_into_other_which_only_grows() {
+        let mut s = Snapshot::default();
+        s.payers.push(payer(1, "pod-a", 500));
+        s.payers.push(payer(2, "pod-gone", 300));
+        let before = paid_series(&s);
+        assert_eq!(before.len(), 2, "no _other while everything fits");
+        // pod-gone's namespace went and it was forgotten: its totals are the _forgotten row.
+        let mut f = s.payers.pop().unwrap();
+        f.key = PayerKey {
+            kind: PayerKind::Forgotten,
+            ..PayerKey::default()
+        };
+        f.label = "_forgotten".into();
+        s.payers.push(f);
+        let after = paid_series(&s);
+        let labels: Vec<&str> = after.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, vec!["pod-a", "_other"]);
+        assert_eq!(after[1].1[3], 300);
     }
 }

@@ -81,6 +81,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             PayerKind::Idle => "idle",
             PayerKind::Ksoftirqd => "ksoftirqd",
             PayerKind::Overflow => "overflow",
+            PayerKind::Forgotten => "forgotten",
         };
         Row::new(vec![
             Cell::from(p.label.clone()),
