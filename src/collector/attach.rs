@@ -1,7 +1,7 @@
 //! Backend plan -> load -> attach, with fallback: a hook whose mechanism fails to load or
 //! attach moves on to its next candidate, and the reason is kept as a typed [`Fallback`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -118,9 +118,19 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     // Receives on another round have no tracepoint. Where the kernel refuses fexit, say so
     // from a two-instruction probe instead of a failed load of everything (and a kallsyms
     // read) at every start.
+    // One read of the kernel's BTF serves the probe and the drop reason names.
+    let btf = probe::btf::RawBtf::vmlinux();
+    let drop_names = btf
+        .as_ref()
+        .map(probe::kernel::drop_reason_names)
+        .unwrap_or_default();
     if let Some(c) = plan.candidates.get_mut(&Hook::RxAnother) {
         if c.contains(&Mechanism::Fentry) {
-            if let Err(why) = probe::kernel::fexit_probe("skb_do_redirect") {
+            let probed = btf
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|b| probe::kernel::fexit_probe(b, "skb_do_redirect"));
+            if let Err(why) = probed {
                 c.retain(|m| *m != Mechanism::Fentry);
                 fallbacks.push(Fallback::new(Hook::RxAnother, Mechanism::Fentry, why));
             }
@@ -195,7 +205,7 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             }
             continue;
         }
-        match try_attach(cfg, &features, &chosen) {
+        match try_attach(cfg, &features, &chosen, &drop_names) {
             Ok(mut c) => {
                 let mut report = ProbeReport::default();
                 for (h, m) in &chosen {
@@ -247,6 +257,7 @@ fn try_attach(
     cfg: &Config,
     features: &KernelFeatures,
     chosen: &BTreeMap<Hook, Mechanism>,
+    drop_names: &HashMap<u32, String>,
 ) -> std::result::Result<Collector, AttachFailure> {
     let wanted: Vec<&'static probe::Program> = chosen
         .iter()
@@ -263,7 +274,7 @@ fn try_attach(
         identity: identity::Identities::default(),
         stacks: stacks::RaiseStacks::default(),
         reclaim: super::reclaim::Reclaimer::new(cfg.forget_gone_after),
-        drop_names: probe::kernel::drop_reason_names(),
+        drop_names: drop_names.clone(),
         meta: CaptureMeta {
             kernel_release: String::new(),
             probes: ProbeReport::default(),
