@@ -205,7 +205,7 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             }
             continue;
         }
-        match try_attach(cfg, &features, &chosen, &drop_names) {
+        match try_attach(cfg, &features, &chosen, &drop_names, btf.as_ref().ok()) {
             Ok(mut c) => {
                 let mut report = ProbeReport::default();
                 for (h, m) in &chosen {
@@ -258,6 +258,7 @@ fn try_attach(
     features: &KernelFeatures,
     chosen: &BTreeMap<Hook, Mechanism>,
     drop_names: &HashMap<u32, String>,
+    btf: Option<&probe::btf::RawBtf>,
 ) -> std::result::Result<Collector, AttachFailure> {
     let wanted: Vec<&'static probe::Program> = chosen
         .iter()
@@ -265,7 +266,7 @@ fn try_attach(
         .filter(|p| !p.optional || probe::has_function(features, p.target))
         .collect();
     take_libbpf_log();
-    let skel = load(cfg, &wanted)?;
+    let (skel, mut offloaded) = load(cfg, &wanted, btf)?;
     let mut c = Collector {
         ring: None,
         links: Vec::new(),
@@ -308,6 +309,20 @@ fn try_attach(
         c.stats_fd = maps::enable_bpf_stats();
     }
     for p in wanted {
+        if let Some(o) = offloaded.take_if(|o| o.program.name == p.name) {
+            match o.attach() {
+                Ok(own) => c.links.push(Attached {
+                    name: p.name,
+                    hook: p.hook,
+                    mechanism: p.mechanism,
+                    link: super::Linked::Own(own),
+                }),
+                Err(why) => {
+                    return Err(AttachFailure::Hook(Fallback::new(p.hook, p.mechanism, why)))
+                }
+            }
+            continue;
+        }
         let Some(prog) = c.skel.object().progs_mut().find(|x| x.name() == p.name) else {
             return Err(AttachFailure::Fatal(Error::Load(format!(
                 "program {} missing",
@@ -319,7 +334,7 @@ fn try_attach(
                 name: p.name,
                 hook: p.hook,
                 mechanism: p.mechanism,
-                _link: link,
+                link: super::Linked::Libbpf(link),
             }),
             Err(e) => {
                 return Err(AttachFailure::Hook(Fallback::new(
@@ -348,12 +363,16 @@ fn attach_target(p: &probe::Program) -> String {
     }
 }
 
-/// Sets the read-only config, enables exactly the wanted programs and loads. A program
+/// Sets the read-only config, enables exactly the wanted programs and loads, the largest
+/// of them on a thread of its own (returned: it is attached by its own link). A program
 /// the kernel refuses becomes that hook's fallback.
 fn load(
     cfg: &Config,
     wanted: &[&'static probe::Program],
-) -> std::result::Result<Skeleton, AttachFailure> {
+    btf: Option<&probe::btf::RawBtf>,
+) -> std::result::Result<(Skeleton, Option<super::parallel::Offloaded>), AttachFailure> {
+    let mut offloaded = None;
+    let mut prepare_failed = None;
     let loaded = Skeleton::load(|open| {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
@@ -367,11 +386,18 @@ fn load(
             let name = p.name().to_string_lossy().into_owned();
             p.set_autoload(wanted.iter().any(|w| w.name == name));
         }
+        if let Some(btf) = btf {
+            match super::parallel::offload(open.open_object_mut(), wanted, btf) {
+                Ok(o) => offloaded = o,
+                Err(e) => prepare_failed = Some(e),
+            }
+        }
     });
     let e = match loaded {
-        Ok(s) => return Ok(s),
+        Ok(s) => return Ok((s, offloaded)),
         Err(SkelError::Open(e)) => return Err(AttachFailure::Fatal(Error::Load(e.to_string()))),
-        Err(SkelError::Load(e)) => e,
+        // A failed prepare leaves libbpf's load only "can't be attempted twice".
+        Err(SkelError::Load(e)) => prepare_failed.unwrap_or(e),
     };
     let log = take_libbpf_log();
     if e.kind() == libbpf_rs::ErrorKind::PermissionDenied && !has_bpf_privileges() {

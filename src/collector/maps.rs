@@ -9,10 +9,9 @@ use libbpf_rs::{MapCore, MapFlags};
 use crate::bpf::{types, SirqtopSkel};
 use crate::error::{Error, Result};
 use crate::model::{
-    CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
+    CpuStats, Histogram, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
     VectorStats, VECTOR_NAMES,
 };
-use crate::probe::Mechanism;
 
 use super::reclaim;
 use super::SlotCheck;
@@ -235,25 +234,22 @@ pub(super) fn raise_stack(skel: &SirqtopSkel, id: u32) -> Vec<u64> {
 }
 
 /// Run count and time of one attached program (None unless BPF stats are on).
-pub(super) fn program_cost(
-    skel: &SirqtopSkel,
-    name: &str,
-    hook: Hook,
-    mechanism: Mechanism,
-    stats_on: bool,
-) -> ProgramCost {
+pub(super) fn program_cost(skel: &SirqtopSkel, a: &super::Attached, stats_on: bool) -> ProgramCost {
     let info = stats_on
         .then(|| {
-            skel.object()
-                .progs()
-                .find(|p| p.name() == name)
-                .and_then(|p| prog_run_stats(p.as_fd().as_raw_fd()))
+            let fd = a.own_fd().or_else(|| {
+                skel.object()
+                    .progs()
+                    .find(|p| p.name() == a.name)
+                    .map(|p| p.as_fd().as_raw_fd())
+            })?;
+            prog_run_stats(fd)
         })
         .flatten();
     ProgramCost {
-        name: name.to_string(),
-        hook,
-        backend: mechanism.backend(),
+        name: a.name.to_string(),
+        hook: a.hook,
+        backend: a.mechanism.backend(),
         run_count: info.map(|i| i.0),
         run_time_ns: info.map(|i| i.1),
     }

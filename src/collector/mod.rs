@@ -7,6 +7,7 @@
 mod attach;
 mod identity;
 mod maps;
+mod parallel;
 mod reclaim;
 mod reconcile;
 mod softnet;
@@ -63,7 +64,24 @@ struct Attached {
     name: &'static str,
     hook: Hook,
     mechanism: Mechanism,
-    _link: Link,
+    link: Linked,
+}
+
+/// A program of the skeleton attached by libbpf, or one loaded and attached on its own
+/// ([`parallel`]); dropping either detaches it.
+enum Linked {
+    Libbpf(#[allow(dead_code)] Link),
+    Own(parallel::OwnLink),
+}
+
+impl Attached {
+    /// The program's descriptor where it is not the skeleton's.
+    fn own_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.link {
+            Linked::Own(l) => Some(std::os::fd::AsRawFd::as_raw_fd(&l.prog)),
+            Linked::Libbpf(_) => None,
+        }
+    }
 }
 
 /// Where the kernel's direct-mapped interface tables (per-CPU counter slots, shared
@@ -238,7 +256,7 @@ impl Collector {
         let programs = self
             .links
             .iter()
-            .map(|a| maps::program_cost(&self.skel, a.name, a.hook, a.mechanism, stats_on))
+            .map(|a| maps::program_cost(&self.skel, a, stats_on))
             .collect();
         Ok(Snapshot {
             elapsed_ns,

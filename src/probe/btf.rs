@@ -13,6 +13,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
 const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
@@ -194,6 +195,12 @@ impl RawBtf {
         self.named(&[KIND_FUNC], name).map(|t| t.id)
     }
 
+    /// The type id of the typedef `name` (`btf_trace_<tracepoint>` is what a tp_btf
+    /// program attaches to).
+    pub fn typedef_id(&self, name: &str) -> Option<u32> {
+        self.named(&[KIND_TYPEDEF], name).map(|t| t.id)
+    }
+
     /// The members of enum `name` (32- or 64-bit), as (name, value).
     pub fn enum_members(&self, name: &str) -> Option<Vec<(String, i64)>> {
         let t = self.named(&[KIND_ENUM, KIND_ENUM64], name)?;
@@ -219,9 +226,9 @@ mod tests {
     use super::*;
 
     /// A BTF blob: an int, a function `f` (with its prototype), an enum `e {A=1, B=-2}`
-    /// (signed), an enum64 `g {C=1<<40}`.
+    /// (signed), an enum64 `g {C=1<<40}`, a typedef `t` of the int.
     fn blob() -> Vec<u8> {
-        let strs = b"\0int\0f\0e\0A\0B\0g\0C\0";
+        let strs = b"\0int\0f\0e\0A\0B\0g\0C\0t\0";
         let off = |s: &str| {
             let needle = [s.as_bytes(), b"\0"].concat();
             strs.windows(needle.len())
@@ -241,6 +248,8 @@ mod tests {
         // 5: enum64 g with C = 1 << 40
         t.extend([off("g"), (KIND_ENUM64 << 24) | 1, 8]);
         t.extend([off("C"), 0, 1 << 8]);
+        // 6: typedef t -> 1
+        t.extend([off("t"), KIND_TYPEDEF << 24, 1]);
         let types: Vec<u8> = t.iter().flat_map(|v| v.to_ne_bytes()).collect();
         let mut b = Vec::new();
         b.extend(MAGIC.to_ne_bytes());
@@ -270,6 +279,8 @@ mod tests {
             Some(vec![("A".into(), 1), ("B".into(), -2)])
         );
         assert_eq!(btf.enum_members("g"), Some(vec![("C".into(), 1 << 40)]));
+        assert_eq!(btf.typedef_id("t"), Some(6));
+        assert_eq!(btf.typedef_id("f"), None);
     }
 
     #[test]
@@ -291,6 +302,16 @@ mod tests {
             let id =
                 unsafe { sys::libbpf_find_vmlinux_btf_id(name.as_ptr(), sys::BPF_TRACE_FEXIT) };
             assert_eq!(btf.func_id(f), u32::try_from(id).ok(), "{f}");
+        }
+        // tp_btf programs attach to the btf_trace_<tracepoint> typedef.
+        for tp in ["netif_receive_skb", "net_dev_start_xmit"] {
+            let name = std::ffi::CString::new(tp).unwrap();
+            // SAFETY: as above.
+            let id =
+                unsafe { sys::libbpf_find_vmlinux_btf_id(name.as_ptr(), sys::BPF_TRACE_RAW_TP) };
+            let ours = btf.typedef_id(&format!("btf_trace_{tp}"));
+            assert_eq!(ours, u32::try_from(id).ok(), "{tp}");
+            assert!(ours.is_some(), "{tp}");
         }
     }
 }
