@@ -221,8 +221,9 @@ log "namespaces $NSA ($IPA, cpu $SENDER_CPU) -> $NSB ($IPB, cpu $RECEIVER_CPU)"
 # One measurement; prints what report.py makes of it: "rx_kpps sent_kpps loss%" for UDP,
 # "gbit_s retransmits -" for TCP.
 PORT=5201
-measure() { # measure udp|tcp SECS OUTFILE
+measure() { # measure udp|tcp|http SECS OUTFILE
     local w=$1 secs=$2 out=$3 i args=()
+    [ "$w" = http ] && { service_measure "$secs" "$out"; return; }
     if [ "$w" = udp ] && [ "$UDP_TOOL" = udpflood ]; then
         ip netns exec "$NSB" taskset -c "$RECEIVER_CPU" "$FLOOD" sink "$PORT" "$secs" >"$out.sink" 2>&1 &
         SPID=$!

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # The real-service workload of bench/run.sh (sourced by it; uses its helpers start_tracer,
-# stop_tracer, wait_alone, watch_foreign, log, need): nginx in a server namespace behind a
-# routed node namespace — two veth hops each way, the path a container's traffic takes —
-# loaded by wrk with keep-alive from a client namespace, sender and server pinned as the
-# flood workloads are. Conditions: untraced, `sirqtop serve` (its defaults, listening on
+# stop_tracer, measure_alone, log, need; its `measure http` runs service_measure): nginx in
+# a server namespace behind a routed node namespace — two veth hops each way, the path a
+# container's traffic takes — loaded by wrk with keep-alive from a client namespace, sender
+# and server pinned as the flood workloads are. Conditions: untraced, `sirqtop serve` (its defaults, listening on
 # loopback), `serve --lite`, bpftrace (bench/subset.bt). Interleaved rounds, condition order
 # rotated every round; req/s per sample in $raw/service.tsv (report.py makes the table).
 #
@@ -130,7 +130,7 @@ service_scrape() { # service_scrape OUTFILE
 }
 
 service_matrix() {
-    local conds n r p c base try wpid res v t e ours company series
+    local conds n r p c base res v t e company series
     read -r -a conds <<<"$SERVICE_CONDITIONS"
     n=${#conds[@]}
     service_setup
@@ -147,19 +147,8 @@ service_matrix() {
             servelite) start_tracer serve "$base" --lite || continue ;;
             bpftrace) start_tracer bpftrace "$base" || continue ;;
             esac
-            ours=$(ours_ids)
-            for try in 1 2 3; do
-                wait_alone
-                : >"$base.foreign"
-                watch_foreign "$ours" "$base.foreign" &
-                wpid=$!
-                res=$(service_measure "$SECS" "$base.wrk.txt")
-                kill "$wpid" 2>/dev/null
-                wait "$wpid" 2>/dev/null || true
-                company=$(awk '{ print $3 }' "$base.foreign" | sort -u | wc -l)
-                ((company == 0)) && break
-                log "other BPF tracing programs appeared during the sample: measuring again"
-            done
+            res=$(measure_alone http "$SECS" "$base.wrk.txt")
+            company=$(awk '{ print $3 }' "$base.wrk.txt.foreign" | sort -u | wc -l)
             series=
             [[ $c == serve* ]] && series=$(service_scrape "$base.metrics.txt")
             [ "$c" != untraced ] && stop_tracer
