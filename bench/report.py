@@ -607,10 +607,13 @@ def report(raw):
         w("")
         w("| tool | runs | median ms | min–max ms |")
         w("|---|---:|---:|---:|")
-        for mode in ("sirqtop", "lite"):
+        for mode in ("sirqtop", "lite", "base"):
             v = [num(r["ready_ms"]) for r in ready if r["mode"] == mode]
             if v:
                 w(f"| {LABELS[mode]} (idle start-ups) | {len(v)} | {fmt(med(v), 0)} | {rng(v, 0)} |")
+        b = [num(r["ready_ms"]) for r in ready if r["mode"] == "base"]
+        if b and rd:
+            w(f"\nsirqtop / base, median idle start-up: **{med(rd) / med(b):.2f}** (same run, interleaved).")
         for c in conds:
             v = [x for x in ready_by.get(c, []) if not math.isnan(x)]
             if v:

@@ -18,7 +18,7 @@
 #   PROFILE=1          per-hook BPF run time (separate runs with BPF stats on)
 #   PROFILE_TOOLS="floor bpfstats lite bpftrace bcc"   what the profile runs cover
 #   PERF=1             perf cpu-clock profile of the sender's CPU per condition (if perf exists)
-#   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready"
+#   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready" (and BASE_SIRQTOP's)
 #   USERSPACE=1        examples/bench_userspace (snapshot path, RSS at 10k interfaces)
 #   SKIP_BUILD=0       1 = use the binaries already in target/release
 #   OUT=bench/results/<date>.md   the report; raw data goes to the same name without .md
@@ -516,10 +516,13 @@ fi
 
 # ---- attach-to-ready time -------------------------------------------------------------------------
 if ((READY_RUNS > 0)); then
-    log "ready time: $READY_RUNS start-ups each of sirqtop and sirqtop --lite"
+    # With BASE_SIRQTOP, its start-ups interleaved with these: a ratio from the same run.
+    modes=(sirqtop lite)
+    [ -n "$BASE_SIRQTOP" ] && modes+=(base)
+    log "ready time: $READY_RUNS start-ups each of ${modes[*]}"
     printf 'mode\tready_ms\n' >"$raw/ready.tsv"
     for ((i = 1; i <= READY_RUNS; i++)); do
-        for c in sirqtop lite; do
+        for c in "${modes[@]}"; do
             start_tracer "$c" "$raw/ready-$c-$i" || continue
             stop_tracer
             printf '%s\t%s\n' "$c" "$READY_MS" >>"$raw/ready.tsv"
