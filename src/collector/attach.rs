@@ -287,6 +287,7 @@ fn try_attach(
         },
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
+        timing_rate: if cfg.lite { 0 } else { cfg.timing_rate },
         slot_check: Default::default(),
         reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
         softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
@@ -378,6 +379,7 @@ fn load(
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
             ro.cfg.lite = u8::from(cfg.lite);
             ro.cfg.stack_every = cfg.stack_every;
+            ro.cfg.timing_rate = cfg.timing_rate;
             let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
             ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
             ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));

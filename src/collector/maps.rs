@@ -154,6 +154,30 @@ pub(super) fn softirqs(skel: &SirqtopSkel, possible_cpus: usize) -> Result<Vec<C
     Ok(cpus)
 }
 
+/// One of the kernel's own counters, summed over CPUs.
+fn counter(skel: &SirqtopSkel, c: types::sirq_counter) -> Result<u64> {
+    let per_cpu = skel
+        .maps
+        .counters
+        .lookup_percpu(&c.0.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("counters"))?
+        .unwrap_or_default();
+    Ok(per_cpu
+        .iter()
+        .map(|v| first_u64(v))
+        .fold(0u64, u64::saturating_add))
+}
+
+/// What latency sampling did (--timing-rate).
+pub(super) fn timing(skel: &SirqtopSkel, rate: u32) -> Result<crate::model::Timing> {
+    use types::sirq_counter as C;
+    Ok(crate::model::Timing {
+        rate,
+        skbs_picked: counter(skel, C::SIRQ_CTR_SKBS_PICKED)?,
+        skbs_timed: counter(skel, C::SIRQ_CTR_SKBS_TIMED)?,
+    })
+}
+
 /// The tool's own losses, summed over CPUs.
 pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
     use types::sirq_counter as C;
@@ -464,5 +488,6 @@ fn counters(c: &types::sirq_iface_counters) -> IfaceCounters {
         dropped: c.dropped,
         napi_polls: c.napi_polls,
         napi_packets: c.napi_packets,
+        napi_replaced: c.napi_replaced,
     }
 }

@@ -52,7 +52,15 @@ pub struct Config {
     /// the snapshots and memory (for a consumer that stops showing it then). None: every
     /// interface stays in every snapshot (a one-shot capture reports them all).
     pub forget_gone_after: Option<Duration>,
+    /// Time at most about this many new skbs per second per CPU for the latency
+    /// histograms, 1 in 2^k above, each sample weighted 2^k; 0 = every skb (exact).
+    pub timing_rate: u32,
 }
+
+/// The CLI's default --timing-rate: measured in bench/run.sh (BENCHMARKS.md), 20 000 timed
+/// skbs per second per CPU keep the histograms' quantiles within a bucket of exact ones
+/// while a flood's skbs, above it, cost no clock reads but the softirq's.
+pub const DEFAULT_TIMING_RATE: u32 = 20_000;
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
 /// 1024 raises per CPU keeps it off the per-packet budget under a flood while still finding
@@ -126,6 +134,8 @@ pub struct Collector {
     attached_at: Instant,
     /// Possible CPUs: the layout of per-CPU map values.
     possible_cpus: usize,
+    /// --timing-rate as loaded (0 with --lite: nothing is timed).
+    timing_rate: u32,
     slot_check: SlotCheck,
     reconcile: reconcile::Reconciler,
     /// The kernel's per-CPU receive statistics since attach.
@@ -267,6 +277,7 @@ impl Collector {
             raise_sites,
             path_hops,
             payers,
+            timing: maps::timing(&self.skel, self.timing_rate)?,
         })
     }
 

@@ -79,6 +79,7 @@ fn snapshot() -> Snapshot {
         }],
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

@@ -480,6 +480,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            timing: Default::default(),
         }
     }
 
