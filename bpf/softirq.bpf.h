@@ -162,12 +162,13 @@ struct sirq_slow_state _sirq_slow_state = {};
 enum sirq_slow_kind _sirq_slow_kind = 0;
 
 /*
- * One slow softirq: counted exactly, and sent as a record unless this CPU already sent
+ * One slow softirq: counted (exactly, except NET_RX delays sampled by --timing-rate,
+ * weighted as in the raise -> run histogram), and sent as a record unless this CPU already sent
  * SIRQ_SLOW_PER_SEC in the current second (then counted as capped) or the ring is full
  * (counted as lost). Only reached above the threshold: the fast path is one compare.
  */
 static __always_inline void slow_event(struct cpu_state *st, __u32 vec, __u32 kind, __u64 now,
-					 __u64 d, bool ksoftirqd, bool direct)
+					 __u64 d, bool ksoftirqd, __u32 k, bool direct)
 {
 	struct sirq_slow_state *s;
 	struct sirq_slow_event *e;
@@ -178,7 +179,8 @@ static __always_inline void slow_event(struct cpu_state *st, __u32 vec, __u32 ki
 	s = bpf_map_lookup_elem(&slow_state, &zero);
 	if (!s || vec >= SIRQ_NR_VECTORS || kind >= SIRQ_SLOW_KINDS)
 		return;
-	s->counts[vec * SIRQ_SLOW_KINDS + kind]++;
+	/* Weighted like the histograms: a sampled delay (k > 0) stands for 2^k. */
+	s->counts[vec * SIRQ_SLOW_KINDS + kind] += 1ULL << (k & 31);
 	if (now - s->window_ts >= 1000000000ULL) {
 		s->window_ts = now;
 		s->window_n = 0;
@@ -238,11 +240,12 @@ static __always_inline int on_softirq_entry(__u32 vector, bool direct)
 	now = bpf_ktime_get_ns();
 	if (st->raise_ts[vec]) {
 		__u64 d = now - st->raise_ts[vec];
+		__u32 k = st->raise_k[vec] & 31; /* the sample's weight 2^k (--timing-rate) */
 
-		hist_add(&s->raise_to_run, d);
+		hist_addw(&s->raise_to_run, d, k);
 		st->raise_ts[vec] = 0;
 		if (cfg.slow_ns && d >= cfg.slow_ns)
-			slow_event(st, vec, SIRQ_SLOW_DELAY, now, d, in_ksoftirqd(st), direct);
+			slow_event(st, vec, SIRQ_SLOW_DELAY, now, d, in_ksoftirqd(st), k, direct);
 	}
 	st->run_ts = now;
 	st->run_vec = vec;
@@ -290,7 +293,7 @@ static __always_inline int on_softirq_exit(__u32 vector, bool direct)
 		s->ksoftirqd_runs++;
 	charge_payer(vec, d, ksoftirqd, direct);
 	if (cfg.slow_ns && d >= cfg.slow_ns)
-		slow_event(st, vec, SIRQ_SLOW_RUN, now, d, ksoftirqd, direct);
+		slow_event(st, vec, SIRQ_SLOW_RUN, now, d, ksoftirqd, 0, direct);
 	if (vec == SIRQ_VEC_NET_RX) {
 		if (st->rx_has) {
 			charge_rx(&st->rx_key, now - st->rx_mark);

@@ -115,6 +115,7 @@ fn snapshot(n: usize) -> Snapshot {
         path_hops: vec![],
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

@@ -168,6 +168,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
         path_hops: vec![],
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

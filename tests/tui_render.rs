@@ -120,6 +120,7 @@ fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         path_hops: vec![],
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

@@ -140,6 +140,29 @@ pub struct Snapshot {
     pub payers: Vec<Payer>,
     /// Slow softirq runs and delays (`--slow`).
     pub slow: SlowSoftirqs,
+    /// How many skbs were timed for the latency histograms (--timing-rate).
+    pub timing: Timing,
+}
+
+/// Latency sampling (--timing-rate): the rate asked for and what the kernel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// Timed skbs per second per CPU before sampling starts; 0 = every skb is timed.
+    pub rate: u32,
+    /// New tracked skbs decided on (0 when rate is 0: no decision is made).
+    pub skbs_picked: u64,
+    /// Of those, timed: each of their samples weighs picked / timed on average.
+    pub skbs_timed: u64,
+}
+
+impl Timing {
+    pub fn delta(&self, e: &Timing) -> Timing {
+        Timing {
+            rate: self.rate,
+            skbs_picked: self.skbs_picked.saturating_sub(e.skbs_picked),
+            skbs_timed: self.skbs_timed.saturating_sub(e.skbs_timed),
+        }
+    }
 }
 
 impl Snapshot {
@@ -203,6 +226,7 @@ impl Snapshot {
             path_hops: path::delta(&self.path_hops, &earlier.path_hops),
             payers: payer::delta(&self.payers, &earlier.payers),
             slow: self.slow.delta(&earlier.slow),
+            timing: self.timing.delta(&earlier.timing),
         }
     }
 
@@ -277,6 +301,7 @@ mod tests {
             path_hops: vec![],
             payers: vec![],
             slow: Default::default(),
+            timing: Default::default(),
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -323,6 +348,7 @@ mod tests {
             path_hops: vec![],
             payers: vec![],
             slow: Default::default(),
+            timing: Default::default(),
         };
         let w = coverage_warnings(&r, &s);
         assert_eq!(w.len(), 1);

@@ -48,6 +48,7 @@ pub fn snapshot(interfaces: Vec<Interface>) -> Snapshot {
         path_hops: vec![],
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

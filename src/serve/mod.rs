@@ -161,6 +161,7 @@ mod tests {
             path_hops: vec![],
             payers: vec![],
             slow: Default::default(),
+            timing: Default::default(),
         };
         let mut since = HashMap::new();
         let t0 = Instant::now();

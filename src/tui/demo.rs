@@ -363,6 +363,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         path_hops: path_hops(t),
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

@@ -80,6 +80,7 @@ fn snapshot() -> Snapshot {
         path_hops: vec![],
         payers: vec![],
         slow: Default::default(),
+        timing: Default::default(),
     }
 }
 

@@ -483,6 +483,7 @@ mod tests {
             path_hops: vec![],
             payers: vec![],
             slow: Default::default(),
+            timing: Default::default(),
         }
     }
 
