@@ -55,6 +55,7 @@ fn main() {
         "bpf/state.bpf.h",
         "bpf/transmit.bpf.h",
         "bpf/receive.bpf.h",
+        "bpf/filter.bpf.h",
     ] {
         println!("cargo:rerun-if-changed={part}");
     }

@@ -42,6 +42,7 @@ struct sirq_config {
 	__u8 track_backlog; /* follow the backlog NAPI's state (softirq_exit or napi_poll attached) */
 	__u8 napi_hook;     /* napi_poll attached (--napi-polls): it attributes NAPI raises */
 	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
+	__u8 filter;       /* --filter: the placeholders of filter.bpf.h hold its bodies */
 };
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */

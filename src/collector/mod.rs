@@ -51,6 +51,8 @@ pub struct Config {
     /// the snapshots and memory (for a consumer that stops showing it then). None: every
     /// interface stays in every snapshot (a one-shot capture reports them all).
     pub forget_gone_after: Option<Duration>,
+    /// --filter: only skbs that match count (their verdict is taken once per skb).
+    pub filter: Option<crate::filter::Filter>,
 }
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in

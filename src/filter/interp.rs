@@ -56,6 +56,11 @@ fn size_of(code: u8) -> usize {
 
 /// Runs `prog` with the placeholder's arguments for `pkt` (all of it readable); returns r0.
 pub fn run(prog: &[Insn], pkt: &[u8]) -> u64 {
+    run_layer(prog, pkt, 0)
+}
+
+/// As [`run`], with the placeholder's fourth argument (`l2`).
+pub fn run_layer(prog: &[Insn], pkt: &[u8], l2: u64) -> u64 {
     let mut mem = pkt.to_vec();
     mem.extend(std::iter::repeat_n(0xaa, SLACK));
     let mut vm = Vm {
@@ -66,6 +71,7 @@ pub fn run(prog: &[Insn], pkt: &[u8]) -> u64 {
     vm.r[1] = PKT;
     vm.r[2] = pkt.len() as u64;
     vm.r[3] = pkt.len() as u64;
+    vm.r[4] = l2;
     vm.r[10] = STACK_TOP;
     let mut pc = 0usize;
     for _ in 0..100_000 {

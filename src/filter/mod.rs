@@ -9,6 +9,7 @@
 
 mod cbpf;
 mod ebpf;
+mod install;
 #[cfg(test)]
 mod interp;
 mod splice;
@@ -18,12 +19,12 @@ mod translate;
 
 pub use cbpf::CInsn;
 pub use ebpf::Insn;
+pub use install::install;
 pub use splice::{splice, SpliceError};
 pub use translate::translate;
 
-/// The placeholders' markers (bpf/filter.bpf.h): a 64-bit constant only they load.
-pub const MAGIC_L2: u64 = 0x5149_5246_4c54_0002;
-pub const MAGIC_L3: u64 = 0x5149_5246_4c54_0003;
+/// The placeholder's marker (bpf/filter.bpf.h): a 64-bit constant only it loads.
+pub const MAGIC: u64 = 0x5149_5246_4c54_0002;
 
 /// Which headers the packet bytes a variant reads start with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +41,6 @@ impl Layer {
         match self {
             Layer::Link => 1,     // DLT_EN10MB
             Layer::Network => 12, // DLT_RAW
-        }
-    }
-
-    /// The marker of this layer's placeholder.
-    pub fn magic(self) -> u64 {
-        match self {
-            Layer::Link => MAGIC_L2,
-            Layer::Network => MAGIC_L3,
         }
     }
 }
@@ -96,11 +89,25 @@ impl Filter {
         &self.expr
     }
 
-    /// The eBPF body of one layer's placeholder.
+    /// The eBPF translation of one layer's program.
     pub fn body(&self, layer: Layer) -> &[Insn] {
         match layer {
             Layer::Link => &self.link,
             Layer::Network => &self.network,
         }
+    }
+
+    /// The placeholder's body: both layers' translations, the fourth argument (r4,
+    /// non-zero for the link layer) picks one. Each is self-contained (its jumps stay
+    /// inside it).
+    pub fn placeholder_body(&self) -> Result<Vec<Insn>, FilterError> {
+        let skip = i16::try_from(self.network.len()).map_err(|_| FilterError::Translate {
+            expr: self.expr.clone(),
+            msg: "the filter is too long for eBPF jump offsets".into(),
+        })?;
+        let mut b = vec![ebpf::insn(ebpf::JMP | ebpf::JNE | ebpf::K, 4, 0, skip, 0)];
+        b.extend_from_slice(&self.network);
+        b.extend_from_slice(&self.link);
+        Ok(b)
     }
 }

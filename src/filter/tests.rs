@@ -3,7 +3,7 @@
 
 use super::cbpf::{self, CInsn};
 use super::ebpf::{exit, insn, mov32_imm, Insn, JMP};
-use super::{interp, splice, translate, Filter, FilterError, Layer, MAGIC_L2};
+use super::{interp, splice, translate, Filter, FilterError, Layer, MAGIC};
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -264,6 +264,19 @@ fn flows_are_told_apart() {
 }
 
 #[test]
+fn the_placeholder_body_picks_the_layer() {
+    let f = Filter::compile("udp dst port 9000").unwrap();
+    let body = f.placeholder_body().unwrap();
+    let ip = &ip_packets()[0];
+    let frame = eth(MAC_B, MAC_A, 0x0800, ip);
+    assert_eq!(interp::run_layer(&body, &frame, 1), 1);
+    assert_eq!(interp::run_layer(&body, ip, 0), 1);
+    // Each layer's bytes read as the other's do not match.
+    assert_eq!(interp::run_layer(&body, ip, 1), 0);
+    assert_eq!(interp::run_layer(&body, &frame, 0), 0);
+}
+
+#[test]
 fn link_only_expressions_reject_everything_at_the_network_layer() {
     let f = Filter::compile("arp").unwrap();
     for p in ip_packets() {
@@ -337,16 +350,16 @@ fn ld_imm64(magic: u64) -> [Insn; 2] {
 fn splice_replaces_the_last_function_only() {
     let call = insn(0x85, 0, 1, 0, 1); // call the function after the next instruction
     let mut prog = vec![mov32_imm(1, 0), call, exit()];
-    prog.extend(ld_imm64(MAGIC_L2));
+    prog.extend(ld_imm64(MAGIC));
     prog.push(mov32_imm(0, 0));
     prog.push(exit());
     let body: Vec<Insn> = (0..6).map(|i| mov32_imm(0, i)).chain([exit()]).collect();
-    let out = splice(&prog, MAGIC_L2, &body).unwrap().unwrap();
+    let out = splice(&prog, MAGIC, &body).unwrap().unwrap();
     assert_eq!(&out[..3], &prog[..3]);
     assert_eq!(&out[3..], &body[..]);
     // A shorter body is padded in front with no-op jumps.
     let short = [mov32_imm(0, 1), exit()];
-    let out = splice(&prog, MAGIC_L2, &short).unwrap().unwrap();
+    let out = splice(&prog, MAGIC, &short).unwrap().unwrap();
     assert_eq!(out.len(), prog.len());
     assert_eq!(out[3], insn(JMP, 0, 0, 0, 0));
     assert_eq!(interp::run(&out[3..], &[]), 1);
@@ -359,12 +372,12 @@ fn splice_replaces_the_last_function_only() {
         insn(0x85, 0, 1, 0, 5),
         exit(),
     ];
-    late.extend(ld_imm64(MAGIC_L2));
+    late.extend(ld_imm64(MAGIC));
     late.push(exit());
     late.push(mov32_imm(0, 0));
     late.push(exit());
     assert_eq!(
-        splice(&late, MAGIC_L2, &body),
+        splice(&late, MAGIC, &body),
         Err(super::SpliceError::NotLast)
     );
 }

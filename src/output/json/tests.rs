@@ -19,6 +19,7 @@ fn meta(avail: Availability) -> CaptureMeta {
         availability: avail,
         started_at: UNIX_EPOCH + Duration::from_secs(1_764_028_800),
         netns_filter: vec![4026532001],
+        filter: None,
         ncpus: 2,
         bpf_stats: false,
     }
