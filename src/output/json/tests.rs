@@ -92,6 +92,11 @@ fn document_has_schema_fields_and_skips_idle_interfaces() {
     assert_eq!(v["kernel"]["backends"]["veth_xmit"], "tracepoint");
     assert_eq!(v["capture"]["started_at"], "2025-11-25T00:00:00.000000Z");
     assert_eq!(v["capture"]["netns_filter"][0], 4026532001u64);
+    assert!(v["capture"]["filter"].is_null(), "no --filter: null");
+    let mut m = meta(Availability::all());
+    m.filter = Some("udp dst port 9000".into());
+    let f = serde_json::to_value(Capture::new(&m, &snapshot())).unwrap();
+    assert_eq!(f["capture"]["filter"], "udp dst port 9000");
     let ifs = v["interfaces"].as_array().unwrap();
     assert_eq!(ifs.len(), 2, "idle interface left out");
     assert_eq!(ifs[0]["name"], "vA");
