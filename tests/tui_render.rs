@@ -33,6 +33,7 @@ fn meta_with(probes: ProbeReport, bpf_stats: bool) -> CaptureMeta {
         probes,
         started_at: SystemTime::UNIX_EPOCH,
         netns_filter: vec![],
+        filter: None,
         ncpus: 2,
         bpf_stats,
     }
