@@ -45,6 +45,21 @@ impl Vm<'_> {
     }
 }
 
+/// dst and src (a register or the immediate), cut to 32 bits for 32-bit classes.
+fn operands(vm: &Vm, i: Insn, narrow: bool) -> (u64, u64) {
+    let a = vm.r[usize::from(i.dst)];
+    let b = if i.code & X != 0 {
+        vm.r[usize::from(i.src)]
+    } else {
+        i.imm as i64 as u64
+    };
+    if narrow {
+        (a & 0xffff_ffff, b & 0xffff_ffff)
+    } else {
+        (a, b)
+    }
+}
+
 fn size_of(code: u8) -> usize {
     match code & 0x18 {
         W => 4,
@@ -82,16 +97,7 @@ pub fn run_layer(prog: &[Insn], pkt: &[u8], l2: u64) -> u64 {
         match class {
             ALU | ALU64 => {
                 let op = i.code & 0xf0;
-                let b = if i.code & X != 0 {
-                    vm.r[s]
-                } else {
-                    i.imm as i64 as u64
-                };
-                let (a, b) = if class == ALU {
-                    (vm.r[d] & 0xffff_ffff, b & 0xffff_ffff)
-                } else {
-                    (vm.r[d], b)
-                };
+                let (a, b) = operands(&vm, i, class == ALU);
                 let bits = if class == ALU { 32 } else { 64 };
                 let v = match op {
                     0x00 => a.wrapping_add(b),
@@ -125,16 +131,7 @@ pub fn run_layer(prog: &[Insn], pkt: &[u8], l2: u64) -> u64 {
                     vm.r[0] = vm.probe_read();
                     continue;
                 }
-                let b = if i.code & X != 0 {
-                    vm.r[s]
-                } else {
-                    i.imm as i64 as u64
-                };
-                let (a, b) = if class == JMP32 {
-                    (vm.r[d] & 0xffff_ffff, b & 0xffff_ffff)
-                } else {
-                    (vm.r[d], b)
-                };
+                let (a, b) = operands(&vm, i, class == JMP32);
                 let taken = match op {
                     JA => true,
                     JEQ => a == b,

@@ -300,43 +300,26 @@ fn bad_expressions_carry_libpcaps_message() {
     }
 }
 
+/// A classic instruction without jump offsets.
+fn c(code: u16, k: u32) -> CInsn {
+    CInsn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
 #[test]
 fn classic_programs_the_kernel_refuses_are_refused() {
-    let ret = CInsn {
-        code: 0x06,
-        jt: 0,
-        jf: 0,
-        k: 1,
-    };
-    let div0 = CInsn {
-        code: 0x34,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    };
-    let ldmem = CInsn {
-        code: 0x60,
-        jt: 0,
-        jf: 0,
-        k: 16,
-    };
-    let ja_out = CInsn {
-        code: 0x05,
-        jt: 0,
-        jf: 0,
-        k: 5,
-    };
-    assert!(translate(&[div0, ret]).is_err());
-    assert!(translate(&[ldmem, ret]).is_err());
-    assert!(translate(&[ja_out, ret]).is_err());
-    assert!(translate(&[CInsn {
-        code: 0x00,
-        jt: 0,
-        jf: 0,
-        k: 0
-    }])
-    .is_err());
+    let ret = c(0x06, 1);
+    // Division by a constant 0, scratch word 16, a jump past the end, no final ret.
+    assert!(translate(&[c(0x34, 0), ret]).is_err());
+    assert!(translate(&[c(0x60, 16), ret]).is_err());
+    assert!(translate(&[c(0x05, 5), ret]).is_err());
+    assert!(translate(&[c(0x00, 0)]).is_err());
     assert!(translate(&[]).is_err());
+    assert!(translate(&[ret]).is_ok());
 }
 
 fn ld_imm64(magic: u64) -> [Insn; 2] {
