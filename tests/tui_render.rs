@@ -251,6 +251,22 @@ fn header_reports_backends_fallbacks_loss_and_own_cost() {
 }
 
 #[test]
+fn header_shows_the_packet_filter() {
+    let s = text(&pair_app());
+    assert!(!s.contains("filter udp"), "{s}");
+    let mut m = meta();
+    m.filter = Some("udp dst port 9000".into());
+    let mut app = App::new(m, Duration::from_secs(1));
+    app.update(snap(10, pair(10)));
+    app.update(snap(11, pair(11)));
+    let s = text(&app);
+    assert!(
+        line_with(&s, "sirqtop").contains("filter udp dst port 9000"),
+        "{s}"
+    );
+}
+
+#[test]
 fn bpf_cost_says_stats_off_without_bpf_stats() {
     let s = text(&pair_app());
     assert!(s.contains("stats off (--bpf-stats)"), "{s}");
