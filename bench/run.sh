@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sirqtop overhead benchmark: sirqtop side by side with the floor (empty programs on the
-# same hooks), bpftrace and bcc, over one veth pair between two network namespaces.
+# same hooks), bpftrace and bcc, over one veth pair between two network namespaces; and a
+# real service (nginx behind two veth hops, loaded by wrk: bench/service.sh).
 # Method and results: BENCHMARKS.md.
 #
 # usage: sudo bench/run.sh
@@ -11,14 +12,15 @@
 #   CONDITIONS="untraced floor sirqtop lite filtered bpfstats bpftrace bcc"
 #                      filtered = sirqtop --json --filter udp: the filter's evaluation once
 #                      per packet, against `sirqtop` in the same run
-#   WORKLOADS="udp tcp"
+#   WORKLOADS="udp tcp http"   http = the real service, with its own conditions
+#                      (SERVICE_CONDITIONS, SERVICE_CONNS, SERVE_PORT: see bench/service.sh)
 #   SENDER_CPU=0 RECEIVER_CPU=1   CPU pinning of both ends (BENCHMARKS.md says why)
 #   UDP_TOOL=udpflood  bench/udpflood.c (send() per datagram, recvmmsg sink); or iperf3
 #                      (-u -b 0 -l 64), whose receiver drops 15-20 % here (BENCHMARKS.md)
 #   PROFILE=1          per-hook BPF run time (separate runs with BPF stats on)
 #   PROFILE_TOOLS="floor bpfstats lite bpftrace bcc"   what the profile runs cover
 #   PERF=1             perf cpu-clock profile of the sender's CPU per condition (if perf exists)
-#   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready"
+#   READY_RUNS=7       extra sirqtop start-ups timed to "sirqtop: ready" (and BASE_SIRQTOP's)
 #   USERSPACE=1        examples/bench_userspace (snapshot path, RSS at 10k interfaces)
 #   SKIP_BUILD=0       1 = use the binaries already in target/release
 #   OUT=bench/results/<date>.md   the report; raw data goes to the same name without .md
@@ -35,7 +37,7 @@ repo=$(cd "$here/.." && pwd)
 REPS=${REPS:-5}
 SECS=${SECS:-5}
 CONDITIONS=${CONDITIONS:-untraced floor sirqtop lite filtered bpfstats bpftrace bcc}
-WORKLOADS=${WORKLOADS:-udp tcp}
+WORKLOADS=${WORKLOADS:-udp tcp http}
 SENDER_CPU=${SENDER_CPU:-0}
 RECEIVER_CPU=${RECEIVER_CPU:-1}
 UDP_TOOL=${UDP_TOOL:-udpflood}
@@ -65,8 +67,12 @@ for c in $CONDITIONS; do
     esac
 done
 for w in $WORKLOADS; do
-    case $w in udp | tcp) ;; *) die "unknown workload '$w' (udp tcp)" ;; esac
+    case $w in udp | tcp | http) ;; *) die "unknown workload '$w' (udp tcp http)" ;; esac
 done
+# shellcheck source=bench/service.sh
+. "$here/service.sh"
+HTTP=0
+[[ " $WORKLOADS " == *" http "* ]] && HTTP=1 && service_check
 ncpu=$(nproc)
 [ "$SENDER_CPU" -lt "$ncpu" ] && [ "$RECEIVER_CPU" -lt "$ncpu" ] || die "SENDER_CPU/RECEIVER_CPU must be < $ncpu"
 
@@ -91,6 +97,7 @@ cleanup() {
     done
     ip netns del "$NSA" 2>/dev/null || true
     ip netns del "$NSB" 2>/dev/null || true
+    service_cleanup
     [ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
     local i
     for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do umount "${MOUNTED[i]}" 2>/dev/null || true; done
@@ -128,7 +135,7 @@ need() { # need COMMAND PACKAGE
 need iperf3 iperf3
 need python3 python3
 need ss iproute2
-[[ " $CONDITIONS " == *" bpftrace "* ]] && need bpftrace bpftrace
+[[ " $CONDITIONS " == *" bpftrace "* || ($HTTP = 1 && " $SERVICE_CONDITIONS " == *" bpftrace "*) ]] && need bpftrace bpftrace
 [ "$PROFILE" = 1 ] && { need bpftool bpftool || true; }
 FLOOD=$target/bench/udpflood
 if [ "$UDP_TOOL" = udpflood ]; then
@@ -143,7 +150,7 @@ mount_if_missing() { # mount_if_missing TYPE DIR
         mount -t "$1" "$1" "$2" && MOUNTED+=("$2")
     fi
 }
-if [[ " $CONDITIONS " == *" bpftrace "* || " $CONDITIONS " == *" bcc "* ]]; then
+if [[ " $CONDITIONS $SERVICE_CONDITIONS " == *" bpftrace "* || " $CONDITIONS " == *" bcc "* ]]; then
     mount_if_missing debugfs /sys/kernel/debug
     mount_if_missing tracefs /sys/kernel/tracing
 fi
@@ -189,7 +196,7 @@ bcc_setup() {
     fi
     BCC_TOOL=$tool
 }
-if [[ " $CONDITIONS " == *" bcc "* ]]; then
+if [[ " $CONDITIONS " == *" bcc "* && " $WORKLOADS " == *" "[ut][dc]p" "* ]]; then
     if ! bcc_setup; then
         log "bcc: n/a: $BCC_NOTE"
         printf '%s\n' "$BCC_NOTE" >"$raw/bcc-na.txt"
@@ -216,8 +223,9 @@ log "namespaces $NSA ($IPA, cpu $SENDER_CPU) -> $NSB ($IPB, cpu $RECEIVER_CPU)"
 # One measurement; prints what report.py makes of it: "rx_kpps sent_kpps loss%" for UDP,
 # "gbit_s retransmits -" for TCP.
 PORT=5201
-measure() { # measure udp|tcp SECS OUTFILE
+measure() { # measure udp|tcp|http SECS OUTFILE
     local w=$1 secs=$2 out=$3 i args=()
+    [ "$w" = http ] && { service_measure "$secs" "$out"; return; }
     if [ "$w" = udp ] && [ "$UDP_TOOL" = udpflood ]; then
         ip netns exec "$NSB" taskset -c "$RECEIVER_CPU" "$FLOOD" sink "$PORT" "$secs" >"$out.sink" 2>&1 &
         SPID=$!
@@ -263,6 +271,7 @@ start_tracer() {
     filtered) cmd=("$SIRQTOP" --json --duration 1h --filter udp -o "$base.json" "$@") pat='sirqtop: ready' ;;
     bpfstats) cmd=("$SIRQTOP" --json --duration 1h --bpf-stats -o "$base.json" "$@") pat='sirqtop: ready' ;;
     base) cmd=("$BASE_SIRQTOP" --json --duration 1h -o "$base.json" "$@") pat='sirqtop: ready' ;;
+    serve) cmd=("$SIRQTOP" serve --listen "127.0.0.1:$SERVE_PORT" "$@") pat='sirqtop: ready' ;;
     bpftrace) cmd=(bpftrace -B line "$here/subset.bt") pat='bpftrace: ready' ;;
     bcc) cmd=(env PYTHONUNBUFFERED=1 "$BCC_TOOL" -d 3600 1) pat='Tracing soft irq' limit=180 ;;
     *) die "start_tracer $cond" ;;
@@ -327,7 +336,7 @@ wait_alone() {
     for ((i = 0; i < FOREIGN_WAIT * 5; i++)); do
         n=$(foreign "$ours" | awk '{ print $3 }' | sort -u | tr '\n' ' ')
         # Another bench/run.sh at the same time would load the same CPUs.
-        n+=$(ip netns list 2>/dev/null | awk -v a="$NSA" -v b="$NSB" '$1 ~ /^sqbench-/ && $1 != a && $1 != b { printf "%s ", $1 }')
+        n+=$(ip netns list 2>/dev/null | awk -v me="-$$-" '$1 ~ /^sq(bench|svc)-/ && index($1, me) == 0 { printf "%s ", $1 }')
         [ -z "$n" ] && return 0
         ((i == 0)) && log "waiting for other BPF tracing programs / benchmark runs to go: $n"
         sleep 0.2
@@ -370,6 +379,9 @@ fi
     echo "sirqtop: $("$SIRQTOP" --version 2>/dev/null) ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'))"
     [ -n "$BASE_SIRQTOP" ] && echo "base: $BASE_SIRQTOP ($("$BASE_SIRQTOP" --version 2>/dev/null))"
     echo "iperf3: $(iperf3 --version 2>/dev/null | head -1)"
+    if [ $HTTP = 1 ]; then
+        echo "service: nginx $(dpkg-query -W -f '${Version}' nginx-light 2>/dev/null), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null), $SERVICE_CONNS keep-alive connections; conditions: $SERVICE_CONDITIONS"
+    fi
     command -v bpftrace >/dev/null && echo "bpftrace: $(bpftrace --version 2>/dev/null)"
     [ -n "$BCC_TOOL" ] && echo "bcc: $(dpkg-query -W -f '${Version}' bpfcc-tools 2>/dev/null) (softirqs -d)"
     echo "reps: $REPS x ${SECS}s; conditions: $CONDITIONS; workloads: $WORKLOADS"
@@ -379,7 +391,8 @@ fi
 
 # ---- the matrix -------------------------------------------------------------------------------
 read -r -a conds <<<"$CONDITIONS"
-read -r -a works <<<"$WORKLOADS"
+works=()
+for w in $WORKLOADS; do [ "$w" = http ] || works+=("$w"); done
 if [ -e "$raw/bcc-na.txt" ]; then
     keep=()
     for c in "${conds[@]}"; do [ "$c" = bcc ] || keep+=("$c"); done
@@ -389,6 +402,7 @@ n=${#conds[@]}
 est=$((REPS * n * ${#works[@]} * (SECS + 2) + 60))
 log "matrix: $REPS rounds x ${#conds[@]} conditions x ${#works[@]} workloads x ${SECS}s (~$((est / 60)) min)"
 
+((${#works[@]} == 0)) && n=0 # the service alone
 log "warm-up (untraced, not recorded)"
 for w in "${works[@]}"; do measure "$w" 2 "$raw/warmup-$w.txt" >/dev/null; done
 
@@ -428,6 +442,8 @@ for ((r = 1; r <= REPS; r++)); do
         fi
     done
 done
+
+[ $HTTP = 1 ] && service_matrix
 
 # ---- per-hook cost: separate runs with BPF run-time statistics on ------------------------------
 if [ "$PROFILE" = 1 ]; then
@@ -503,10 +519,13 @@ fi
 
 # ---- attach-to-ready time -------------------------------------------------------------------------
 if ((READY_RUNS > 0)); then
-    log "ready time: $READY_RUNS start-ups each of sirqtop and sirqtop --lite"
+    # With BASE_SIRQTOP, its start-ups interleaved with these: a ratio from the same run.
+    modes=(sirqtop lite)
+    [ -n "$BASE_SIRQTOP" ] && modes+=(base)
+    log "ready time: $READY_RUNS start-ups each of ${modes[*]}"
     printf 'mode\tready_ms\n' >"$raw/ready.tsv"
     for ((i = 1; i <= READY_RUNS; i++)); do
-        for c in sirqtop lite; do
+        for c in "${modes[@]}"; do
             start_tracer "$c" "$raw/ready-$c-$i" || continue
             stop_tracer
             printf '%s\t%s\n' "$c" "$READY_MS" >>"$raw/ready.tsv"

@@ -91,6 +91,7 @@ static __always_inline bool filter_skip(struct sk_buff *skb, struct net_device *
 	f->xmit_ts = 0;
 	f->enq_ts = 0;
 	f->origin.ifindex = 0;
+	f->tshift = 0; /* untimed: no latency sample from it */
 	f->flags = INF_OUT;
 	st->last_xmit = xmit ? ptr : 0;
 	return true;

@@ -181,9 +181,11 @@ static __always_inline struct sirq_path_stats *path_slot(struct sirq_path_key *p
 	return &s->s;
 }
 
-/* Counts one receive of a tracked skb as the next hop of its path. */
+/* Counts one receive of a tracked skb as the next hop of its path; `now` 0: untimed. */
 static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *to, __u64 now)
 {
+	__u32 w = (f->tshift - 1) & 31;
+
 	struct sirq_path_key pk = {};
 	struct sirq_path_stats *p;
 
@@ -200,8 +202,8 @@ static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *
 		p->enqueues += f->enqs;
 		if (f->flags & INF_ORIGIN_SOFTIRQ)
 			p->origin_softirq++;
-		if (now > f->first_ts)
-			hist_add(&p->latency, now - f->first_ts);
+		if (now && now > f->first_ts)
+			hist_addw(&p->latency, now - f->first_ts, w);
 		return;
 	}
 	p = bpf_map_lookup_elem(&paths, &pk);
@@ -218,8 +220,8 @@ static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *
 		__sync_fetch_and_add(&p->enqueues, f->enqs);
 	if (f->flags & INF_ORIGIN_SOFTIRQ)
 		__sync_fetch_and_add(&p->origin_softirq, 1);
-	if (now > f->first_ts)
-		hist_add_shared(&p->latency, now - f->first_ts);
+	if (now && now > f->first_ts)
+		hist_add_shared(&p->latency, now - f->first_ts, w);
 }
 
 /*
@@ -237,10 +239,9 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
-	/* --lite keeps no timestamps: no clock read on its per-packet path. */
-	__u64 now = cfg.lite ? 0 : bpf_ktime_get_ns();
-	__u64 enq_ts = 0;
-	bool counted = false, via_lower = false;
+	__u64 now = 0, enq_ts = 0;
+	bool counted = false, via_lower = false, timed = false;
+	__u32 w = 0;
 
 	st = cpu_state();
 	f = cfg.lite ? NULL : slot_of(ptr);
@@ -256,17 +257,29 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 		else
 			f->flags &= ~INF_RCVD;
 	}
-	if (f && f->skb == ptr && f->xmit_ts && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
+	/*
+	 * The clock, only where a number needs it (--lite keeps no timestamps): a timed skb's
+	 * latencies, and the NET_RX time split from the run's second receive on (the first
+	 * one's segment is still open at the run's start).
+	 */
+	if (f && f->skb == ptr && f->tshift) {
+		timed = true;
+		w = (f->tshift - 1) & 31;
+	}
+	if (!cfg.lite && (timed || (st && st->run_ts && st->run_vec == SIRQ_VEC_NET_RX &&
+				    (st->rx_has || st->rx_seen || another))))
+		now = bpf_ktime_get_ns();
+	if (timed && f->xmit_ts && !f->enq_ts && now - f->xmit_ts > SIRQ_STALE_NS) {
 		/* A previous owner of this address, never received: no sample from it. */
 		ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 		f->skb = 0;
 	}
 	if (f && f->skb == ptr) {
 		/* The transmitting device passed the filter when the entry was made. */
-		if (f->xmit_ts && now > f->xmit_ts && (f->flags & INF_TX_PAIR)) {
+		if (timed && f->xmit_ts && now > f->xmit_ts && (f->flags & INF_TX_PAIR)) {
 			h = iface_hists_get(&f->tx);
 			if (h)
-				hist_add_shared(&h->veth_hop, now - f->xmit_ts);
+				hist_add_shared(&h->veth_hop, now - f->xmit_ts, w);
 		}
 		enq_ts = f->enq_ts;
 		via_lower = f->flags & INF_VIA_LOWER;
@@ -288,7 +301,7 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	} else if (!out && dev && dev_key(dev, &k, direct)) {
 		counted = true;
 		if (f && f->origin.ifindex)
-			path_hop(f, &k, now);
+			path_hop(f, &k, timed ? now : 0);
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;
@@ -299,10 +312,10 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 			if (!cfg.napi_hook && st)
 				claim_napi_raise(st, c);
 		}
-		if (enq_ts && now > enq_ts) {
+		if (timed && enq_ts && now > enq_ts) {
 			h = iface_hists_get(&k);
 			if (h)
-				hist_add_shared(&h->backlog_wait, now - enq_ts);
+				hist_add_shared(&h->backlog_wait, now - enq_ts, w);
 		}
 	}
 	/*

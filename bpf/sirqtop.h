@@ -42,6 +42,8 @@ struct sirq_config {
 	__u8 track_backlog; /* follow the backlog NAPI's state (softirq_exit or napi_poll attached) */
 	__u8 napi_hook;     /* napi_poll attached (--napi-polls): it attributes NAPI raises */
 	__u32 stack_every; /* sample the kernel stack of every Nth NET_RX/NET_TX raise per CPU; 0 = none */
+	__u32 timing_rate; /* time at most about this many new skbs per second per CPU, 1 in 2^k
+			    * above it, each sample weighted 2^k; 0 = time every skb */
 	__u8 filter;       /* --filter: the placeholders of filter.bpf.h hold its bodies */
 };
 
@@ -60,6 +62,8 @@ enum sirq_counter {
 				       * bridge mode): received there, counted by the kernel
 				       * on the upper only, so not on the lower either */
 	SIRQ_CTR_RX_ANOTHER,          /* receives seen after a peer redirect or an rx_handler */
+	SIRQ_CTR_SKBS_PICKED,         /* new tracked skbs timing_pick decided on (timing_rate) */
+	SIRQ_CTR_SKBS_TIMED,          /* of those, timed */
 	SIRQ_CTR_NR,
 };
 
@@ -138,6 +142,8 @@ struct sirq_iface_counters {
 	__u64 dropped;       /* skbs freed as dropped (skb:kfree_skb) while on this device */
 	__u64 napi_polls;    /* polls of this device's own NAPI (napi:napi_poll) */
 	__u64 napi_packets;  /* packets those polls processed */
+	__u64 napi_replaced; /* its transmits to the peer's own NAPI never received as the
+			      * same skb: XDP on the peer copied them (or GRO merged them) */
 };
 
 /* Shared (atomically updated) latency histograms of one interface. */

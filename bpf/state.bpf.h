@@ -46,7 +46,7 @@ struct {
 } hist_slots SEC(".maps");
 
 /*
- * In-flight skbs: a direct-mapped table indexed by a hash of the skb pointer. An array
+ * In-flight skbs: a direct-mapped table indexed by the skb pointer. An array
  * slot costs a few instructions where an LRU hash costs locks and list updates; an
  * entry of a dropped packet cannot leak, it is overwritten by the next skb hashing to
  * its slot, and every overwrite of an unmatched entry is counted (inflight_evicted).
@@ -61,7 +61,10 @@ struct inflight {
 	__u64 rcv_run;  /* the NET_RX run (its start time) that last received it */
 	struct sirq_iface_key origin; /* ifindex 0: not from a veth transmit we saw */
 	struct sirq_iface_key prev;   /* last receiver (the origin before the first) */
-	__u32 rcv_cpu;
+	__u16 rcv_cpu;
+	__u8 tshift;    /* 0: not timed (xmit_ts/enq_ts/first_ts are markers); k + 1: timed,
+			 * each latency sample weighs 2^k (see timing_pick) */
+	__u8 _pad;
 	__u16 hops;     /* receives so far */
 	__u8 enqs;      /* backlog enqueues so far */
 	__u8 flags;     /* INF_RCVD, INF_ORIGIN_SOFTIRQ */
@@ -192,6 +195,13 @@ struct cpu_state {
 	__u64 another_dev;               /* the skb's device at entry (ipvlan_nf_input) */
 	__u64 rx_run_prev;               /* start of the NET_RX run before the current one */
 	__u64 rx_run_cur;                /* start of the current (or last) NET_RX run */
+	__u64 tm_jiffy;                  /* timing_pick: the current rate window's jiffy */
+	__u64 tm_ns;                     /* and its start time */
+	__u32 tm_count;                  /* skbs picked for or against timing in the window */
+	__u32 tm_shift;                  /* time 1 in 2^tm_shift skbs */
+	__u32 tm_seq;                    /* running pick counter (never reset: fair weights) */
+	__u8 enq_tshift;                 /* tshift of the pending enqueue (enq_ts) */
+	__u8 raise_k[SIRQ_NR_VECTORS];   /* weight shift of raise_ts[vec]'s sample */
 };
 
 struct {
@@ -244,6 +254,7 @@ static __always_inline void ctr_inc(__u32 idx)
 		*v += 1;
 }
 
+
 static __always_inline struct cpu_state *cpu_state(void)
 {
 	__u32 zero = 0;
@@ -266,26 +277,71 @@ static __always_inline __u32 hist_bucket(__u64 v)
 	return r & (SIRQ_HIST_BUCKETS - 1);
 }
 
-/* Per-CPU histogram: plain stores. */
-static __always_inline void hist_add(struct sirq_hist *h, __u64 v)
+/* Per-CPU histogram: plain stores. A sample of weight 2^k stands for 2^k skbs. */
+static __always_inline void hist_addw(struct sirq_hist *h, __u64 v, __u32 k)
 {
-	h->count++;
-	h->sum += v;
+	h->count += 1ULL << k;
+	h->sum += v << k;
 	if (v > h->max)
 		h->max = v;
-	h->buckets[hist_bucket(v)]++;
+	h->buckets[hist_bucket(v)] += 1ULL << k;
+}
+
+static __always_inline void hist_add(struct sirq_hist *h, __u64 v)
+{
+	hist_addw(h, v, 0);
 }
 
 /*
  * Shared histogram: atomic adds; `count` is left 0 (user space sums the buckets) to save
  * one atomic per packet; max is best effort (a lost race keeps a close value).
  */
-static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v)
+static __always_inline void hist_add_shared(struct sirq_hist *h, __u64 v, __u32 k)
 {
-	__sync_fetch_and_add(&h->sum, v);
+	__sync_fetch_and_add(&h->sum, v << k);
 	if (v > h->max)
 		h->max = v;
-	__sync_fetch_and_add(&h->buckets[hist_bucket(v)], 1);
+	__sync_fetch_and_add(&h->buckets[hist_bucket(v)], 1ULL << k);
+}
+
+/*
+ * Whether a new tracked skb is timed (its latencies sampled), as its entry's tshift.
+ * Clock reads are most of the per-packet cost, and under a flood the histograms need
+ * not see every skb: with cfg.timing_rate, a CPU times every skb while it starts fewer
+ * than that many per second; above, 1 in 2^k, k set once per window (two jiffies or
+ * more) from the window's rate, every sample weighted 2^k so the histograms still
+ * estimate every skb. Counts, paths and softirq time never sample.
+ */
+static __always_inline __u8 timing_pick(struct cpu_state *st)
+{
+	__u64 j, now, span, allowed;
+	__u32 k = 0;
+
+	if (!cfg.timing_rate)
+		return 1;
+	j = bpf_jiffies64();
+	if (j - st->tm_jiffy >= 2) {
+		now = bpf_ktime_get_ns();
+		span = now - st->tm_ns;
+		if (span > 1000000000ULL)
+			span = 1000000000ULL;
+		allowed = (__u64)cfg.timing_rate * span / 1000000000ULL;
+		for (int i = 0; i < 20; i++) {
+			if ((st->tm_count >> k) > allowed)
+				k++;
+		}
+		st->tm_shift = k;
+		st->tm_count = 0;
+		st->tm_jiffy = j;
+		st->tm_ns = now;
+	}
+	st->tm_count++;
+	ctr_inc(SIRQ_CTR_SKBS_PICKED);
+	k = st->tm_shift & 31;
+	if (++st->tm_seq & ((1U << k) - 1))
+		return 0;
+	ctr_inc(SIRQ_CTR_SKBS_TIMED);
+	return k + 1;
 }
 
 /*
@@ -320,8 +376,13 @@ static __always_inline __u64 skb_id(const void *skb, bool direct)
 
 static __always_inline struct inflight *slot_of(__u64 skb)
 {
-	/* skbs are slab objects: mix the pointer so neighbours spread over the table. */
-	__u32 idx = (__u32)(((skb >> 6) * 0x9E3779B97F4A7C15ULL) >> 40) & (SIRQ_INFLIGHT_SLOTS - 1);
+	/*
+	 * skbs are slab objects 256 bytes or more apart: address bits from 8 up give
+	 * neighbours neighbouring slots, so a flood's skbs, cycling through a few slab pages,
+	 * touch a few pages of the table. A mixing hash spread them over all of its 6 MB: a
+	 * TLB and cache miss per packet, twice the transmit's cost (BENCHMARKS.md).
+	 */
+	__u32 idx = (__u32)(skb >> 8) & (SIRQ_INFLIGHT_SLOTS - 1);
 
 	return bpf_map_lookup_elem(&inflight, &idx);
 }

@@ -82,8 +82,21 @@ static __always_inline void evict_check(struct inflight *f, __u64 skb)
 {
 	/* An entry still waiting for its receive (another skb's, or an earlier pass of this
 	 * one) is lost; a received one is only kept in case its skb is sent on. */
-	if (f->skb && !(f->flags & INF_RCVD))
+	if (!f->skb || (f->flags & INF_RCVD))
+		return;
+	/*
+	 * Handed to a pair's peer without a backlog enqueue: the peer's own NAPI took it (XDP
+	 * or GRO on the peer), and with XDP the peer receives a copy and frees this one
+	 * unseen. Not table pressure: counted apart, on the transmitting device.
+	 */
+	if ((f->flags & INF_TX_PAIR) && f->xmit_ts && !f->enq_ts) {
+		struct sirq_iface_counters *c = iface_counters_find(&f->tx);
+
+		if (c)
+			c->napi_replaced++;
+	} else {
 		ctr_inc(SIRQ_CTR_INFLIGHT_EVICTED);
+	}
 }
 
 /*
@@ -130,6 +143,7 @@ static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
 	f->hops = 0;
 	f->enqs = 0;
 	f->flags = 0;
+	f->tshift = 0;
 }
 
 /* Which transmits an entry point sees: every kind (the tracepoint), veth only (veth_xmit
@@ -178,24 +192,32 @@ static __always_inline int on_dev_xmit(struct sk_buff *skb, struct net_device *d
 		return 0;
 	/* veth_xmit enqueues (if it does) on this CPU before it returns. */
 	st = cpu_state();
-	now = bpf_ktime_get_ns();
+	if (!st)
+		return 0;
 	/*
 	 * A path goes on when the kernel sends on an skb it received (forwarding), or when a
 	 * transmit follows a transmit of the same skb on this CPU: an upper device handing it
-	 * to its lower (VLAN, macvlan, a tunnel's encapsulation onto the underlay).
+	 * to its lower (VLAN, macvlan, a tunnel's encapsulation onto the underlay): another
+	 * device. The same device again is a new skb at a freed address (the previous one
+	 * went to the peer's NAPI, no enqueue cleared last_xmit). It keeps
+	 * its timing decision; a new one is picked (timed or not) here. An untimed skb's
+	 * timestamps are markers (1): no clock read.
 	 */
 	if (!continues(f, ptr, st, &k) &&
-	    !(f->skb == ptr && !(f->flags & INF_RCVD) && f->origin.ifindex && st &&
-	      st->last_xmit == ptr)) {
+	    !(f->skb == ptr && !(f->flags & INF_RCVD) && f->origin.ifindex &&
+	      st->last_xmit == ptr && !same_key(&f->tx, &k))) {
 		inflight_reset(f, ptr);
+		f->tshift = timing_pick(st);
+		now = f->tshift ? bpf_ktime_get_ns() : 1;
 		f->first_ts = now;
 		f->origin = k;
 		f->prev = k;
-		if (st && st->run_ts && st->run_vec == SIRQ_VEC_NET_RX)
+		if (st->run_ts && st->run_vec == SIRQ_VEC_NET_RX)
 			f->flags = INF_ORIGIN_SOFTIRQ;
+	} else {
+		now = f->tshift ? bpf_ktime_get_ns() : 1;
 	}
-	if (st)
-		st->last_xmit = ptr;
+	st->last_xmit = ptr;
 	f->flags &= ~(INF_RCVD | INF_TX_PAIR | INF_TX_UPPER | INF_VIA_LOWER);
 	if (cls == KIND_PAIR)
 		f->flags |= INF_TX_PAIR;
@@ -227,7 +249,8 @@ static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *de
 	struct cpu_state *st;
 	struct inflight *f;
 	__u64 ptr = skb_id(skb, direct);
-	__u64 now;
+	__u64 now = 1;  /* lite or untimed: a marker, no clock read */
+	__u8 ts = 0;
 
 	st = cpu_state();
 	if (!st || !dev)
@@ -245,30 +268,36 @@ static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *de
 	if (!c)
 		return 0;
 	c->rx_enqueued++;
-	now = cfg.lite ? 1 : bpf_ktime_get_ns(); /* lite: a marker, no clock read */
 	if (!cfg.lite) {
 		f = slot_of(ptr);
 		if (f) {
 			if (f->skb != ptr) {
 				inflight_reset(f, ptr);
+				f->tshift = timing_pick(st);
 			} else if (f->flags & INF_RCVD) {
 				/* Received, now enqueued again without a veth transmit (macvlan,
 				 * loopback): sent on, or a new skb at a freed address. */
-				if (continues(f, ptr, st, &k))
+				if (continues(f, ptr, st, &k)) {
 					f->flags &= ~INF_RCVD;
-				else
+				} else {
 					inflight_reset(f, ptr);
+					f->tshift = timing_pick(st);
+				}
 			} else if (st->last_xmit != ptr || f->enq_ts) {
 				/* Not the veth transmit that just ran here: a previous owner of
 				 * this address that was never received. */
 				ctr_inc(SIRQ_CTR_INFLIGHT_STALE);
 				f->xmit_ts = 0;
 				f->origin.ifindex = 0;
+				f->tshift = timing_pick(st);
 			} else if ((f->flags & INF_TX_UPPER) && !same_key(&f->tx, &k)) {
 				/* A macvlan handing its skb to its lower device (bridge mode,
 				 * to a sibling): the lower only passes it on. */
 				f->flags |= INF_VIA_LOWER;
 			}
+			ts = f->tshift;
+			if (ts)
+				now = bpf_ktime_get_ns();
 			f->enq_ts = now;
 			if (f->enqs < 255)
 				f->enqs++;
@@ -282,6 +311,7 @@ static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *de
 	 */
 	if (backlog_idle(st)) {
 		st->enq_ts = now;
+		st->enq_tshift = ts;
 		st->enq_key = k;
 	} else {
 		st->enq_ts = 0;
@@ -355,6 +385,7 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 	struct sirq_softirq_stats *s;
 	struct cpu_state *st;
 	__u32 key = vec;
+	__u8 ts = 1;
 	__u64 now;
 
 	if (vec >= SIRQ_NR_VECTORS)
@@ -375,6 +406,7 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 		if (st->enq_key.ifindex) {
 			c = iface_counters_find(&st->enq_key);
 			now = st->enq_ts;
+			ts = st->enq_tshift; /* untimed (0): no raise -> run sample */
 		} else {
 			now = cfg.lite ? 0 : bpf_ktime_get_ns();
 		}
@@ -398,8 +430,10 @@ static __always_inline int on_softirq_raise(void *ctx, __u32 vec)
 		}
 	}
 	/* raise -> run delay needs softirq_entry, which --lite does not attach. */
-	if (!cfg.lite && st->raise_ts[vec] == 0)
+	if (!cfg.lite && st->raise_ts[vec] == 0 && ts) {
 		st->raise_ts[vec] = now;
+		st->raise_k[vec] = ts - 1;
+	}
 	if (cfg.stack_every && (vec == SIRQ_VEC_NET_RX || vec == SIRQ_VEC_NET_TX))
 		sample_stack(ctx, st, vec, attributed ? &by : NULL);
 	return 0;
@@ -439,7 +473,7 @@ static __always_inline int on_softirq_entry(__u32 vec)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (st->raise_ts[vec]) {
-		hist_add(&s->raise_to_run, now - st->raise_ts[vec]);
+		hist_addw(&s->raise_to_run, now - st->raise_ts[vec], st->raise_k[vec] & 31);
 		st->raise_ts[vec] = 0;
 	}
 	st->run_ts = now;

@@ -115,6 +115,7 @@ fn snapshot(n: usize) -> Snapshot {
         raise_sites: vec![],
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

@@ -167,6 +167,7 @@ fn snapshot(o: &Opts, scale: u64, rng: &mut Rng) -> Snapshot {
         raise_sites: Vec::new(),
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

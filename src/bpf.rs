@@ -66,11 +66,9 @@ pub struct Skeleton {
 impl Skeleton {
     /// Opens the embedded object, lets `configure` set its read-only config and choose the
     /// programs to load, and loads it into the kernel.
-    /// With a `filter`, its translated bodies replace the placeholders of
-    /// bpf/filter.bpf.h in every program that loads.
+    /// `configure` may refuse (the --filter bodies could not be placed): nothing loads.
     pub fn load(
-        configure: impl FnOnce(&mut OpenSirqtopSkel<'static>),
-        filter: Option<&crate::filter::Filter>,
+        configure: impl FnOnce(&mut OpenSirqtopSkel<'static>) -> Result<(), String>,
     ) -> Result<Skeleton, SkelError> {
         let storage = NonNull::from(Box::leak(Box::new(MaybeUninit::<OpenObject>::uninit())));
         // SAFETY: `storage` is a fresh heap allocation that nothing else references. It is
@@ -81,10 +79,7 @@ impl Skeleton {
             .open(object)
             .map_err(SkelError::Open)
             .and_then(|mut open| {
-                configure(&mut open);
-                if let Some(f) = filter {
-                    crate::filter::install(open.open_object_mut(), f).map_err(SkelError::Filter)?;
-                }
+                configure(&mut open).map_err(SkelError::Filter)?;
                 open.load().map_err(SkelError::Load)
             });
         match loaded {

@@ -120,6 +120,7 @@ fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         raise_sites: vec![],
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Backend plan -> load -> attach, with fallback: a hook whose mechanism fails to load or
 //! attach moves on to its next candidate, and the reason is kept as a typed [`Fallback`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -118,9 +118,19 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
     // Receives on another round have no tracepoint. Where the kernel refuses fexit, say so
     // from a two-instruction probe instead of a failed load of everything (and a kallsyms
     // read) at every start.
+    // One read of the kernel's BTF serves the probe and the drop reason names.
+    let btf = probe::btf::RawBtf::vmlinux();
+    let drop_names = btf
+        .as_ref()
+        .map(probe::kernel::drop_reason_names)
+        .unwrap_or_default();
     if let Some(c) = plan.candidates.get_mut(&Hook::RxAnother) {
         if c.contains(&Mechanism::Fentry) {
-            if let Err(why) = probe::kernel::fexit_probe("skb_do_redirect") {
+            let probed = btf
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|b| probe::kernel::fexit_probe(b, "skb_do_redirect"));
+            if let Err(why) = probed {
                 c.retain(|m| *m != Mechanism::Fentry);
                 fallbacks.push(Fallback::new(Hook::RxAnother, Mechanism::Fentry, why));
             }
@@ -195,7 +205,7 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             }
             continue;
         }
-        match try_attach(cfg, &features, &chosen) {
+        match try_attach(cfg, &features, &chosen, &drop_names, btf.as_ref().ok()) {
             Ok(mut c) => {
                 let mut report = ProbeReport::default();
                 for (h, m) in &chosen {
@@ -247,6 +257,8 @@ fn try_attach(
     cfg: &Config,
     features: &KernelFeatures,
     chosen: &BTreeMap<Hook, Mechanism>,
+    drop_names: &HashMap<u32, String>,
+    btf: Option<&probe::btf::RawBtf>,
 ) -> std::result::Result<Collector, AttachFailure> {
     let wanted: Vec<&'static probe::Program> = chosen
         .iter()
@@ -254,7 +266,7 @@ fn try_attach(
         .filter(|p| !p.optional || probe::has_function(features, p.target))
         .collect();
     take_libbpf_log();
-    let skel = load(cfg, &wanted)?;
+    let (skel, mut offloaded) = load(cfg, &wanted, btf)?;
     let mut c = Collector {
         ring: None,
         links: Vec::new(),
@@ -263,7 +275,7 @@ fn try_attach(
         identity: identity::Identities::default(),
         stacks: stacks::RaiseStacks::default(),
         reclaim: super::reclaim::Reclaimer::new(cfg.forget_gone_after),
-        drop_names: probe::kernel::drop_reason_names(),
+        drop_names: drop_names.clone(),
         meta: CaptureMeta {
             kernel_release: String::new(),
             probes: ProbeReport::default(),
@@ -276,6 +288,7 @@ fn try_attach(
         },
         attached_at: Instant::now(),
         possible_cpus: libbpf_rs::num_possible_cpus().unwrap_or(1),
+        timing_rate: if cfg.lite { 0 } else { cfg.timing_rate },
         slot_check: Default::default(),
         reconcile: super::reconcile::Reconciler::new(&cfg.netns_filter),
         softnet: super::softnet::SoftnetTracker::start(SOFTNET_STAT, &features.release),
@@ -298,6 +311,20 @@ fn try_attach(
         c.stats_fd = maps::enable_bpf_stats();
     }
     for p in wanted {
+        if let Some(o) = offloaded.take_if(|o| o.program.name == p.name) {
+            match o.attach() {
+                Ok(own) => c.links.push(Attached {
+                    name: p.name,
+                    hook: p.hook,
+                    mechanism: p.mechanism,
+                    link: super::Linked::Own(own),
+                }),
+                Err(why) => {
+                    return Err(AttachFailure::Hook(Fallback::new(p.hook, p.mechanism, why)))
+                }
+            }
+            continue;
+        }
         let Some(prog) = c.skel.object().progs_mut().find(|x| x.name() == p.name) else {
             return Err(AttachFailure::Fatal(Error::Load(format!(
                 "program {} missing",
@@ -309,7 +336,7 @@ fn try_attach(
                 name: p.name,
                 hook: p.hook,
                 mechanism: p.mechanism,
-                _link: link,
+                link: super::Linked::Libbpf(link),
             }),
             Err(e) => {
                 return Err(AttachFailure::Hook(Fallback::new(
@@ -338,35 +365,54 @@ fn attach_target(p: &probe::Program) -> String {
     }
 }
 
-/// Sets the read-only config, enables exactly the wanted programs and loads. A program
+/// Sets the read-only config, enables exactly the wanted programs and loads, the largest
+/// of them on a thread of its own (returned: it is attached by its own link). A program
 /// the kernel refuses becomes that hook's fallback.
 fn load(
     cfg: &Config,
     wanted: &[&'static probe::Program],
-) -> std::result::Result<Skeleton, AttachFailure> {
-    let loaded = Skeleton::load(
-        |open| {
-            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
-                ro.cfg.lite = u8::from(cfg.lite);
-                ro.cfg.stack_every = cfg.stack_every;
-                let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
-                ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
-                ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));
-                ro.cfg.filter = u8::from(cfg.filter.is_some());
-            }
-            for mut p in open.open_object_mut().progs_mut() {
-                let name = p.name().to_string_lossy().into_owned();
-                p.set_autoload(wanted.iter().any(|w| w.name == name));
-            }
-        },
-        cfg.filter.as_ref(),
-    );
+    btf: Option<&probe::btf::RawBtf>,
+) -> std::result::Result<(Skeleton, Option<super::parallel::Offloaded>), AttachFailure> {
+    let mut offloaded = None;
+    let mut prepare_failed = None;
+    let loaded = Skeleton::load(|open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
+            ro.cfg.lite = u8::from(cfg.lite);
+            ro.cfg.stack_every = cfg.stack_every;
+            ro.cfg.timing_rate = cfg.timing_rate;
+            let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
+            ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
+            ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));
+            ro.cfg.filter = u8::from(cfg.filter.is_some());
+        }
+        for mut p in open.open_object_mut().progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            p.set_autoload(wanted.iter().any(|w| w.name == name));
+        }
+        if btf.is_none() && cfg.filter.is_none() {
+            return Ok(());
+        }
+        // Prepared once (maps made, instructions relocated): the filter's bodies go into
+        // the programs, then the largest one may be copied out to load on its own thread.
+        if let Err(e) = super::parallel::prepare(open.open_object_mut()) {
+            prepare_failed = Some(e);
+            return Ok(());
+        }
+        if let Some(f) = &cfg.filter {
+            crate::filter::install(open.open_object_mut(), f)?;
+        }
+        if let Some(btf) = btf {
+            offloaded = super::parallel::offload(open.open_object_mut(), wanted, btf);
+        }
+        Ok(())
+    });
     let e = match loaded {
-        Ok(s) => return Ok(s),
+        Ok(s) => return Ok((s, offloaded)),
         Err(SkelError::Open(e)) => return Err(AttachFailure::Fatal(Error::Load(e.to_string()))),
         Err(SkelError::Filter(e)) => return Err(AttachFailure::Fatal(filter_error(cfg, &e))),
-        Err(SkelError::Load(e)) => e,
+        // A failed prepare leaves libbpf's load only "can't be attempted twice".
+        Err(SkelError::Load(e)) => prepare_failed.unwrap_or(e),
     };
     let log = take_libbpf_log();
     if let Some(why) = filter_refused(cfg, &log) {

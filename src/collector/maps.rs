@@ -9,10 +9,9 @@ use libbpf_rs::{MapCore, MapFlags};
 use crate::bpf::{types, SirqtopSkel};
 use crate::error::{Error, Result};
 use crate::model::{
-    CpuStats, Histogram, Hook, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
+    CpuStats, Histogram, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
     VectorStats, VECTOR_NAMES,
 };
-use crate::probe::Mechanism;
 
 use super::reclaim;
 use super::SlotCheck;
@@ -155,6 +154,30 @@ pub(super) fn softirqs(skel: &SirqtopSkel, possible_cpus: usize) -> Result<Vec<C
     Ok(cpus)
 }
 
+/// One of the kernel's own counters, summed over CPUs.
+fn counter(skel: &SirqtopSkel, c: types::sirq_counter) -> Result<u64> {
+    let per_cpu = skel
+        .maps
+        .counters
+        .lookup_percpu(&c.0.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_error("counters"))?
+        .unwrap_or_default();
+    Ok(per_cpu
+        .iter()
+        .map(|v| first_u64(v))
+        .fold(0u64, u64::saturating_add))
+}
+
+/// What latency sampling did (--timing-rate).
+pub(super) fn timing(skel: &SirqtopSkel, rate: u32) -> Result<crate::model::Timing> {
+    use types::sirq_counter as C;
+    Ok(crate::model::Timing {
+        rate,
+        skbs_picked: counter(skel, C::SIRQ_CTR_SKBS_PICKED)?,
+        skbs_timed: counter(skel, C::SIRQ_CTR_SKBS_TIMED)?,
+    })
+}
+
 /// The tool's own losses, summed over CPUs.
 pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
     use types::sirq_counter as C;
@@ -235,25 +258,22 @@ pub(super) fn raise_stack(skel: &SirqtopSkel, id: u32) -> Vec<u64> {
 }
 
 /// Run count and time of one attached program (None unless BPF stats are on).
-pub(super) fn program_cost(
-    skel: &SirqtopSkel,
-    name: &str,
-    hook: Hook,
-    mechanism: Mechanism,
-    stats_on: bool,
-) -> ProgramCost {
+pub(super) fn program_cost(skel: &SirqtopSkel, a: &super::Attached, stats_on: bool) -> ProgramCost {
     let info = stats_on
         .then(|| {
-            skel.object()
-                .progs()
-                .find(|p| p.name() == name)
-                .and_then(|p| prog_run_stats(p.as_fd().as_raw_fd()))
+            let fd = a.own_fd().or_else(|| {
+                skel.object()
+                    .progs()
+                    .find(|p| p.name() == a.name)
+                    .map(|p| p.as_fd().as_raw_fd())
+            })?;
+            prog_run_stats(fd)
         })
         .flatten();
     ProgramCost {
-        name: name.to_string(),
-        hook,
-        backend: mechanism.backend(),
+        name: a.name.to_string(),
+        hook: a.hook,
+        backend: a.mechanism.backend(),
         run_count: info.map(|i| i.0),
         run_time_ns: info.map(|i| i.1),
     }
@@ -468,5 +488,6 @@ fn counters(c: &types::sirq_iface_counters) -> IfaceCounters {
         dropped: c.dropped,
         napi_polls: c.napi_polls,
         napi_packets: c.napi_packets,
+        napi_replaced: c.napi_replaced,
     }
 }

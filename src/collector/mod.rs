@@ -7,6 +7,7 @@
 mod attach;
 mod identity;
 mod maps;
+mod parallel;
 mod reclaim;
 mod reconcile;
 mod softnet;
@@ -51,9 +52,17 @@ pub struct Config {
     /// the snapshots and memory (for a consumer that stops showing it then). None: every
     /// interface stays in every snapshot (a one-shot capture reports them all).
     pub forget_gone_after: Option<Duration>,
+    /// Time at most about this many new skbs per second per CPU for the latency
+    /// histograms, 1 in 2^k above, each sample weighted 2^k; 0 = every skb (exact).
+    pub timing_rate: u32,
     /// --filter: only skbs that match count (their verdict is taken once per skb).
     pub filter: Option<crate::filter::Filter>,
 }
+
+/// The CLI's default --timing-rate: measured in bench/run.sh (BENCHMARKS.md), 20 000 timed
+/// skbs per second per CPU keep the histograms' quantiles within a bucket of exact ones
+/// while a flood's skbs, above it, cost no clock reads but the softirq's.
+pub const DEFAULT_TIMING_RATE: u32 = 20_000;
 
 /// The CLI's default raise-site sampling: a kernel stack walk costs microseconds, so one in
 /// 1024 raises per CPU keeps it off the per-packet budget under a flood while still finding
@@ -65,7 +74,24 @@ struct Attached {
     name: &'static str,
     hook: Hook,
     mechanism: Mechanism,
-    _link: Link,
+    link: Linked,
+}
+
+/// A program of the skeleton attached by libbpf, or one loaded and attached on its own
+/// ([`parallel`]); dropping either detaches it.
+enum Linked {
+    Libbpf(#[allow(dead_code)] Link),
+    Own(parallel::OwnLink),
+}
+
+impl Attached {
+    /// The program's descriptor where it is not the skeleton's.
+    fn own_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.link {
+            Linked::Own(l) => Some(std::os::fd::AsRawFd::as_raw_fd(&l.prog)),
+            Linked::Libbpf(_) => None,
+        }
+    }
 }
 
 /// Where the kernel's direct-mapped interface tables (per-CPU counter slots, shared
@@ -110,6 +136,8 @@ pub struct Collector {
     attached_at: Instant,
     /// Possible CPUs: the layout of per-CPU map values.
     possible_cpus: usize,
+    /// --timing-rate as loaded (0 with --lite: nothing is timed).
+    timing_rate: u32,
     slot_check: SlotCheck,
     reconcile: reconcile::Reconciler,
     /// The kernel's per-CPU receive statistics since attach.
@@ -240,7 +268,7 @@ impl Collector {
         let programs = self
             .links
             .iter()
-            .map(|a| maps::program_cost(&self.skel, a.name, a.hook, a.mechanism, stats_on))
+            .map(|a| maps::program_cost(&self.skel, a, stats_on))
             .collect();
         Ok(Snapshot {
             elapsed_ns,
@@ -251,6 +279,7 @@ impl Collector {
             raise_sites,
             path_hops,
             payers,
+            timing: maps::timing(&self.skel, self.timing_rate)?,
         })
     }
 

@@ -1,5 +1,5 @@
-//! Installing a filter into the opened BPF object: libbpf prepares it (relocations done,
-//! functions appended to the programs that call them), then every copy of a placeholder
+//! Installing a filter into the prepared BPF object (`bpf_object__prepare`: relocations
+//! done, functions appended to the programs that call them): every copy of the placeholder
 //! gets its translated body, then the object loads as usual.
 
 use libbpf_rs::libbpf_sys;
@@ -7,18 +7,10 @@ use libbpf_rs::{AsRawLibbpf, OpenObject};
 
 use super::{splice, Filter, Insn, MAGIC};
 
-/// Replaces the placeholders of every program that will load; the error is one line.
+/// Replaces the placeholders of every program of the prepared `obj` that will load; the
+/// error is one line.
 pub fn install(obj: &mut OpenObject, filter: &Filter) -> Result<(), String> {
     let body = filter.placeholder_body().map_err(|e| e.to_string())?;
-    // SAFETY: the pointer is the live object `obj` owns, not yet loaded; prepare is the
-    // first half of the load libbpf does anyway, and the load after it goes on from there.
-    let rc = unsafe { libbpf_sys::bpf_object__prepare(obj.as_libbpf_object().as_ptr()) };
-    if rc != 0 {
-        return Err(format!(
-            "preparing the BPF object failed: {}",
-            std::io::Error::from_raw_os_error(-rc)
-        ));
-    }
     for prog in obj.progs_mut() {
         if !prog.autoload() {
             continue;

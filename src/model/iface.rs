@@ -45,6 +45,10 @@ pub struct IfaceCounters {
     pub napi_polls: u64,
     /// Packets it received without a backlog enqueue: from its own NAPI.
     pub napi_packets: u64,
+    /// Its transmits handed to the peer's own NAPI that were never received as the same
+    /// skb: XDP on the peer copied them (or GRO merged them). Not lost.
+    #[serde(default)]
+    pub napi_replaced: u64,
 }
 
 impl IfaceCounters {
@@ -58,6 +62,7 @@ impl IfaceCounters {
         self.dropped = self.dropped.saturating_add(o.dropped);
         self.napi_polls = self.napi_polls.saturating_add(o.napi_polls);
         self.napi_packets = self.napi_packets.saturating_add(o.napi_packets);
+        self.napi_replaced = self.napi_replaced.saturating_add(o.napi_replaced);
     }
     pub fn delta(&self, e: &IfaceCounters) -> IfaceCounters {
         IfaceCounters {
@@ -70,6 +75,7 @@ impl IfaceCounters {
             dropped: self.dropped.saturating_sub(e.dropped),
             napi_polls: self.napi_polls.saturating_sub(e.napi_polls),
             napi_packets: self.napi_packets.saturating_sub(e.napi_packets),
+            napi_replaced: self.napi_replaced.saturating_sub(e.napi_replaced),
         }
     }
     pub fn is_zero(&self) -> bool {

@@ -136,6 +136,29 @@ pub struct Snapshot {
     pub path_hops: Vec<PathHop>,
     /// Softirq time by the task it ran on (empty without the softirq run hook).
     pub payers: Vec<Payer>,
+    /// How many skbs were timed for the latency histograms (--timing-rate).
+    pub timing: Timing,
+}
+
+/// Latency sampling (--timing-rate): the rate asked for and what the kernel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// Timed skbs per second per CPU before sampling starts; 0 = every skb is timed.
+    pub rate: u32,
+    /// New tracked skbs decided on (0 when rate is 0: no decision is made).
+    pub skbs_picked: u64,
+    /// Of those, timed: each of their samples weighs picked / timed on average.
+    pub skbs_timed: u64,
+}
+
+impl Timing {
+    pub fn delta(&self, e: &Timing) -> Timing {
+        Timing {
+            rate: self.rate,
+            skbs_picked: self.skbs_picked.saturating_sub(e.skbs_picked),
+            skbs_timed: self.skbs_timed.saturating_sub(e.skbs_timed),
+        }
+    }
 }
 
 impl Snapshot {
@@ -198,6 +221,7 @@ impl Snapshot {
                 .collect(),
             path_hops: path::delta(&self.path_hops, &earlier.path_hops),
             payers: payer::delta(&self.payers, &earlier.payers),
+            timing: self.timing.delta(&earlier.timing),
         }
     }
 
@@ -273,6 +297,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            timing: Default::default(),
         };
         let mut b = a.clone();
         b.elapsed_ns = 3_000;
@@ -318,6 +343,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            timing: Default::default(),
         };
         let w = coverage_warnings(&r, &s);
         assert_eq!(w.len(), 1);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::btf::RawBtf;
 use crate::model::Hook;
 
 /// What the running kernel offers, read from /sys and /proc.
@@ -138,20 +139,11 @@ fn cpu_ranges(s: &str) -> Option<Vec<(usize, usize)>> {
 
 /// The running kernel's names for `enum skb_drop_reason` values (from its BTF), without
 /// the `SKB_DROP_REASON_` prefix. Empty where the kernel has no drop reasons (< 5.17).
-pub fn drop_reason_names() -> HashMap<u32, String> {
-    use libbpf_rs::btf::{types::Enum, Btf};
-    let Ok(btf) = Btf::from_vmlinux() else {
-        return HashMap::new();
-    };
-    let Some(e) = btf.type_by_name::<Enum>("skb_drop_reason") else {
-        return HashMap::new();
-    };
-    e.iter()
-        .filter_map(|m| {
-            let name = m.name?.to_string_lossy();
-            let value = u32::try_from(m.value).ok()?;
-            Some((value, drop_reason_label(&name)))
-        })
+pub fn drop_reason_names(btf: &RawBtf) -> HashMap<u32, String> {
+    btf.enum_members("skb_drop_reason")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, value)| Some((u32::try_from(value).ok()?, drop_reason_label(&name))))
         .collect()
 }
 
@@ -167,15 +159,11 @@ pub fn drop_reason_label(kernel_name: &str) -> String {
 /// fexit program is loaded and closed. Some kernels refuse fentry/fexit outright (EPERM:
 /// lockdown, an LSM) though they have BTF; finding that out this way costs a BTF look-up,
 /// where a failed load of every program (and a kallsyms read) costs hundreds of ms.
-pub fn fexit_probe(func: &str) -> Result<(), String> {
+pub fn fexit_probe(btf: &RawBtf, func: &str) -> Result<(), String> {
     use libbpf_rs::libbpf_sys as sys;
-    let name = std::ffi::CString::new(func).map_err(|e| e.to_string())?;
-    // SAFETY: `name` is a valid NUL-terminated string that outlives the call, which only
-    // reads it.
-    let id = unsafe { sys::libbpf_find_vmlinux_btf_id(name.as_ptr(), sys::BPF_TRACE_FEXIT) };
-    if id < 0 {
+    let Some(id) = btf.func_id(func) else {
         return Err(format!("{func} is not in the kernel's BTF"));
-    }
+    };
     let insns = [
         // r0 = 0; exit
         sys::bpf_insn {
@@ -190,7 +178,7 @@ pub fn fexit_probe(func: &str) -> Result<(), String> {
     let mut opts = sys::bpf_prog_load_opts {
         sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
         expected_attach_type: sys::BPF_TRACE_FEXIT,
-        attach_btf_id: id as u32,
+        attach_btf_id: id,
         ..Default::default()
     };
     let license = c"GPL";
@@ -231,10 +219,28 @@ mod tests {
         );
         assert_eq!(drop_reason_label("OTHER"), "OTHER");
         // Every kernel with drop reasons (5.17+) has NOT_SPECIFIED.
-        let names = drop_reason_names();
+        let Ok(btf) = RawBtf::vmlinux() else { return };
+        let names = drop_reason_names(&btf);
         if !names.is_empty() {
             assert!(names.values().any(|n| n == "NOT_SPECIFIED"), "{names:?}");
         }
+        // The same names libbpf reads.
+        use libbpf_rs::btf::{types::Enum, Btf};
+        let libbpf: HashMap<u32, String> = Btf::from_vmlinux()
+            .ok()
+            .and_then(|b| {
+                let e = b.type_by_name::<Enum>("skb_drop_reason")?;
+                Some(
+                    e.iter()
+                        .filter_map(|m| {
+                            let v = u32::try_from(m.value).ok()?;
+                            Some((v, drop_reason_label(&m.name?.to_string_lossy())))
+                        })
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+        assert_eq!(names, libbpf);
     }
 
     #[test]

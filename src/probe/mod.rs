@@ -2,6 +2,7 @@
 //! ([`programs`]), and per hook which mechanism to try in which order. Attaching itself
 //! happens in the collector, which owns the skeleton.
 
+pub mod btf;
 pub mod kernel;
 pub mod programs;
 

@@ -48,6 +48,7 @@ pub fn snapshot(interfaces: Vec<Interface>) -> Snapshot {
         raise_sites: vec![],
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

@@ -160,6 +160,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            timing: Default::default(),
         };
         let mut since = HashMap::new();
         let t0 = Instant::now();

@@ -363,6 +363,7 @@ pub fn snapshot_at(t: u64) -> Snapshot {
         raise_sites: raise_sites(&interfaces_raises),
         path_hops: path_hops(t),
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

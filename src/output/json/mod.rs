@@ -83,6 +83,7 @@ fn interface(i: &Interface, a: &Availability) -> JsonInterface {
         rx_path: i.rx_path(),
         napi_packets: opt(a.backlog_wait, i.counters.napi_packets),
         napi_polls: opt(a.napi, i.counters.napi_polls),
+        napi_replaced: opt(a.veth_hop, i.counters.napi_replaced),
         latency: Latency {
             veth_hop: opt(a.veth_hop, JsonHist::from_hist(&i.veth_hop)),
             backlog_wait: opt(a.backlog_wait, JsonHist::from_hist(&i.backlog_wait)),
@@ -263,6 +264,7 @@ impl Capture {
                         run_time_ns: p.run_time_ns,
                     })
                     .collect(),
+                timing: snap.timing,
             },
             raise_sites: snap
                 .raise_sites

@@ -164,6 +164,11 @@ pub struct JsonInterface {
     /// Polls of the device's own NAPI (null unless --napi-polls).
     #[serde(default)]
     pub napi_polls: Option<u64>,
+    /// Its transmits to the peer's own NAPI never received as the same skb: an XDP
+    /// program on the peer copied them (or GRO merged them). Not a loss; kept apart from
+    /// `loss.inflight_evicted` (null with --lite).
+    #[serde(default)]
+    pub napi_replaced: Option<u64>,
     pub latency: Latency,
 }
 
@@ -255,6 +260,11 @@ pub struct Overhead {
     #[serde(default)]
     pub stats_enabled: bool,
     pub programs: Vec<JsonProgram>,
+    /// Latency sampling (--timing-rate): `rate` timed skbs per second per CPU before
+    /// sampling starts (0 = every skb timed, then the two counts are 0); `skbs_picked` new
+    /// tracked skbs decided on, `skbs_timed` of them timed.
+    #[serde(default)]
+    pub timing: crate::model::Timing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

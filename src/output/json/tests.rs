@@ -80,6 +80,7 @@ fn snapshot() -> Snapshot {
         }],
         path_hops: vec![],
         payers: vec![],
+        timing: Default::default(),
     }
 }
 

@@ -482,6 +482,7 @@ mod tests {
             raise_sites: vec![],
             path_hops: vec![],
             payers: vec![],
+            timing: Default::default(),
         }
     }
 
