@@ -60,7 +60,7 @@ pub(super) fn offload(
     btf: &RawBtf,
 ) -> Option<Offloaded> {
     let raw = obj.as_libbpf_object().as_ptr();
-    let Some((program, prog)) = obj
+    let (program, prog) = obj
         .progs_mut()
         .filter_map(|p| {
             let w = wanted
@@ -69,24 +69,16 @@ pub(super) fn offload(
             Some((*w, p.insn_cnt(), p.as_libbpf_object().as_ptr()))
         })
         .max_by_key(|(_, n, _)| *n)
-        .map(|(w, _, p)| (w, p))
-    else {
-        return None;
-    };
-    let Some(attach_btf_id) = program
+        .map(|(w, _, p)| (w, p))?;
+    let attach_btf_id = program
         .target
         .split(':')
         .nth(1)
-        .and_then(|tp| btf.typedef_id(&format!("btf_trace_{tp}")))
-    else {
-        return None;
-    };
+        .and_then(|tp| btf.typedef_id(&format!("btf_trace_{tp}")))?;
     // SAFETY: `prog` belongs to `raw`, which is prepared: its instructions are relocated
     // and stay valid (and unchanged) until the object is loaded or closed; everything is
     // copied before this returns.
-    let Some(args) = (unsafe { load_args(raw, prog, attach_btf_id) }) else {
-        return None;
-    };
+    let args = (unsafe { load_args(raw, prog, attach_btf_id) })?;
     // SAFETY: as above; the object is prepared, not loaded, so autoload can change.
     if unsafe { sys::bpf_program__set_autoload(prog, false) } != 0 {
         return None;
