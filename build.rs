@@ -56,6 +56,7 @@ fn main() {
         "bpf/transmit.bpf.h",
         "bpf/receive.bpf.h",
         "bpf/softirq.bpf.h",
+        "bpf/filter.bpf.h",
     ] {
         println!("cargo:rerun-if-changed={part}");
     }

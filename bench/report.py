@@ -25,6 +25,7 @@ LABELS = {
     "floor": "floor (empty progs, same hooks)",
     "sirqtop": "sirqtop --json",
     "lite": "sirqtop --json --lite",
+    "filtered": "sirqtop --json --filter udp",
     "bpfstats": "sirqtop --json --bpf-stats",
     "bpftrace": "bpftrace (subset.bt)",
     "bcc": "bcc softirqs -d",
@@ -422,7 +423,7 @@ def report(raw):
         row += f" {fmt(med(rd), 0)} | {fmt(med(hwm_by.get(c, [])), 1)} |"
         w(row)
     w("")
-    for c in ("bcc", "bpftrace", "floor", "sirqtop", "lite", "bpfstats", "base"):
+    for c in ("bcc", "bpftrace", "floor", "sirqtop", "lite", "filtered", "bpfstats", "base"):
         note = read_text(os.path.join(raw, f"{c}-failed.txt"))
         if note:
             w(f"- **{LABELS[c]}: n/a**: {note}")
@@ -432,7 +433,7 @@ def report(raw):
     note = read_text(os.path.join(raw, "bcc-note.txt"))
     if note and not na:
         w(f"- bcc: {note}")
-    for c in ("sirqtop", "lite", "bpfstats", "base"):
+    for c in ("sirqtop", "lite", "filtered", "bpfstats", "base"):
         tx = [t for t in traced.get(c, []) if not math.isnan(t)]
         if tx:
             w(f"- {LABELS[c]} counted {fmt(min(tx), 0)}–{fmt(max(tx), 0)} packets on the sending veth per "
@@ -478,6 +479,15 @@ def report(raw):
         line("UDP flood ≥ 0.80 × untraced", fmt(r, 3), None if math.isnan(r) else r >= TARGETS["udp_ratio"])
         r = ratio("lite", "udp")
         line("--lite UDP ≥ 0.90 × untraced", fmt(r, 3), None if math.isnan(r) else r >= TARGETS["lite_udp_ratio"])
+        # --filter udp evaluates the filter once per packet: its cost per packet is the
+        # difference of the sender's time per received datagram against sirqtop's.
+        f, sq = ratio("filtered", "udp"), ratio("sirqtop", "udp")
+        fk = med(data.get(("filtered", "udp"), {}).values())
+        sk = med(data.get(("sirqtop", "udp"), {}).values())
+        if not math.isnan(f) and not math.isnan(sq) and fk and sk:
+            per = 1e6 / fk - 1e6 / sk  # kpps -> ns per packet
+            line("UDP: --filter udp vs sirqtop --json (same run)",
+                 f"{f / sq:.3f} × ({per:+.0f} ns/packet)", None)
     if "tcp" in workloads:
         r = ratio("sirqtop", "tcp")
         line("TCP ≥ 0.95 × untraced", fmt(r, 3), None if math.isnan(r) else r >= TARGETS["tcp_ratio"])

@@ -154,13 +154,14 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	} else {
 		f = NULL;
 	}
+	bool out = filter_rejects(f, skb); /* --filter: counted nowhere, time unattributed */
 	if (another)
 		ctr_inc(SIRQ_CTR_RX_ANOTHER);
 	if (via_lower) {
 		/* The kernel counts this receive on the upper its rx_handler passes it to,
 		 * not here: nothing is counted (or charged) on this device. */
 		ctr_inc(SIRQ_CTR_RX_VIA_LOWER);
-	} else if (dev && dev_key(dev, &k, direct)) {
+	} else if (!out && dev && dev_key(dev, &k, direct)) {
 		counted = true;
 		if (f && f->origin.ifindex)
 			path_hop(f, &k, timed ? now : 0);
@@ -238,12 +239,13 @@ static __always_inline int on_kfree_skb(struct sk_buff *skb, __u32 reason, bool 
 	__u64 ptr = skb_id(skb, direct), one = 1, *n;
 
 	f = cfg.lite ? NULL : slot_of(ptr);
+	bool out = filter_rejects(f && f->skb == ptr ? f : NULL, skb); /* --filter */
 	if (f && f->skb == ptr)
 		f->skb = 0;
 	st = cpu_state();
 	if (st)
 		st->enq_ts = 0;
-	if (!dev || !dev_key(dev, &dk.iface, direct))
+	if (out || !dev || !dev_key(dev, &dk.iface, direct))
 		return 0;
 	c = iface_counters_get(&dk.iface, dev);
 	if (c)

@@ -45,6 +45,7 @@ struct sirq_config {
 	__u32 timing_rate; /* time at most about this many new skbs per second per CPU, 1 in 2^k
 			    * above it, each sample weighted 2^k; 0 = time every skb */
 	__u64 slow_ns;     /* slow softirqs: runs / raise->run delays this long are events; 0 = off */
+	__u8 filter;       /* --filter: the placeholders of filter.bpf.h hold its bodies */
 };
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */

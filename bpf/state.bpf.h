@@ -82,6 +82,8 @@ struct inflight {
 /* Enqueued to the lower device by its upper (macvlan bridge mode): the lower's receive
  * is not one the kernel counts there; its rx_handler passes the skb on to the sibling. */
 #define INF_VIA_LOWER 16
+/* --filter rejected this skb: it counts nowhere (filter.bpf.h). */
+#define INF_OUT 32
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -178,6 +178,8 @@ static __always_inline int on_dev_xmit(struct sk_buff *skb, struct net_device *d
 	}
 	if (!dev_key(dev, &k, direct))
 		return 0;
+	if (filter_skip(skb, dev, ptr, true)) /* --filter */
+		return 0;
 	c = iface_counters_get(&k, dev);
 	if (!c)
 		return 0;
@@ -253,8 +255,8 @@ static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *de
 	st = cpu_state();
 	if (!st || !dev)
 		return 0;
-	if (!dev_key(dev, &k, direct)) {
-		/* Filtered out: the raise it may cause is nobody's, and not a loss either
+	if (!dev_key(dev, &k, direct) || filter_skip(skb, dev, ptr, false)) {
+		/* Filtered out (or by --filter): the raise it may cause is nobody's, and not a loss either
 		 * (enq_ts 1 marks it; a filtered enqueue has no timestamp). */
 		st->enq_ts = 1;
 		st->enq_key.cookie = 0;

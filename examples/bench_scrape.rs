@@ -35,6 +35,7 @@ fn meta() -> CaptureMeta {
         probes,
         started_at: UNIX_EPOCH,
         netns_filter: vec![],
+        filter: None,
         ncpus: 2,
         bpf_stats: false,
     }

@@ -180,6 +180,7 @@ fn meta(o: &Opts) -> CaptureMeta {
         availability: Availability::all(),
         started_at: SystemTime::now(),
         netns_filter: vec![],
+        filter: None,
         ncpus: o.cpus,
         bpf_stats: false,
     }

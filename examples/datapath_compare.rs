@@ -10,7 +10,7 @@
 //!   (d) ipvlan    two ipvlan (l2) children of one such parent (skipped, with the reason,
 //!                 where the kernel has no ipvlan)
 //!
-//!     sudo cargo run --release --example datapath_compare -- [--out DIR] [--packets N] [--size BYTES]
+//!     sudo cargo run --release --example datapath_compare -- [--out DIR] [--packets N] [--size BYTES] [--filter EXPR]
 //!
 //! Every path gets the same traffic: a warm-up burst, then N datagrams (default 20 000 x
 //! 64 B) from a sender thread pinned to CPU 0, read by a receiver thread. Unicast between
@@ -56,6 +56,8 @@ struct Args {
     out: PathBuf,
     packets: usize,
     size: usize,
+    /// --filter: every path's capture counts only the matching packets.
+    filter: Option<sirqtop::filter::Filter>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -64,6 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
         out: std::env::temp_dir().join(format!("sqt-dp-{pid}")),
         packets: 20_000,
         size: 64,
+        filter: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,8 +75,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--out" => a.out = PathBuf::from(value()?),
             "--packets" => a.packets = value()?.parse().context("--packets")?,
             "--size" => a.size = value()?.parse().context("--size")?,
+            "--filter" => a.filter = Some(sirqtop::filter::Filter::compile(&value()?)?),
             "-h" | "--help" => {
-                println!("usage: datapath_compare [--out DIR] [--packets N] [--size BYTES]");
+                println!(
+                    "usage: datapath_compare [--out DIR] [--packets N] [--size BYTES] [--filter EXPR]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other} (see --help)"),
@@ -353,6 +359,7 @@ fn run_path(p: &DataPath, args: &Args) -> anyhow::Result<Run> {
     let warm = rx.count();
     let cfg = Config {
         netns_filter: p.filter.clone(),
+        filter: args.filter.clone(),
         ..Config::default()
     };
     let mut c = Collector::start(&cfg)?;

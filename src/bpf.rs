@@ -51,6 +51,8 @@ pub enum SkelError {
     Open(libbpf_rs::Error),
     /// The kernel refused a program or map; libbpf's log says which.
     Load(libbpf_rs::Error),
+    /// The --filter bodies could not be placed into the programs.
+    Filter(String),
 }
 
 /// The loaded sirqtop skeleton. libbpf-rs skeletons borrow a `MaybeUninit<OpenObject>`;
@@ -64,8 +66,9 @@ pub struct Skeleton {
 impl Skeleton {
     /// Opens the embedded object, lets `configure` set its read-only config and choose the
     /// programs to load, and loads it into the kernel.
+    /// `configure` may refuse (the --filter bodies could not be placed): nothing loads.
     pub fn load(
-        configure: impl FnOnce(&mut OpenSirqtopSkel<'static>),
+        configure: impl FnOnce(&mut OpenSirqtopSkel<'static>) -> Result<(), String>,
     ) -> Result<Skeleton, SkelError> {
         let storage = NonNull::from(Box::leak(Box::new(MaybeUninit::<OpenObject>::uninit())));
         // SAFETY: `storage` is a fresh heap allocation that nothing else references. It is
@@ -76,7 +79,7 @@ impl Skeleton {
             .open(object)
             .map_err(SkelError::Open)
             .and_then(|mut open| {
-                configure(&mut open);
+                configure(&mut open).map_err(SkelError::Filter)?;
                 open.load().map_err(SkelError::Load)
             });
         match loaded {

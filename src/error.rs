@@ -22,6 +22,9 @@ pub enum Error {
     },
     #[error("no probe could be attached: {0}")]
     NothingAttached(String),
+    /// --filter: libpcap's refusal, or the kernel's, in one line.
+    #[error("{0}")]
+    Filter(String),
     #[error("loading the BPF programs failed: {0}")]
     Load(String),
     // Causes are part of the message, not a `source`: printed once with `{:#}` too.

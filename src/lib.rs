@@ -7,6 +7,7 @@ pub mod capture;
 pub mod cli;
 pub mod collector;
 pub mod error;
+pub mod filter;
 pub mod findings;
 /// Test hosts (namespaces, veth pairs, traffic) for the tests and examples: not part of
 /// the library's API. Enabled by the `lab` feature, which the dev-dependency on this

@@ -33,6 +33,7 @@ fn meta_with(probes: ProbeReport, bpf_stats: bool) -> CaptureMeta {
         probes,
         started_at: SystemTime::UNIX_EPOCH,
         netns_filter: vec![],
+        filter: None,
         ncpus: 2,
         bpf_stats,
     }
@@ -249,6 +250,22 @@ fn header_reports_backends_fallbacks_loss_and_own_cost() {
     assert_eq!(buf[(x_lost as u16, y)].fg, Color::Red, "{row}");
     let x_full = row.find("iface table full 0").unwrap() + "iface table full ".len();
     assert_ne!(buf[(x_full as u16, y)].fg, Color::Red);
+}
+
+#[test]
+fn header_shows_the_packet_filter() {
+    let s = text(&pair_app());
+    assert!(!s.contains("filter udp"), "{s}");
+    let mut m = meta();
+    m.filter = Some("udp dst port 9000".into());
+    let mut app = App::new(m, Duration::from_secs(1));
+    app.update(snap(10, pair(10)));
+    app.update(snap(11, pair(11)));
+    let s = text(&app);
+    assert!(
+        line_with(&s, "sirqtop").contains("filter udp dst port 9000"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -83,6 +83,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub lite: bool,
 
+    /// Count only packets matching this tcpdump expression (e.g. 'tcp port 8080', 'host
+    /// 10.0.0.7', 'not port 22'; quote it as for tcpdump). Compiled by libpcap, evaluated
+    /// in the kernel once per packet where sirqtop first sees it.
+    #[arg(long, value_name = "EXPR", conflicts_with = "lite", global = true)]
+    pub filter: Option<String>,
+
     /// Do not record the kernel stacks that raise NET_RX/NET_TX softirqs (raise_sites).
     #[arg(long, conflicts_with = "stack_sample", global = true)]
     pub no_stacks: bool,
@@ -253,6 +259,12 @@ impl Cli {
             // Each mode sets how long it shows gone interfaces: serve and the dashboard.
             forget_gone_after: None,
             slow: Some(self.slow),
+            // Compiled before anything is attached: a bad expression touches nothing.
+            filter: self
+                .filter
+                .as_deref()
+                .map(crate::filter::Filter::compile)
+                .transpose()?,
             // Lite is for always-on use: stacks only when asked for explicitly.
             stack_every: match (self.no_stacks, self.stack_sample, self.lite) {
                 (true, _, _) => 0,

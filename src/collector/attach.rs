@@ -282,6 +282,7 @@ fn try_attach(
             availability: Availability::default(),
             started_at: SystemTime::now(),
             netns_filter: cfg.netns_filter.clone(),
+            filter: cfg.filter.as_ref().map(|f| f.expr().to_string()),
             ncpus: probe::kernel::online_cpus() as u32,
             bpf_stats: cfg.bpf_stats,
         },
@@ -400,25 +401,40 @@ fn load(
             let has = |h: Hook| wanted.iter().any(|w| w.hook == h);
             ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
             ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));
+            ro.cfg.filter = u8::from(cfg.filter.is_some());
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
             p.set_autoload(wanted.iter().any(|w| w.name == name));
         }
-        if let Some(btf) = btf {
-            match super::parallel::offload(open.open_object_mut(), wanted, btf) {
-                Ok(o) => offloaded = o,
-                Err(e) => prepare_failed = Some(e),
-            }
+        if btf.is_none() && cfg.filter.is_none() {
+            return Ok(());
         }
+        // Prepared once (maps made, instructions relocated): the filter's bodies go into
+        // the programs, then the largest one may be copied out to load on its own thread.
+        if let Err(e) = super::parallel::prepare(open.open_object_mut()) {
+            prepare_failed = Some(e);
+            return Ok(());
+        }
+        if let Some(f) = &cfg.filter {
+            crate::filter::install(open.open_object_mut(), f)?;
+        }
+        if let Some(btf) = btf {
+            offloaded = super::parallel::offload(open.open_object_mut(), wanted, btf);
+        }
+        Ok(())
     });
     let e = match loaded {
         Ok(s) => return Ok((s, offloaded)),
         Err(SkelError::Open(e)) => return Err(AttachFailure::Fatal(Error::Load(e.to_string()))),
+        Err(SkelError::Filter(e)) => return Err(AttachFailure::Fatal(filter_error(cfg, &e))),
         // A failed prepare leaves libbpf's load only "can't be attempted twice".
         Err(SkelError::Load(e)) => prepare_failed.unwrap_or(e),
     };
     let log = take_libbpf_log();
+    if let Some(why) = filter_refused(cfg, &log) {
+        return Err(AttachFailure::Fatal(why));
+    }
     if e.kind() == libbpf_rs::ErrorKind::PermissionDenied && !has_bpf_privileges() {
         return Err(AttachFailure::Fatal(Error::NotPrivileged));
     }
@@ -445,4 +461,27 @@ fn load(
         prog.mechanism,
         reason,
     )))
+}
+
+/// A --filter failure as one line naming the expression.
+fn filter_error(cfg: &Config, why: &str) -> Error {
+    let expr = cfg.filter.as_ref().map(|f| f.expr()).unwrap_or_default();
+    Error::Filter(format!("--filter '{expr}': {why}"))
+}
+
+/// Whether the verifier refused the filter's body (too long, or a kernel without
+/// bpf_probe_read_kernel): that is no reason to try another backend.
+fn filter_refused(cfg: &Config, log: &[String]) -> Option<Error> {
+    cfg.filter.as_ref()?;
+    let has = |s: &str| log.iter().any(|l| l.contains(s));
+    let why = if has("bpf_probe_read_kernel#113") || has("unknown func") && has("#113") {
+        "this kernel has no bpf_probe_read_kernel (5.5 or later needed)"
+    } else if has("too large") || has("too complex") || has("-E2BIG") {
+        "the kernel's verifier refused the translated filter: too long for it"
+    } else if has("sirq_filter") {
+        "the kernel's verifier refused the translated filter"
+    } else {
+        return None;
+    };
+    Some(filter_error(cfg, why))
 }

@@ -60,6 +60,8 @@ pub struct Config {
     /// Time at most about this many new skbs per second per CPU for the latency
     /// histograms, 1 in 2^k above, each sample weighted 2^k; 0 = every skb (exact).
     pub timing_rate: u32,
+    /// --filter: only skbs that match count (their verdict is taken once per skb).
+    pub filter: Option<crate::filter::Filter>,
 }
 
 /// The CLI's default --timing-rate: measured in bench/run.sh (BENCHMARKS.md), 20 000 timed

@@ -41,16 +41,26 @@ struct LoadArgs {
     line_info_cnt: u32,
 }
 
-/// Prepares `obj` and moves the largest wanted tp_btf program to a thread of its own
-/// (None: no tp_btf program, or its copy failed: libbpf loads it). The error is
-/// libbpf's when the object cannot be prepared (its log names the program).
+/// Prepares `obj` (maps made, instructions relocated); libbpf's load goes on from there.
+/// The error is libbpf's (its log names the program).
+pub(super) fn prepare(obj: &mut OpenObject) -> Result<(), libbpf_rs::Error> {
+    // SAFETY: the open object, not yet loaded; prepare runs once (load skips it).
+    let err = unsafe { sys::bpf_object__prepare(obj.as_libbpf_object().as_ptr()) };
+    if err != 0 {
+        return Err(libbpf_rs::Error::from_raw_os_error(-err));
+    }
+    Ok(())
+}
+
+/// Moves the largest wanted tp_btf program of the prepared `obj` to a thread of its own
+/// (None: no tp_btf program, or its copy failed: libbpf loads it).
 pub(super) fn offload(
     obj: &mut OpenObject,
     wanted: &[&'static Program],
     btf: &RawBtf,
-) -> Result<Option<Offloaded>, libbpf_rs::Error> {
+) -> Option<Offloaded> {
     let raw = obj.as_libbpf_object().as_ptr();
-    let Some((program, prog)) = obj
+    let (program, prog) = obj
         .progs_mut()
         .filter_map(|p| {
             let w = wanted
@@ -59,32 +69,19 @@ pub(super) fn offload(
             Some((*w, p.insn_cnt(), p.as_libbpf_object().as_ptr()))
         })
         .max_by_key(|(_, n, _)| *n)
-        .map(|(w, _, p)| (w, p))
-    else {
-        return Ok(None);
-    };
-    let Some(attach_btf_id) = program
+        .map(|(w, _, p)| (w, p))?;
+    let attach_btf_id = program
         .target
         .split(':')
         .nth(1)
-        .and_then(|tp| btf.typedef_id(&format!("btf_trace_{tp}")))
-    else {
-        return Ok(None);
-    };
-    // SAFETY: `raw` is the open object, not yet loaded; prepare runs once (load skips it).
-    let err = unsafe { sys::bpf_object__prepare(raw) };
-    if err != 0 {
-        return Err(libbpf_rs::Error::from_raw_os_error(-err));
-    }
+        .and_then(|tp| btf.typedef_id(&format!("btf_trace_{tp}")))?;
     // SAFETY: `prog` belongs to `raw`, which is prepared: its instructions are relocated
     // and stay valid (and unchanged) until the object is loaded or closed; everything is
     // copied before this returns.
-    let Some(args) = (unsafe { load_args(raw, prog, attach_btf_id) }) else {
-        return Ok(None);
-    };
+    let args = (unsafe { load_args(raw, prog, attach_btf_id) })?;
     // SAFETY: as above; the object is prepared, not loaded, so autoload can change.
     if unsafe { sys::bpf_program__set_autoload(prog, false) } != 0 {
-        return Ok(None);
+        return None;
     }
     let expected_attach_type = args.expected_attach_type;
     let load = std::thread::Builder::new()
@@ -94,13 +91,13 @@ pub(super) fn offload(
         // No thread: libbpf loads it after all.
         // SAFETY: as above.
         unsafe { sys::bpf_program__set_autoload(prog, true) };
-        return Ok(None);
+        return None;
     };
-    Ok(Some(Offloaded {
+    Some(Offloaded {
         program,
         expected_attach_type,
         load,
-    }))
+    })
 }
 
 /// Copies what libbpf's `bpf_object_load_prog` passes to the kernel for `prog`.

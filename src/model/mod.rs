@@ -274,6 +274,8 @@ pub struct CaptureMeta {
     /// Wall-clock time the probes were attached.
     pub started_at: std::time::SystemTime,
     pub netns_filter: Vec<u32>,
+    /// The --filter expression, if any.
+    pub filter: Option<String>,
     pub ncpus: u32,
     pub bpf_stats: bool,
 }

@@ -252,6 +252,23 @@ mod tests {
         let text = encode_openmetrics(&expo.registry()).unwrap();
         assert!(text.contains("sirqtop_build_info{version="), "{text}");
         assert!(!text.contains("sirqtop_interface"));
+        assert!(!text.contains("sirqtop_filter"), "no --filter, no family");
+    }
+
+    #[test]
+    fn a_filter_is_one_info_sample() {
+        let expo = Exposition::new(MetricsOptions::default());
+        let mut meta = super::super::fixtures::meta();
+        meta.filter = Some(r#"tcp port 8080 and host "x""#.into());
+        expo.publish(Published {
+            meta: std::sync::Arc::new(meta),
+            snap: std::sync::Arc::new(super::super::fixtures::snapshot(vec![])),
+        });
+        let text = encode_openmetrics(&expo.registry()).unwrap();
+        assert!(
+            text.contains(r#"sirqtop_filter_info{filter="tcp port 8080 and host \"x\""} 1"#),
+            "{text}"
+        );
     }
 
     /// The metric names the shipped dashboard and rules query (deploy/) are all in a full

@@ -18,6 +18,7 @@ pub fn meta() -> CaptureMeta {
         probes,
         started_at: UNIX_EPOCH + Duration::from_secs(1_764_028_800),
         netns_filter: vec![],
+        filter: None,
         ncpus: 1,
         bpf_stats: false,
     }

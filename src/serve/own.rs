@@ -26,7 +26,17 @@ pub fn encode_build_info(
         "sirqtop_build",
         "sirqtop's version and the kernel it runs on.",
         [labels],
-    )
+    )?;
+    // Only under --filter: every other family then counts matching packets only.
+    match meta.and_then(|m| m.filter.clone()) {
+        Some(f) => info_family(
+            enc,
+            "sirqtop_filter",
+            "The --filter expression: packet counts, histograms and paths count only its matches.",
+            [vec![("filter", f)]],
+        ),
+        None => Ok(()),
+    }
 }
 
 pub fn encode_self(

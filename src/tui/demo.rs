@@ -203,6 +203,7 @@ fn meta() -> CaptureMeta {
         availability,
         started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
         netns_filter: vec![],
+        filter: None,
         ncpus: 4,
         bpf_stats: true,
     }

@@ -130,6 +130,7 @@ mod tests {
             availability: Default::default(),
             started_at: SystemTime::UNIX_EPOCH,
             netns_filter: vec![],
+            filter: None,
             ncpus: 2,
             bpf_stats: false,
         };

@@ -231,6 +231,7 @@ impl Capture {
                 duration_ns: snap.elapsed_ns,
                 netns_filter: meta.netns_filter.clone(),
                 ncpus: meta.ncpus,
+                filter: meta.filter.clone(),
             },
             interfaces,
             cpus: snap

@@ -100,6 +100,9 @@ pub struct CaptureInfo {
     pub netns_filter: Vec<u32>,
     #[serde(default)]
     pub ncpus: u32,
+    /// The --filter expression (null: every packet counts).
+    #[serde(default)]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ fn meta(avail: Availability) -> CaptureMeta {
         availability: avail,
         started_at: UNIX_EPOCH + Duration::from_secs(1_764_028_800),
         netns_filter: vec![4026532001],
+        filter: None,
         ncpus: 2,
         bpf_stats: false,
     }
@@ -93,6 +94,11 @@ fn document_has_schema_fields_and_skips_idle_interfaces() {
     assert_eq!(v["kernel"]["backends"]["veth_xmit"], "tracepoint");
     assert_eq!(v["capture"]["started_at"], "2025-11-25T00:00:00.000000Z");
     assert_eq!(v["capture"]["netns_filter"][0], 4026532001u64);
+    assert!(v["capture"]["filter"].is_null(), "no --filter: null");
+    let mut m = meta(Availability::all());
+    m.filter = Some("udp dst port 9000".into());
+    let f = serde_json::to_value(Capture::new(&m, &snapshot())).unwrap();
+    assert_eq!(f["capture"]["filter"], "udp dst port 9000");
     let ifs = v["interfaces"].as_array().unwrap();
     assert_eq!(ifs.len(), 2, "idle interface left out");
     assert_eq!(ifs[0]["name"], "vA");

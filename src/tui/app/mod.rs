@@ -443,6 +443,7 @@ pub(crate) fn test_app() -> App {
             availability: crate::model::Availability::all(),
             started_at: std::time::SystemTime::UNIX_EPOCH,
             netns_filter: vec![],
+            filter: None,
             ncpus: 2,
             bpf_stats: false,
         },
@@ -462,6 +463,7 @@ mod tests {
             availability: Availability::all(),
             started_at: std::time::SystemTime::UNIX_EPOCH,
             netns_filter: vec![],
+            filter: None,
             ncpus: 1,
             bpf_stats: false,
         };

@@ -57,6 +57,10 @@ fn identity_line(app: &App) -> Line<'static> {
         Span::styled("  netns ", dim()),
         Span::raw(netns),
     ];
+    if let Some(f) = &m.filter {
+        spans.push(Span::styled("  filter ", dim()));
+        spans.push(Span::styled(f.clone(), Style::default().fg(Color::Yellow)));
+    }
     if let Some(n) = app.netns_view {
         spans.push(Span::styled("  showing ", dim()));
         spans.push(Span::styled(
