@@ -267,6 +267,55 @@ def check_cell(boot, backend, n, m=None, dp_enabled=frozenset()):
     return not reasons, counts, reasons, details
 
 
+def check_filter(boot, backend, n):
+    """--filter 'udp dst port 9' on one backend: (ok, counts, reasons). Of two flows from
+    vA to vB sent at once (n datagrams to port 9, n/2 to port 10), exactly the first is
+    counted on both ends, in vA's hop histogram and on the path vA -> vB."""
+    meta, blocks = boot["meta"], boot["blocks"]
+    name = "filter_" + backend
+    res = kv(meta.get("result_" + name))
+    counts, reasons = {}, []
+    if "error_" + name in meta:
+        reasons.append(meta["error_" + name])
+    if not res:
+        return False, counts, ["filtered run never ran (guest stopped before it)"]
+    stderr = blocks.get(("stderr", name), "").strip()
+    last_err = stderr.splitlines()[-1] if stderr else ""
+    unsupported = unsupported_reason(meta, backend)
+    if unsupported:
+        ok = res.get("rc") not in ("0", None) and res.get("ready") == "no" and "sirqtop:" in last_err
+        counts["note"] = "kernel has %s" % unsupported
+        return ok, counts, [] if ok else ["kernel has %s, yet sirqtop did not fail cleanly" % unsupported]
+    if res.get("rc") != "0":
+        reasons.append("sirqtop exited with status %s%s" % (res.get("rc"), ": " + last_err if last_err else ""))
+    sent = num(res.get("sysfs_vA_tx"))
+    counts["sysfs_tx"] = sent
+    if not in_range(sent, n + n // 2, n + n // 2 + SLACK):
+        reasons.append("harness: the kernel counted %s transmits on vA, expected both flows (%d)" % (
+            j(sent), n + n // 2))
+    try:
+        doc = json.loads(blocks.get(("json", name), "").strip() or "null") or {}
+    except ValueError as e:
+        return False, counts, reasons + ["JSON does not parse: %s" % e]
+    if (doc.get("capture") or {}).get("filter") != "udp dst port 9":
+        reasons.append("capture.filter = %s" % j((doc.get("capture") or {}).get("filter")))
+    ns1, ns2 = (int(meta[k]) if meta.get(k) else None for k in ("ns1_inode", "ns2_inode"))
+    ifaces = {(i.get("name"), i.get("netns_inode")): i for i in doc.get("interfaces") or []}
+    va, vb = ifaces.get(("vA", ns1)) or {}, ifaces.get(("vB", ns2)) or {}
+    tx, rx = va.get("tx_packets"), vb.get("rx_packets")
+    hop = ((va.get("latency") or {}).get("veth_hop") or {}).get("count")
+    path = sum(p.get("packets") or 0 for p in doc.get("paths") or []
+               if (p.get("from") or {}).get("name") == "vA" and (p.get("to") or {}).get("name") == "vB")
+    counts.update(tx=tx, rx=rx, hop=hop, path=path)
+    # Only the port-9 flow: no ARP (static neighbours), no ICMP reply, no port-10 datagram.
+    for what, v in (("vA.tx_packets", tx), ("vB.rx_packets", rx), ("vA veth_hop samples", hop),
+                    ("path vA -> vB packets", path)):
+        lo = n - HOP_MISS if what in ("vA veth_hop samples", "path vA -> vB packets") else n
+        if not in_range(v, lo, n):
+            reasons.append("%s = %s, expected %d..%d (the port-9 flow only)" % (what, j(v), lo, n))
+    return not reasons, counts, reasons
+
+
 def fmt(v):
     if v is None:
         return "-"
@@ -317,7 +366,7 @@ def main():
     dp_rows = []  # (label, scenario, state, note)
     boot_status = dict(s.rsplit("=", 1) for s in a.boot_status)
 
-    rows, failures, all_ok = [], [], True
+    rows, filter_rows, failures, all_ok = [], [], [], True
     for path in a.logs:
         boot = parse_log(path)
         meta = boot["meta"]
@@ -374,6 +423,16 @@ def main():
             rows.append((label, b, ok, counts))
             if not ok:
                 failures.append((kernel, b, reasons, details))
+        for b in backends:
+            if b == "auto":
+                continue
+            ok, counts, reasons = check_filter(boot, b, a.n)
+            all_ok &= ok
+            counts["reasons"] = reasons
+            filter_rows.append((label, b, ok, counts))
+            if not ok:
+                failures.append((kernel, b + " --filter", reasons,
+                                 ["sirqtop stderr:\n" + boot["blocks"].get(("stderr", "filter_" + b), "")]))
 
     cols = ("kernel", "backend", "result", "tx", "enq", "rx", "hop", "path", "routed", "raises", "softirq_ns", "cookie", "attach_s")
     table = [cols] + [
@@ -385,6 +444,9 @@ def main():
     # data paths: per scenario sirqtop's receives on the final device / the sent count
     print_table([("kernel", "backend") + tuple(dp.ORDER)] + [
         (k, b) + tuple(dp_cell(c, name) for name in dp.ORDER) for k, b, ok, c in rows])
+    print_table([("kernel", "backend", "--filter", "tx", "rx", "hop", "path")] + [
+        (k, b, ("n/a" if c.get("note") else "PASS") if ok else "FAIL", fmt(c.get("tx")), fmt(c.get("rx")),
+         fmt(c.get("hop")), fmt(c.get("path"))) for k, b, ok, c in filter_rows])
     for k, name, state, note in dp_rows:
         print("data path %-9s %-40s %s%s" % (name, k, state, ": " + note if note else ""))
     print()
@@ -443,6 +505,16 @@ def main():
                 f.write("| %s | %s | %s | %s | %s |\n" % (k, b, fmt(another), " | ".join(
                     dp_cell(c, name).replace("FAIL", "**fail**") for name in dp.ORDER),
                     "; ".join(c.get("dp_reasons") or []).replace("|", "\\|")))
+            f.write("\n`--filter 'udp dst port 9'` (a separate capture per backend, `--timing-rate 0`): "
+                    "%d datagrams to port 9 and %d to port 10 from vA to vB at once; pass = exactly "
+                    "the first flow on vA's transmits, vB's receives, vA's hop samples and the path "
+                    "vA -> vB, while the kernel counted both.\n\n" % (a.n, a.n // 2))
+            f.write("| kernel | --probe | result | tx | rx | hop | path | notes |\n|---|---|---|---:|---:|---:|---:|---|\n")
+            for k, b, ok, c in filter_rows:
+                result = ("n/a" if c.get("note") else "pass") if ok else "**fail**"
+                notes = "; ".join(c.get("reasons") or [c.get("note") or ""]).replace("|", "\\|")
+                f.write("| %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                    k, b, result, fmt(c.get("tx")), fmt(c.get("rx")), fmt(c.get("hop")), fmt(c.get("path")), notes))
             f.write("\nScenario set-up, checked without sirqtop in every guest (the kernel counts "
                     "what was sent where it was sent):\n\n")
             for k in dict.fromkeys(r[0] for r in dp_rows):

@@ -268,6 +268,53 @@ run_backend() { # run_backend BACKEND
     meta "done_$b" "$(uptime_s)"
 }
 
+# run_filtered BACKEND: --filter on this backend. Two flows from ns1 to ns2 at once, N to
+# port 9 and N/2 to port 10; `udp dst port 9` must count exactly the first, on both ends,
+# in the hop histogram and on the path (README "--filter"; issue 18's QEMU part).
+run_filtered() {
+    b=$1
+    f=filter_$b
+    rm -f /tmp/$f.json /tmp/$f.err /tmp/$f.out
+    a0=$(nsstat ns1 vA tx_packets)
+    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 \
+        --timing-rate 0 --filter 'udp dst port 9' --output /tmp/$f.json >/tmp/$f.out 2>/tmp/$f.err &
+    pid=$!
+    ready=no
+    i=0
+    while [ $i -lt $((READY_TIMEOUT * 5)) ]; do
+        if grep -q 'sirqtop: ready' /tmp/$f.err 2>/dev/null; then ready=yes; break; fi
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    if [ $ready = yes ]; then
+        ip netns exec ns1 /bin/udpsend 10.99.0.2 10 $((N / 2)) "$SIZE" >/tmp/other.out 2>&1 &
+        opid=$!
+        ip netns exec ns1 /bin/udpsend 10.99.0.2 9 "$N" "$SIZE" >/tmp/send.out 2>&1 ||
+            meta "error_$f" "udpsend failed: $(cat /tmp/send.out)"
+        wait $opid || meta "error_$f" "udpsend (port 10) failed: $(cat /tmp/other.out)"
+    elif kill -0 $pid 2>/dev/null; then
+        meta "error_$f" "no ready line after ${READY_TIMEOUT}s"
+        kill -9 $pid 2>/dev/null
+    fi
+    i=0
+    while kill -0 $pid 2>/dev/null; do
+        if [ $i -ge $((READY_TIMEOUT * 5)) ]; then
+            meta "error_$f" "sirqtop still running ${READY_TIMEOUT}s after the traffic: killed"
+            kill -9 $pid 2>/dev/null
+            break
+        fi
+        sleep 0.2
+        i=$((i + 1))
+    done
+    wait $pid
+    rc=$?
+    a1=$(nsstat ns1 vA tx_packets)
+    meta "result_$f" "rc=$rc ready=$ready sysfs_vA_tx=$((a1 - a0))"
+    dump stderr "$f" /tmp/$f.err
+    dump json "$f" /tmp/$f.json
+}
+
 . /bin/datapaths.sh
 
 main() {
@@ -281,6 +328,9 @@ main() {
     meta sirqtop_version "$(/bin/sirqtop --version 2>&1 | head -n1)"
     for b in $BACKENDS; do
         run_backend "$b"
+    done
+    for b in $BACKENDS; do
+        [ "$b" = auto ] || run_filtered "$b"
     done
 }
 
