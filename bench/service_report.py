@@ -6,6 +6,7 @@ import statistics
 
 LABELS = {
     "untraced": "untraced",
+    "floor": "floor (empty programs, sirqtop's hooks)",
     "serve": "sirqtop serve",
     "servelite": "sirqtop serve --lite",
     "bpftrace": "bpftrace (subset.bt)",
