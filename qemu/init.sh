@@ -206,6 +206,35 @@ EOF
     fi
 }
 
+# wait_ready PID ERRFILE: 0 once sirqtop's stderr says ready, 1 if it died or took longer
+# than READY_TIMEOUT.
+wait_ready() {
+    i=0
+    while [ $i -lt $((READY_TIMEOUT * 5)) ]; do
+        if grep -q 'sirqtop: ready' "$2" 2>/dev/null; then return 0; fi
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# wait_exit PID NAME: sirqtop must exit on its own after --duration; a generous grace, then
+# killed (and said so). Returns its exit status.
+wait_exit() {
+    i=0
+    while kill -0 "$1" 2>/dev/null; do
+        if [ $i -ge $((READY_TIMEOUT * 5)) ]; then
+            meta "error_$2" "sirqtop still running ${READY_TIMEOUT}s after the traffic: killed"
+            kill -9 "$1" 2>/dev/null
+            break
+        fi
+        sleep 0.2
+        i=$((i + 1))
+    done
+    wait "$1"
+}
+
 run_backend() { # run_backend BACKEND
     b=$1
     rm -f /tmp/$b.json /tmp/$b.err /tmp/$b.out
@@ -219,13 +248,7 @@ run_backend() { # run_backend BACKEND
         $nsargs --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no
-    i=0
-    while [ $i -lt $((READY_TIMEOUT * 5)) ]; do
-        if grep -q 'sirqtop: ready' /tmp/$b.err 2>/dev/null; then ready=yes; break; fi
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.2
-        i=$((i + 1))
-    done
+    wait_ready $pid /tmp/$b.err && ready=yes
     t1=$(uptime_s)
     if [ $ready = yes ]; then
         # noise first (in the background), then the measured traffic
@@ -242,19 +265,7 @@ run_backend() { # run_backend BACKEND
         meta "error_$b" "no ready line after ${READY_TIMEOUT}s"
         kill -9 $pid 2>/dev/null
     fi
-    # sirqtop must exit on its own after --duration; give it a generous grace
-    rc=
-    i=0
-    while kill -0 $pid 2>/dev/null; do
-        if [ $i -ge $((READY_TIMEOUT * 5)) ]; then
-            meta "error_$b" "sirqtop still running ${READY_TIMEOUT}s after the traffic: killed"
-            kill -9 $pid 2>/dev/null
-            break
-        fi
-        sleep 0.2
-        i=$((i + 1))
-    done
-    wait $pid
+    wait_exit $pid "$b"
     rc=$?
     t2=$(uptime_s)
     a1=$(nsstat ns1 vA tx_packets); b1=$(nsstat ns2 vB rx_packets)
@@ -280,13 +291,7 @@ run_filtered() {
         --timing-rate 0 --filter 'udp dst port 9' --output /tmp/$f.json >/tmp/$f.out 2>/tmp/$f.err &
     pid=$!
     ready=no
-    i=0
-    while [ $i -lt $((READY_TIMEOUT * 5)) ]; do
-        if grep -q 'sirqtop: ready' /tmp/$f.err 2>/dev/null; then ready=yes; break; fi
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.2
-        i=$((i + 1))
-    done
+    wait_ready $pid /tmp/$f.err && ready=yes
     if [ $ready = yes ]; then
         ip netns exec ns1 /bin/udpsend 10.99.0.2 10 $((N / 2)) "$SIZE" >/tmp/other.out 2>&1 &
         opid=$!
@@ -297,17 +302,7 @@ run_filtered() {
         meta "error_$f" "no ready line after ${READY_TIMEOUT}s"
         kill -9 $pid 2>/dev/null
     fi
-    i=0
-    while kill -0 $pid 2>/dev/null; do
-        if [ $i -ge $((READY_TIMEOUT * 5)) ]; then
-            meta "error_$f" "sirqtop still running ${READY_TIMEOUT}s after the traffic: killed"
-            kill -9 $pid 2>/dev/null
-            break
-        fi
-        sleep 0.2
-        i=$((i + 1))
-    done
-    wait $pid
+    wait_exit $pid "$f"
     rc=$?
     a1=$(nsstat ns1 vA tx_packets)
     meta "result_$f" "rc=$rc ready=$ready sysfs_vA_tx=$((a1 - a0))"

@@ -181,17 +181,7 @@ pub(super) fn timing(skel: &SirqtopSkel, rate: u32) -> Result<crate::model::Timi
 /// The tool's own losses, summed over CPUs.
 pub(super) fn loss(skel: &SirqtopSkel) -> Result<Loss> {
     use types::sirq_counter as C;
-    let map = &skel.maps.counters;
-    let read = |c: C| -> Result<u64> {
-        let per_cpu = map
-            .lookup_percpu(&c.0.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_error("counters"))?
-            .unwrap_or_default();
-        Ok(per_cpu
-            .iter()
-            .map(|v| first_u64(v))
-            .fold(0u64, u64::saturating_add))
-    };
+    let read = |c: C| counter(skel, c);
     // A raise is counted unattributed when it happens; a NAPI poll that claims it later
     // counts it again as attributed.
     let unattributed =
