@@ -244,7 +244,7 @@ run_backend() { # run_backend BACKEND
     t0=$(uptime_s)
     nsargs=
     for ns in $DP_NS; do nsargs="$nsargs --netns $ns"; done
-    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --netns ns1 --netns ns2 --netns nsR \
+    env $GUEST_ENV /bin/sirqtop --json --duration "$DURATION" --probe "$b" --timing-rate 0 --netns ns1 --netns ns2 --netns nsR \
         $nsargs --output /tmp/$b.json >/tmp/$b.out 2>/tmp/$b.err &
     pid=$!
     ready=no
