@@ -53,6 +53,7 @@ fn main() {
     for part in [
         "bpf/sirqtop.h",
         "bpf/state.bpf.h",
+        "bpf/iface.bpf.h",
         "bpf/transmit.bpf.h",
         "bpf/receive.bpf.h",
         "bpf/softirq.bpf.h",

@@ -85,8 +85,7 @@ static __always_inline bool filter_skip(struct sk_buff *skb, struct net_device *
 			f->flags &= ~INF_OUT;
 		return false;
 	}
-	if (f->skb && !(f->flags & (INF_RCVD | INF_OUT)))
-		ctr_inc(SIRQ_CTR_INFLIGHT_EVICTED);
+	evict_check(f, ptr);
 	f->skb = ptr;
 	f->xmit_ts = 0;
 	f->enq_ts = 0;

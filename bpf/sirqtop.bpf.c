@@ -18,6 +18,7 @@ const volatile struct sirq_config cfg = {};
 
 /* The hook bodies, by concern; the entry points per backend follow. */
 #include "state.bpf.h"
+#include "iface.bpf.h"
 #include "filter.bpf.h"
 #include "transmit.bpf.h"
 #include "receive.bpf.h"

@@ -78,27 +78,6 @@ static __always_inline __u8 dev_class(const struct rtnl_link_ops *ops)
 
 /* ---- logical hook bodies ---------------------------------------------------------- */
 
-static __always_inline void evict_check(struct inflight *f, __u64 skb)
-{
-	/* An entry still waiting for its receive (another skb's, or an earlier pass of this
-	 * one) is lost; a received one is only kept in case its skb is sent on. */
-	if (!f->skb || (f->flags & INF_RCVD))
-		return;
-	/*
-	 * Handed to a pair's peer without a backlog enqueue: the peer's own NAPI took it (XDP
-	 * or GRO on the peer), and with XDP the peer receives a copy and frees this one
-	 * unseen. Not table pressure: counted apart, on the transmitting device.
-	 */
-	if ((f->flags & INF_TX_PAIR) && f->xmit_ts && !f->enq_ts) {
-		struct sirq_iface_counters *c = iface_counters_find(&f->tx);
-
-		if (c)
-			c->napi_replaced++;
-	} else {
-		ctr_inc(SIRQ_CTR_INFLIGHT_EVICTED);
-	}
-}
-
 /*
  * Whether a transmit or enqueue of `ptr` continues the path of the skb that entry `f`
  * last saw received: the same skb sent on by the kernel (forwarding, bridging, NAT)
