@@ -30,7 +30,8 @@ const volatile struct sirq_config cfg = {};
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_dev_xmit(skb, dev, XMIT_ANY, true);
+	return on_dev_xmit(UNTRUSTED(skb, struct sk_buff), UNTRUSTED(dev, struct net_device),
+			   XMIT_ANY, true);
 }
 
 SEC("raw_tp/net_dev_start_xmit")
@@ -43,7 +44,8 @@ int BPF_PROG(raw_veth_xmit, struct sk_buff *skb, struct net_device *dev)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_dev_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	return on_dev_xmit(skb, dev, XMIT_NOT_VETH, true);
+	return on_dev_xmit(UNTRUSTED(skb, struct sk_buff), UNTRUSTED(dev, struct net_device),
+			   XMIT_NOT_VETH, true);
 }
 
 SEC("raw_tp/net_dev_start_xmit")
@@ -55,7 +57,7 @@ int BPF_PROG(raw_dev_xmit, struct sk_buff *skb, struct net_device *dev)
 SEC("tp_btf/netif_rx")
 int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
 {
-	return on_netif_rx(skb, true);
+	return on_netif_rx(UNTRUSTED(skb, struct sk_buff), true);
 }
 
 SEC("raw_tp/netif_rx")
@@ -103,7 +105,7 @@ int BPF_PROG(raw_softirq_exit, unsigned int vec)
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tp_netif_receive, struct sk_buff *skb)
 {
-	return on_netif_receive(skb, true);
+	return on_netif_receive(UNTRUSTED(skb, struct sk_buff), true);
 }
 
 SEC("raw_tp/netif_receive_skb")
@@ -115,7 +117,7 @@ int BPF_PROG(raw_netif_receive, struct sk_buff *skb)
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(tp_kfree_skb, struct sk_buff *skb)
 {
-	return on_kfree_skb(skb, DROP_REASON(ctx), true);
+	return on_kfree_skb(UNTRUSTED(skb, struct sk_buff), DROP_REASON(ctx), true);
 }
 
 SEC("raw_tp/kfree_skb")
@@ -127,7 +129,7 @@ int BPF_PROG(raw_kfree_skb, struct sk_buff *skb)
 SEC("tp_btf/napi_poll")
 int BPF_PROG(tp_napi_poll, struct napi_struct *napi, int work, int budget)
 {
-	return on_napi_poll(napi, work, budget, true);
+	return on_napi_poll(UNTRUSTED(napi, struct napi_struct), work, budget, true);
 }
 
 SEC("raw_tp/napi_poll")

@@ -46,6 +46,7 @@ struct sirq_config {
 			    * above it, each sample weighted 2^k; 0 = time every skb */
 	__u64 slow_ns;     /* slow softirqs: runs / raise->run delays this long are events; 0 = off */
 	__u8 filter;       /* --filter: the placeholders of filter.bpf.h hold its bodies */
+	__u8 untrusted;    /* the kernel has bpf_rdonly_cast: tp_btf pointers are cast untrusted */
 };
 
 /* Indexes into the per-CPU `counters` array: the tool's own losses and bookkeeping. */

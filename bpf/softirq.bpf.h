@@ -71,7 +71,7 @@ static __always_inline void flush_payer(struct sirq_payer_cache *c)
 static __always_inline __u64 current_nsproxy(struct nsproxy **nsp, bool direct)
 {
 	if (direct && HAVE_TASK_BTF) {
-		struct task_struct *t = bpf_get_current_task_btf();
+		struct task_struct *t = UNTRUSTED(bpf_get_current_task_btf(), struct task_struct);
 
 		*nsp = t->nsproxy;
 		return (__u64)t;

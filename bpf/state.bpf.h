@@ -5,6 +5,15 @@
 #ifndef __SIRQTOP_STATE_BPF_H
 #define __SIRQTOP_STATE_BPF_H
 
+/*
+ * tp_btf arguments (and bpf_get_current_task_btf) are trusted pointers, and on 6.x every
+ * pointer loaded through a trusted one makes the verifier search the kernel's BTF by name
+ * up to four times (no index: ~150k types). That was most of the start-up's verification
+ * time. Loads through an untrusted cast are the same instructions at run time (the kfunc
+ * becomes a register move); kernels without the kfunc (< 6.2) skip it (dead code).
+ */
+#define UNTRUSTED(p, type) (cfg.untrusted ? bpf_core_cast(p, type) : (p))
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SIRQ_MAX_NETNS_FILTER);
@@ -267,18 +276,43 @@ static __always_inline struct cpu_state *cpu_state(void)
 	return bpf_map_lookup_elem(&cpu_states, &zero);
 }
 
+/* 1 if v > c (both < 2^63), without a branch: clang would compile the comparison to one. */
+static __always_inline __u64 above(__u64 v, __u64 c)
+{
+	__u64 d = c - v;
+
+	barrier_var(d);
+	return d >> 63;
+}
+
+/*
+ * floor(log2(v)), clamped to the buckets. Branch-free: with six branches the verifier
+ * walked every combination at each call site (most of the receive's verification time).
+ */
 static __always_inline __u32 hist_bucket(__u64 v)
 {
-	__u32 r = 0;
+	__u64 r, s, big;
 
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	if (r >= SIRQ_HIST_BUCKETS)
-		r = SIRQ_HIST_BUCKETS - 1;
+	v &= ~(1ULL << 63);
+	big = above(v, 0xFFFFFFFFULL); /* >= 2^32 ns: the last bucket */
+	r = big << 5;
+	v >>= r;
+	s = above(v, 0xFFFF) << 4;
+	v >>= s;
+	r |= s;
+	s = above(v, 0xFF) << 3;
+	v >>= s;
+	r |= s;
+	s = above(v, 0xF) << 2;
+	v >>= s;
+	r |= s;
+	s = above(v, 0x3) << 1;
+	v >>= s;
+	r |= s;
+	r |= above(v, 0x1) | big * (SIRQ_HIST_BUCKETS - 1);
+	/* The mask must reach the verifier (clang may fold it away): older ones lose the
+	 * bounds through variable shifts and need it to bound the index. */
+	barrier_var(r);
 	return r & (SIRQ_HIST_BUCKETS - 1);
 }
 

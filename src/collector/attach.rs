@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use libbpf_rs::skel::{OpenSkel, Skel};
-use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapType, RingBufferBuilder};
 
 use super::{identity, maps, stacks, Attached, Collector, Config};
 use crate::bpf::{limits, SkelError, Skeleton};
@@ -391,6 +391,7 @@ fn load(
 ) -> std::result::Result<(Skeleton, Option<super::parallel::Offloaded>), AttachFailure> {
     let mut offloaded = None;
     let mut prepare_failed = None;
+    let facts = btf.map(probe::btf::RawBtf::load_facts).unwrap_or_default();
     let loaded = Skeleton::load(|open| {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
@@ -402,6 +403,18 @@ fn load(
             ro.cfg.napi_hook = u8::from(has(Hook::NapiPoll));
             ro.cfg.track_backlog = u8::from(has(Hook::NapiPoll) || has(Hook::SoftirqRun));
             ro.cfg.filter = u8::from(cfg.filter.is_some());
+            ro.cfg.untrusted = u8::from(facts.untrusted_cast);
+        }
+        if facts.runtime_alloc {
+            // Elements allocated as they are inserted: creating the hash maps no longer
+            // allocates every element (per CPU for the per-CPU ones) at start-up.
+            for mut m in open.open_object_mut().maps_mut() {
+                if matches!(m.map_type(), MapType::Hash | MapType::PercpuHash) {
+                    let flags = m.map_flags() | libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC;
+                    // Refused only once loaded: it is not yet (it would stay preallocated).
+                    let _ = m.set_map_flags(flags);
+                }
+            }
         }
         for mut p in open.open_object_mut().progs_mut() {
             let name = p.name().to_string_lossy().into_owned();

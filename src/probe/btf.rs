@@ -21,6 +21,17 @@ const KIND_DATASEC: u32 = 15;
 const KIND_DECL_TAG: u32 = 17;
 const KIND_ENUM64: u32 = 19;
 
+/// Kernel facts the load adapts to, from its BTF.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadFacts {
+    /// The `bpf_rdonly_cast` kfunc (6.2+): tp_btf programs cast their trusted pointers to
+    /// untrusted ones, which the verifier checks without searching the BTF by name.
+    pub untrusted_cast: bool,
+    /// BPF's any-context allocator (6.1+): tracing programs may use hash maps that
+    /// allocate elements when inserted instead of all of them at creation.
+    pub runtime_alloc: bool,
+}
+
 /// One type's header: its id, kind, name offset, and where its member records start.
 #[derive(Debug, Clone, Copy)]
 struct TypeRef {
@@ -199,6 +210,22 @@ impl RawBtf {
     /// program attaches to).
     pub fn typedef_id(&self, name: &str) -> Option<u32> {
         self.named(&[KIND_TYPEDEF], name).map(|t| t.id)
+    }
+
+    /// What the load adapts to, in one walk: see [`LoadFacts`].
+    pub fn load_facts(&self) -> LoadFacts {
+        let mut facts = LoadFacts::default();
+        for t in self.types() {
+            match (t.kind, self.str_at(t.name_off)) {
+                (KIND_FUNC, Some(b"bpf_rdonly_cast")) => facts.untrusted_cast = true,
+                (KIND_STRUCT, Some(b"bpf_mem_alloc")) => facts.runtime_alloc = true,
+                _ => continue,
+            }
+            if facts.untrusted_cast && facts.runtime_alloc {
+                break;
+            }
+        }
+        facts
     }
 
     /// The members of enum `name` (32- or 64-bit), as (name, value).
