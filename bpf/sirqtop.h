@@ -148,10 +148,16 @@ struct sirq_iface_counters {
 			      * same skb: XDP on the peer copied them (or GRO merged them) */
 };
 
-/* Shared (atomically updated) latency histograms of one interface. */
+/*
+ * Shared (atomically updated) latency histograms of one interface. Each starts a cache line
+ * (in the page-aligned `hist_slots` array): a pair's two ends update them from different
+ * CPUs, and the slot's tag and key, which every lookup reads, keep a line of their own.
+ */
 struct sirq_iface_hists {
-	struct sirq_hist veth_hop;     /* on the transmitting veth: xmit -> receive on the peer */
-	struct sirq_hist backlog_wait; /* on the receiving device: enqueue -> receive */
+	struct sirq_hist veth_hop __attribute__((aligned(64)));     /* on the transmitting veth:
+								       * xmit -> receive on the peer */
+	struct sirq_hist backlog_wait __attribute__((aligned(64))); /* on the receiving device:
+								       * enqueue -> receive */
 };
 
 /* A per-CPU interface slot: key {0, 0} = free (no interface has ifindex 0). */

@@ -49,6 +49,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE); /* only for its page-aligned elements */
 	__uint(max_entries, SIRQ_IFACE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct sirq_hist_slot);
