@@ -1,5 +1,5 @@
 //! The command line as a user meets it, without root: generated completions and man page,
-//! and a closed pipe. (Root behaviour is in capture_root.rs.)
+//! and a closed pipe. (Root behaviour is in process_root.rs.)
 
 use std::process::{Command, Stdio};
 

@@ -277,3 +277,20 @@ impl Drop for CgroupTask {
         }
     }
 }
+
+/// The one interface named `name` in the namespace named `ns` (ip-netns name).
+pub fn by_name<'a>(
+    s: &'a sirqtop::model::Snapshot,
+    ns: &str,
+    name: &str,
+) -> &'a sirqtop::model::Interface {
+    let mut found = s
+        .interfaces
+        .iter()
+        .filter(|i| i.netns_name.as_deref() == Some(ns) && i.name == name);
+    let i = found
+        .next()
+        .unwrap_or_else(|| panic!("{ns}/{name} not reported"));
+    assert!(found.next().is_none(), "{ns}/{name} reported twice");
+    i
+}
