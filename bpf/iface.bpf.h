@@ -223,6 +223,42 @@ static __always_inline struct sirq_iface_hists *iface_hists_get(struct sirq_ifac
 	return h;
 }
 
+/*
+ * Adds a latency sample (weight 2^w) to interface k's `veth_hop` or (`backlog`) its
+ * `backlog_wait` histogram: in this CPU's slot when it holds k or can take it, else in the
+ * shared one.
+ */
+static __always_inline void iface_hist_add(struct sirq_iface_key *k, bool backlog, __u64 v,
+					   __u32 w)
+{
+	__u64 tag = key_tag(k);
+	__u32 idx = key_slot(k) & (SIRQ_HIST_PCPU_SLOTS - 1);
+	struct sirq_hist_slot *s = bpf_map_lookup_elem(&hist_pcpu, &idx);
+	struct sirq_iface_hists *h;
+
+	if (s && (s->tag != tag || !same_key(&s->key, k))) {
+		/* Taken: by an interface user space has retired? Then free it here. */
+		if (s->tag) {
+			__u64 *ev = bpf_map_lookup_elem(&hist_pcpu_evict, &idx);
+
+			if (!ev || *ev != s->tag)
+				s = NULL;
+		}
+		if (s) {
+			__builtin_memset(&s->h, 0, sizeof(s->h));
+			s->tag = tag;
+			s->key = *k;
+		}
+	}
+	if (s) {
+		hist_addw(backlog ? &s->h.backlog_wait : &s->h.veth_hop, v, w);
+		return;
+	}
+	h = iface_hists_get(k);
+	if (h)
+		hist_add_shared(backlog ? &h->backlog_wait : &h->veth_hop, v, w);
+}
+
 /* Counts the overwrite of in-flight entry `f` by another skb: lost, or replaced. */
 static __always_inline void evict_check(struct inflight *f, __u64 skb)
 {

@@ -97,7 +97,6 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 {
 	struct net_device *dev = skb_dev(skb, direct);
 	struct sirq_iface_counters *c = NULL;
-	struct sirq_iface_hists *h;
 	struct sirq_iface_key k;
 	struct cpu_state *st;
 	struct inflight *f;
@@ -139,11 +138,8 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	}
 	if (f && f->skb == ptr) {
 		/* The transmitting device passed the filter when the entry was made. */
-		if (timed && f->xmit_ts && now > f->xmit_ts && (f->flags & INF_TX_PAIR)) {
-			h = iface_hists_get(&f->tx);
-			if (h)
-				hist_add_shared(&h->veth_hop, now - f->xmit_ts, w);
-		}
+		if (timed && f->xmit_ts && now > f->xmit_ts && (f->flags & INF_TX_PAIR))
+			iface_hist_add(&f->tx, false, now - f->xmit_ts, w);
 		enq_ts = f->enq_ts;
 		via_lower = f->flags & INF_VIA_LOWER;
 		f->xmit_ts = 0;
@@ -175,11 +171,8 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 			if (!cfg.napi_hook && st)
 				claim_napi_raise(st, c);
 		}
-		if (timed && enq_ts && now > enq_ts) {
-			h = iface_hists_get(&k);
-			if (h)
-				hist_add_shared(&h->backlog_wait, now - enq_ts, w);
-		}
+		if (timed && enq_ts && now > enq_ts)
+			iface_hist_add(&k, true, now - enq_ts, w);
 	}
 	/*
 	 * Partition the NET_RX run among the packets it received: the time from one

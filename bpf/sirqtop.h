@@ -18,6 +18,9 @@ enum sirq_limits {
 	SIRQ_NAME_LEN = 16,
 	/* Direct-mapped interface slots (power of two); a colliding interface uses the hash maps. */
 	SIRQ_IFACE_SLOTS = 512,
+	/* Per-CPU latency histogram slots (power of two), indexed by the interface slot's low
+	 * bits; an interface whose slot is taken on a CPU uses the shared slots there. */
+	SIRQ_HIST_PCPU_SLOTS = 64,
 	/* Interfaces in the overflow hash maps. */
 	SIRQ_MAX_IFACES = 2048,
 	/* In-flight skb table: direct-mapped by skb pointer hash (power of two). */

@@ -41,6 +41,7 @@ pub mod limits {
     pub const MAX_NETNS_FILTER: usize = L::SIRQ_MAX_NETNS_FILTER.0 as usize;
     pub const INFLIGHT_SLOTS: usize = L::SIRQ_INFLIGHT_SLOTS.0 as usize;
     pub const IFACE_SLOTS: usize = L::SIRQ_IFACE_SLOTS.0 as usize;
+    pub const HIST_PCPU_SLOTS: usize = L::SIRQ_HIST_PCPU_SLOTS.0 as usize;
     pub const PATH_SLOTS: usize = L::SIRQ_PATH_SLOTS.0 as usize;
 }
 

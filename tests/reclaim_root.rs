@@ -249,10 +249,16 @@ fn freed_slots_are_taken_again_on_every_cpu() {
     let s = c.snapshot().expect("snapshot");
     let za = by_name(&s, &z.ns_a, &z.if_a);
     exact(za.counters.tx_packets, 50, "third A tx");
+    exact(za.veth_hop.count, 50, "third A veth_hop samples");
     let check = c.slot_check();
     assert!(
         !check.hashed.contains(&za.key),
         "a CPU did not free slot {idx} for the next interface: {check:?}"
+    );
+    // The per-CPU histogram slot (the same interfaces collide there) too.
+    assert!(
+        !check.hist_shared.contains(&za.key),
+        "a CPU did not free its histogram slot for the next interface: {check:?}"
     );
     assert_eq!(check.misplaced, 0, "{check:?}");
     std::env::remove_var("SIRQTOP_RECLAIM_AFTER");

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use libbpf_rs::skel::Skel;
 use libbpf_rs::{MapCore, MapFlags};
 
-use crate::bpf::{types, SirqtopSkel};
+use crate::bpf::{limits, types, SirqtopSkel};
 use crate::error::{Error, Result};
 use crate::model::{
     CpuStats, Histogram, IfaceCounters, IfaceKey, Loss, PathHop, PathHopKey, ProgramCost,
@@ -73,8 +73,8 @@ pub(super) fn iface_counters(
     Ok(out)
 }
 
-/// Latency histograms (veth hop, backlog wait): the shared array slots plus the
-/// overflow hash map.
+/// Latency histograms (veth hop, backlog wait): the per-CPU slots, the shared array slots
+/// and the overflow hash map.
 pub(super) fn iface_hists(
     skel: &SirqtopSkel,
     check: &mut SlotCheck,
@@ -102,7 +102,27 @@ pub(super) fn iface_hists(
                     .unwrap_or_default(),
             );
             check.see(reclaim::key_slot(&k) == at && reclaim::key_tag(&k) == s.tag);
+            check.hist_shared.push(k);
             add(k, &s.h);
+        }
+    }
+    let pcpu = &skel.maps.hist_pcpu;
+    for idx in 0..limits::HIST_PCPU_SLOTS as u32 {
+        let Some(per_cpu) = pcpu
+            .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_error("hist_pcpu"))?
+        else {
+            continue;
+        };
+        for v in &per_cpu {
+            let Ok(s) = plain::from_bytes::<types::sirq_hist_slot>(v) else {
+                continue;
+            };
+            if s.tag != 0 && s.key.ifindex != 0 {
+                let k = key(&s.key);
+                check.see(reclaim::hist_pcpu_slot(&k) == idx && reclaim::key_tag(&k) == s.tag);
+                add(k, &s.h);
+            }
         }
     }
     let map = &skel.maps.iface_hists;
@@ -117,6 +137,7 @@ pub(super) fn iface_hists(
             .as_deref()
             .and_then(|v| plain::from_bytes::<types::sirq_iface_hists>(v).ok())
         {
+            check.hist_shared.push(key(raw));
             add(key(raw), h);
         }
     }

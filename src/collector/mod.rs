@@ -114,6 +114,9 @@ pub struct SlotCheck {
     /// Interfaces counted (on some CPU) in the overflow hash map because their slot was
     /// held by another: few, unless slots of gone interfaces are not freed.
     pub hashed: Vec<IfaceKey>,
+    /// Interfaces with latency samples in the shared histogram slots or their hash map:
+    /// their slot of the per-CPU histograms was held by another on some CPU.
+    pub hist_shared: Vec<IfaceKey>,
 }
 
 impl SlotCheck {

@@ -56,6 +56,11 @@ pub(super) fn key_slot(k: &IfaceKey) -> u32 {
     ((key_tag(k) >> 40) as u32) & (limits::IFACE_SLOTS as u32 - 1)
 }
 
+/// The kernel side's per-CPU histogram slot of a key (bpf/iface.bpf.h `iface_hist_add`).
+pub(super) fn hist_pcpu_slot(k: &IfaceKey) -> u32 {
+    key_slot(k) & (limits::HIST_PCPU_SLOTS as u32 - 1)
+}
+
 fn raw_key(k: &IfaceKey) -> types::sirq_iface_key {
     types::sirq_iface_key {
         cookie: k.cookie,
@@ -263,8 +268,22 @@ fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
             }
         }
     }
-    // The CPUs whose slot holds it get its tag; the others keep theirs (another gone
-    // interface may be waiting there to be freed).
+    // Its per-CPU histogram slots and counter slots: the CPUs whose slot holds it get its
+    // tag; the others keep theirs (another gone interface may be waiting there to be freed).
+    let hidx = hist_pcpu_slot(k);
+    if let Ok(Some(slots)) = skel
+        .maps
+        .hist_pcpu
+        .lookup_percpu(&hidx.to_ne_bytes(), MapFlags::ANY)
+    {
+        let tag = key_tag(k);
+        let holders = slots.iter().enumerate().filter_map(|(cpu, slot)| {
+            plain::from_bytes::<types::sirq_hist_slot>(slot)
+                .is_ok_and(|s| s.tag == tag && s.key.ifindex != 0 && maps::key(&s.key) == *k)
+                .then_some((cpu, tag))
+        });
+        mark_evict(&skel.maps.hist_pcpu_evict, hidx, holders);
+    }
     if let Ok(Some(slots)) = skel.maps.iface_slots.lookup_percpu(&idx, MapFlags::ANY) {
         let tag = key_tag(k);
         let holders = slots.iter().enumerate().filter_map(|(cpu, slot)| {
