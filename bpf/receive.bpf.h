@@ -44,11 +44,11 @@ static __always_inline struct sirq_path_stats *path_slot(struct sirq_path_key *p
 	return &s->s;
 }
 
-/* Counts one receive of a tracked skb as the next hop of its path; `now` 0: untimed. */
-static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *to, __u64 now)
+/* Counts one receive of a tracked skb as the next hop of its path; `now` 0: untimed, else
+ * its latency sample weighs 2^w. */
+static __always_inline void path_hop(struct inflight *f, struct sirq_iface_key *to, __u64 now,
+				     __u32 w)
 {
-	__u32 w = (f->tshift - 1) & 31;
-
 	struct sirq_path_key pk = {};
 	struct sirq_path_stats *p;
 
@@ -160,7 +160,7 @@ static __always_inline int on_receive(struct sk_buff *skb, bool another, bool di
 	} else if (!out && dev && dev_key(dev, &k, direct)) {
 		counted = true;
 		if (f && f->origin.ifindex)
-			path_hop(f, &k, timed ? now : 0);
+			path_hop(f, &k, timed ? now : 0, w);
 		c = iface_counters_get(&k, dev);
 		if (c)
 			c->rx_packets++;

@@ -110,8 +110,9 @@ static __always_inline bool decapsulated(struct inflight *f, struct cpu_state *s
 	       dev_class(dev_ops(dev, direct)) == KIND_OTHER;
 }
 
-/* A fresh entry for `ptr`: no path (origin unknown) until a veth transmit gives one. */
-static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
+/* A fresh entry for `ptr`: no path (origin unknown) until a veth transmit gives one;
+ * timed or not as timing_pick decides. */
+static __always_inline void inflight_reset(struct inflight *f, __u64 ptr, struct cpu_state *st)
 {
 	evict_check(f, ptr);
 	f->skb = ptr;
@@ -122,7 +123,7 @@ static __always_inline void inflight_reset(struct inflight *f, __u64 ptr)
 	f->hops = 0;
 	f->enqs = 0;
 	f->flags = 0;
-	f->tshift = 0;
+	f->tshift = timing_pick(st);
 }
 
 /* Which transmits an entry point sees: every kind (the tracepoint), veth only (veth_xmit
@@ -185,8 +186,7 @@ static __always_inline int on_dev_xmit(struct sk_buff *skb, struct net_device *d
 	if (!continues(f, ptr, st, &k) &&
 	    !(f->skb == ptr && !(f->flags & INF_RCVD) && f->origin.ifindex &&
 	      st->last_xmit == ptr && !same_key(&f->tx, &k))) {
-		inflight_reset(f, ptr);
-		f->tshift = timing_pick(st);
+		inflight_reset(f, ptr, st);
 		now = f->tshift ? bpf_ktime_get_ns() : 1;
 		f->first_ts = now;
 		f->origin = k;
@@ -251,17 +251,14 @@ static __always_inline int on_enqueue(struct sk_buff *skb, struct net_device *de
 		f = slot_of(ptr);
 		if (f) {
 			if (f->skb != ptr) {
-				inflight_reset(f, ptr);
-				f->tshift = timing_pick(st);
+				inflight_reset(f, ptr, st);
 			} else if (f->flags & INF_RCVD) {
 				/* Received, now enqueued again without a veth transmit (macvlan,
 				 * loopback): sent on, or a new skb at a freed address. */
-				if (continues(f, ptr, st, &k)) {
+				if (continues(f, ptr, st, &k))
 					f->flags &= ~INF_RCVD;
-				} else {
-					inflight_reset(f, ptr);
-					f->tshift = timing_pick(st);
-				}
+				else
+					inflight_reset(f, ptr, st);
 			} else if (st->last_xmit != ptr || f->enq_ts) {
 				/* Not the veth transmit that just ran here: a previous owner of
 				 * this address that was never received. */

@@ -124,6 +124,10 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
         .as_ref()
         .map(probe::kernel::drop_reason_names)
         .unwrap_or_default();
+    let facts = btf
+        .as_ref()
+        .map(probe::btf::RawBtf::load_facts)
+        .unwrap_or_default();
     if let Some(c) = plan.candidates.get_mut(&Hook::RxAnother) {
         if c.contains(&Mechanism::Fentry) {
             let probed = btf
@@ -205,7 +209,14 @@ pub(super) fn start(cfg: &Config) -> Result<Collector> {
             }
             continue;
         }
-        match try_attach(cfg, &features, &chosen, &drop_names, btf.as_ref().ok()) {
+        match try_attach(
+            cfg,
+            &features,
+            &chosen,
+            &drop_names,
+            btf.as_ref().ok(),
+            facts,
+        ) {
             Ok(mut c) => {
                 let mut report = ProbeReport::default();
                 for (h, m) in &chosen {
@@ -259,6 +270,7 @@ fn try_attach(
     chosen: &BTreeMap<Hook, Mechanism>,
     drop_names: &HashMap<u32, String>,
     btf: Option<&probe::btf::RawBtf>,
+    facts: probe::btf::LoadFacts,
 ) -> std::result::Result<Collector, AttachFailure> {
     let wanted: Vec<&'static probe::Program> = chosen
         .iter()
@@ -266,7 +278,7 @@ fn try_attach(
         .filter(|p| !p.optional || probe::has_function(features, p.target))
         .collect();
     take_libbpf_log();
-    let (skel, mut offloaded) = load(cfg, &wanted, btf)?;
+    let (skel, mut offloaded) = load(cfg, &wanted, btf, facts)?;
     let mut c = Collector {
         ring: None,
         links: Vec::new(),
@@ -388,10 +400,10 @@ fn load(
     cfg: &Config,
     wanted: &[&'static probe::Program],
     btf: Option<&probe::btf::RawBtf>,
+    facts: probe::btf::LoadFacts,
 ) -> std::result::Result<(Skeleton, Option<super::parallel::Offloaded>), AttachFailure> {
     let mut offloaded = None;
     let mut prepare_failed = None;
-    let facts = btf.map(probe::btf::RawBtf::load_facts).unwrap_or_default();
     let loaded = Skeleton::load(|open| {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.cfg.filter_netns = u8::from(!cfg.netns_filter.is_empty());
