@@ -1,4 +1,4 @@
-//! The verifier is most of start-up (the receive program alone takes ~15 ms of it) and
+//! The verifier is much of start-up (the receive program alone ≈ 10 ms of it) and
 //! libbpf loads programs one after another on one thread. After libbpf has prepared the
 //! object (maps made, instructions relocated), the largest tp_btf program is loaded on a
 //! second thread, with the same attributes libbpf would give it, while libbpf loads the
