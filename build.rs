@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use libbpf_cargo::SkeletonBuilder;
 
 /// The BPF sources and the skeleton each becomes: sirqtop itself, and the benchmark's
-/// floor (empty programs on the same hooks).
-const OBJECTS: [(&str, &str); 2] = [
+/// floor (empty programs on the same hooks) and least exact work (a count per hook and the
+/// softirq run time).
+const OBJECTS: [(&str, &str); 3] = [
     ("bpf/sirqtop.bpf.c", "sirqtop.skel.rs"),
     ("bpf/floor.bpf.c", "floor.skel.rs"),
+    ("bpf/least.bpf.c", "least.skel.rs"),
 ];
 
 fn main() {

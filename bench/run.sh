@@ -9,7 +9,7 @@
 # env (all optional):
 #   REPS=5             interleaved rounds; the condition order is rotated every round
 #   SECS=5             seconds per measurement (iperf3 -t)
-#   CONDITIONS="untraced floor sirqtop lite filtered bpfstats bpftrace bcc"
+#   CONDITIONS="untraced floor least sirqtop lite filtered bpfstats bpftrace bcc"
 #                      filtered = sirqtop --json --filter udp: the filter's evaluation once
 #                      per packet, against `sirqtop` in the same run
 #   WORKLOADS="udp tcp http"   http = the real service, with its own conditions
@@ -36,7 +36,7 @@ repo=$(cd "$here/.." && pwd)
 
 REPS=${REPS:-5}
 SECS=${SECS:-5}
-CONDITIONS=${CONDITIONS:-untraced floor sirqtop lite filtered bpfstats bpftrace bcc}
+CONDITIONS=${CONDITIONS:-untraced floor least sirqtop lite filtered bpfstats bpftrace bcc}
 WORKLOADS=${WORKLOADS:-udp tcp http}
 SENDER_CPU=${SENDER_CPU:-0}
 RECEIVER_CPU=${RECEIVER_CPU:-1}
@@ -61,9 +61,9 @@ die() { log "error: $*"; exit 1; }
 [[ $REPS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || die "REPS and SECS must be positive integers"
 case $UDP_TOOL in udpflood | iperf3) ;; *) die "UDP_TOOL must be udpflood or iperf3" ;; esac
 for c in $CONDITIONS; do
-    case $c in untraced | floor | sirqtop | lite | filtered | bpfstats | bpftrace | bcc) ;;
+    case $c in untraced | floor | least | sirqtop | lite | filtered | bpfstats | bpftrace | bcc) ;;
     base) [ -x "$BASE_SIRQTOP" ] || die "condition 'base' needs BASE_SIRQTOP=<an executable sirqtop>" ;;
-    *) die "unknown condition '$c' (untraced floor sirqtop lite filtered bpfstats bpftrace bcc base)" ;;
+    *) die "unknown condition '$c' (untraced floor least sirqtop lite filtered bpfstats bpftrace bcc base)" ;;
     esac
 done
 for w in $WORKLOADS; do
@@ -266,6 +266,7 @@ start_tracer() {
     shift 2
     case $cond in
     floor) cmd=("$FLOOR" "$@") pat='bench_floor: ready' ;;
+    least) cmd=("$FLOOR" --least "$@") pat='bench_floor: ready' ;;
     sirqtop) cmd=("$SIRQTOP" --json --duration 1h -o "$base.json" "$@") pat='sirqtop: ready' ;;
     lite) cmd=("$SIRQTOP" --json --duration 1h --lite -o "$base.json" "$@") pat='sirqtop: ready' ;;
     filtered) cmd=("$SIRQTOP" --json --duration 1h --filter udp -o "$base.json" "$@") pat='sirqtop: ready' ;;

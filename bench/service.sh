@@ -7,12 +7,13 @@
 # loopback), `serve --lite`, bpftrace (bench/subset.bt). Interleaved rounds, condition order
 # rotated every round; req/s per sample in $raw/service.tsv (report.py makes the table).
 #
-#   SERVICE_CONDITIONS="untraced floor serve servelite bpftrace"   floor: the flood's empty
-#                      programs on sirqtop's hooks (what any per-packet hook costs here)
+#   SERVICE_CONDITIONS="untraced floor least serve servelite bpftrace"   floor: the flood's empty
+#                      programs on sirqtop's hooks (what any per-packet hook costs here);
+#                      least: the same hooks counting exactly, with softirq run time
 #   SERVICE_CONNS=32   wrk connections (one wrk thread, pinned to SENDER_CPU)
 #   SERVE_PORT=        loopback port of `sirqtop serve` (default 19000 + PID % 1000)
 
-SERVICE_CONDITIONS=${SERVICE_CONDITIONS:-untraced floor serve servelite bpftrace}
+SERVICE_CONDITIONS=${SERVICE_CONDITIONS:-untraced floor least serve servelite bpftrace}
 SERVICE_CONNS=${SERVICE_CONNS:-32}
 SERVE_PORT=${SERVE_PORT:-$((19000 + $$ % 1000))}
 SVC_NSC=sqsvc-$$-c # client (wrk)
@@ -24,8 +25,8 @@ SVC_NGINX=         # the running nginx
 service_check() {
     local c
     for c in $SERVICE_CONDITIONS; do
-        case $c in untraced | floor | serve | servelite | bpftrace) ;;
-        *) die "unknown service condition '$c' (untraced floor serve servelite bpftrace)" ;;
+        case $c in untraced | floor | least | serve | servelite | bpftrace) ;;
+        *) die "unknown service condition '$c' (untraced floor least serve servelite bpftrace)" ;;
         esac
     done
     [[ $SERVICE_CONNS =~ ^[1-9][0-9]*$ ]] || die "SERVICE_CONNS must be a positive integer"
@@ -145,6 +146,7 @@ service_matrix() {
             READY_MS=
             case $c in
             floor) start_tracer floor "$base" || continue ;;
+            least) start_tracer least "$base" || continue ;;
             serve) start_tracer serve "$base" || continue ;;
             servelite) start_tracer serve "$base" --lite || continue ;;
             bpftrace) start_tracer bpftrace "$base" || continue ;;

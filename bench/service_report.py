@@ -7,6 +7,7 @@ import statistics
 LABELS = {
     "untraced": "untraced",
     "floor": "floor (empty programs, sirqtop's hooks)",
+    "least": "least exact work (a count per hook, softirq run time)",
     "serve": "sirqtop serve",
     "servelite": "sirqtop serve --lite",
     "bpftrace": "bpftrace (subset.bt)",

@@ -1,9 +1,11 @@
 //! The overhead benchmark's floor: empty BPF programs on exactly the tracepoints sirqtop
 //! attaches by default (bpf/floor.bpf.c). Whatever throughput this costs is the unavoidable
 //! price of the hooks themselves (tracepoint dispatch + BPF trampoline); sirqtop is judged
-//! on what its program bodies add on top.
+//! on what its program bodies add on top. With `--least`, the same hooks do the least exact
+//! work instead (bpf/least.bpf.c: a per-CPU count each and the softirq run time, two clock
+//! reads per run): what counting these events exactly costs any tracer.
 //!
-//! usage: sudo target/release/examples/bench_floor [--bpf-stats]
+//! usage: sudo target/release/examples/bench_floor [--least] [--bpf-stats]
 //!
 //! Attaches, prints `bench_floor: ready` on stderr, and waits for SIGINT/SIGTERM; then
 //! detaches. With `--bpf-stats` kernel BPF run-time statistics are on while it runs and, on
@@ -18,7 +20,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::Object;
 use sirqtop::bpf::floor::FloorSkelBuilder;
+use sirqtop::bpf::least::LeastSkelBuilder;
 
 fn main() {
     if let Err(e) = run() {
@@ -28,15 +32,17 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let mut bpf_stats = false;
+    const USAGE: &str = "usage: bench_floor [--least] [--bpf-stats]";
+    let (mut bpf_stats, mut least) = (false, false);
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "--bpf-stats" => bpf_stats = true,
+            "--least" => least = true,
             "-h" | "--help" => {
-                println!("usage: bench_floor [--bpf-stats]");
+                println!("{USAGE}");
                 return Ok(());
             }
-            other => bail!("unknown argument {other:?} (usage: bench_floor [--bpf-stats])"),
+            other => bail!("unknown argument {other:?} ({USAGE})"),
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -53,22 +59,35 @@ fn run() -> Result<()> {
     };
 
     let mut storage = MaybeUninit::uninit();
-    let open = FloorSkelBuilder::default()
-        .open(&mut storage)
-        .context("opening the floor object")?;
-    let mut skel = open.load().context("loading the floor programs")?;
-    skel.attach().context("attaching the floor programs")?;
-    eprintln!(
-        "bench_floor: ready ({} empty programs attached)",
-        skel.object().progs().count()
-    );
+    if least {
+        let open = LeastSkelBuilder::default()
+            .open(&mut storage)
+            .context("opening the least-work object")?;
+        let mut skel = open.load().context("loading the least-work programs")?;
+        skel.attach().context("attaching the least-work programs")?;
+        run_attached(skel.object(), "least-work", &stop, bpf_stats);
+    } else {
+        let open = FloorSkelBuilder::default()
+            .open(&mut storage)
+            .context("opening the floor object")?;
+        let mut skel = open.load().context("loading the floor programs")?;
+        skel.attach().context("attaching the floor programs")?;
+        run_attached(skel.object(), "empty", &stop, bpf_stats);
+    }
+    Ok(())
+}
 
+/// Announces the attached programs, waits for a signal, then prints their statistics.
+fn run_attached(obj: &Object, what: &str, stop: &AtomicBool, bpf_stats: bool) {
+    eprintln!(
+        "bench_floor: ready ({} {what} programs attached)",
+        obj.progs().count()
+    );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
     }
-
     if bpf_stats {
-        for p in skel.object().progs() {
+        for p in obj.progs() {
             let (count, ns) = run_stats(p.as_fd().as_raw_fd()).unwrap_or((0, 0));
             println!(
                 "{}",
@@ -80,7 +99,6 @@ fn run() -> Result<()> {
             );
         }
     }
-    Ok(())
 }
 
 /// Turns on BPF run-time statistics for as long as the returned fd is open.

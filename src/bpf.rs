@@ -24,6 +24,20 @@ pub mod floor {
     include!(concat!(env!("OUT_DIR"), "/floor.skel.rs"));
 }
 
+/// The same hooks with the least exact work (a per-CPU count each, softirq run time): the
+/// benchmark's `least` condition.
+pub mod least {
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        missing_docs,
+        non_camel_case_types,
+        non_snake_case
+    )]
+    #![allow(unused_imports)]
+    include!(concat!(env!("OUT_DIR"), "/least.skel.rs"));
+}
+
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;

@@ -64,7 +64,7 @@ pub struct Config {
     pub filter: Option<crate::filter::Filter>,
 }
 
-/// The CLI's default --timing-rate: measured in bench/run.sh (BENCHMARKS.md), 20 000 timed
+/// The CLI's default --timing-rate: measured in bench/run.sh (bench/HISTORY.md), 20 000 timed
 /// skbs per second per CPU keep the histograms' quantiles within a bucket of exact ones
 /// while a flood's skbs, above it, cost no clock reads but the softirq's.
 pub const DEFAULT_TIMING_RATE: u32 = 20_000;
