@@ -11,30 +11,16 @@
 
 include!(concat!(env!("OUT_DIR"), "/sirqtop.skel.rs"));
 
+// The benchmark's skeletons; the lint allowances above cover them too.
+
 /// Empty programs on sirqtop's default hooks: the benchmark's overhead floor.
 pub mod floor {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        missing_docs,
-        non_camel_case_types,
-        non_snake_case
-    )]
-    #![allow(unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/floor.skel.rs"));
 }
 
 /// The same hooks with the least exact work (a per-CPU count each, softirq run time): the
 /// benchmark's `least` condition.
 pub mod least {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        missing_docs,
-        non_camel_case_types,
-        non_snake_case
-    )]
-    #![allow(unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/least.skel.rs"));
 }
 
