@@ -270,33 +270,47 @@ fn free_entries(skel: &SirqtopSkel, k: &IfaceKey) {
     }
     // Its per-CPU histogram slots and counter slots: the CPUs whose slot holds it get its
     // tag; the others keep theirs (another gone interface may be waiting there to be freed).
-    let hidx = hist_pcpu_slot(k);
-    if let Ok(Some(slots)) = skel
-        .maps
-        .hist_pcpu
-        .lookup_percpu(&hidx.to_ne_bytes(), MapFlags::ANY)
-    {
-        let tag = key_tag(k);
-        let holders = slots.iter().enumerate().filter_map(|(cpu, slot)| {
-            plain::from_bytes::<types::sirq_hist_slot>(slot)
-                .is_ok_and(|s| s.tag == tag && s.key.ifindex != 0 && maps::key(&s.key) == *k)
-                .then_some((cpu, tag))
-        });
-        mark_evict(&skel.maps.hist_pcpu_evict, hidx, holders);
-    }
-    if let Ok(Some(slots)) = skel.maps.iface_slots.lookup_percpu(&idx, MapFlags::ANY) {
-        let tag = key_tag(k);
-        let holders = slots.iter().enumerate().filter_map(|(cpu, slot)| {
-            plain::from_bytes::<types::sirq_iface_slot>(slot)
-                .is_ok_and(|s| s.key.ifindex != 0 && maps::key(&s.key) == *k)
-                .then_some((cpu, tag))
-        });
-        mark_evict(&skel.maps.slot_evict, key_slot(k), holders);
-    }
+    evict_holders::<types::sirq_hist_slot>(
+        &skel.maps.hist_pcpu,
+        &skel.maps.hist_pcpu_evict,
+        hist_pcpu_slot(k),
+        k,
+        |s| (s.tag == key_tag(k)).then_some(&s.key),
+    );
+    evict_holders::<types::sirq_iface_slot>(
+        &skel.maps.iface_slots,
+        &skel.maps.slot_evict,
+        key_slot(k),
+        k,
+        |s| Some(&s.key),
+    );
+}
+
+/// Marks interface `k`'s tag in `evict` at `idx` for the CPUs whose entry of the per-CPU
+/// slot map `slots` holds it (`key_of` gives a slot's key, None if it cannot be k's).
+fn evict_holders<T: plain::Plain>(
+    slots: &impl MapCore,
+    evict: &impl MapCore,
+    idx: u32,
+    k: &IfaceKey,
+    key_of: impl Fn(&T) -> Option<&types::sirq_iface_key>,
+) {
+    let Ok(Some(per_cpu)) = slots.lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY) else {
+        return;
+    };
+    let tag = key_tag(k);
+    let holders = per_cpu.iter().enumerate().filter_map(|(cpu, slot)| {
+        plain::from_bytes::<T>(slot)
+            .ok()
+            .and_then(&key_of)
+            .is_some_and(|sk| sk.ifindex != 0 && maps::key(sk) == *k)
+            .then_some((cpu, tag))
+    });
+    mark_evict(evict, idx, holders);
 }
 
 /// Writes `tag` into the given CPUs' entries of a per-CPU evict map at `idx` (`slot_evict`,
-/// `path_evict`), leaving the other CPUs' entries as they are.
+/// `hist_pcpu_evict`, `path_evict`), leaving the other CPUs' entries as they are.
 fn mark_evict(map: &impl MapCore, idx: u32, tags: impl IntoIterator<Item = (usize, u64)>) {
     let key = idx.to_ne_bytes();
     let Ok(Some(mut values)) = map.lookup_percpu(&key, MapFlags::ANY) else {

@@ -115,13 +115,7 @@ pub fn snap(secs: u64, interfaces: Vec<Interface>) -> Snapshot {
         elapsed_ns: secs * SEC,
         interfaces,
         cpus: cpus(secs),
-        loss: Loss::default(),
-        programs: vec![],
-        raise_sites: vec![],
-        path_hops: vec![],
-        payers: vec![],
-        slow: Default::default(),
-        timing: Default::default(),
+        ..Default::default()
     }
 }
 
