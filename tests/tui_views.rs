@@ -54,6 +54,44 @@ fn detail_view_shows_histograms_history_and_the_peer() {
     assert_eq!(app.view, View::Interfaces);
 }
 
+/// Sampled latencies (--timing-rate): the histogram titles say what share of the skbs was
+/// timed (their counts are weighted estimates), for the scope shown; nothing when exact.
+#[test]
+fn detail_view_says_when_the_histograms_are_sampled() {
+    let timed = |secs: u64, picked: u64, timed: u64| {
+        let mut s = snap(secs, pair(secs));
+        s.timing = sirqtop::model::Timing {
+            rate: 20_000,
+            skbs_picked: picked,
+            skbs_timed: timed,
+        };
+        s
+    };
+    let mut app = App::new(meta(), Duration::from_secs(1));
+    // Every skb timed in the first second, 1 in 4 of the next 4000.
+    app.update(timed(1, 1000, 1000));
+    app.apply(Action::OpenDetail);
+    let s = render_to_text(&app, 160, 45);
+    assert!(s.contains("veth hop · last interval ─"), "{s}");
+    assert!(!s.contains("timed"), "{s}");
+    app.update(timed(2, 5000, 2000));
+    let s = render_to_text(&app, 160, 45);
+    assert!(
+        s.contains("veth hop · last interval · 25.0% of skbs timed"),
+        "{s}"
+    );
+    assert!(
+        s.contains("backlog wait · last interval · 25.0% of skbs timed"),
+        "{s}"
+    );
+    app.apply(Action::ToggleHistScope);
+    let s = render_to_text(&app, 160, 45);
+    assert!(
+        s.contains("veth hop · since start · 40.0% of skbs timed"),
+        "{s}"
+    );
+}
+
 #[test]
 fn cpus_view_shows_vectors_and_a_hot_cpu() {
     let mut app = pair_app();

@@ -163,6 +163,13 @@ impl Timing {
             skbs_timed: self.skbs_timed.saturating_sub(e.skbs_timed),
         }
     }
+
+    /// The share of new skbs timed, in percent, when the histograms were sampled (their
+    /// counts are then weighted estimates); None when every skb was timed.
+    pub fn sampled_pct(&self) -> Option<f64> {
+        (self.skbs_timed < self.skbs_picked)
+            .then(|| 100.0 * self.skbs_timed as f64 / self.skbs_picked as f64)
+    }
 }
 
 impl Snapshot {
@@ -387,5 +394,21 @@ mod tests {
         i.counters.rx_packets = 4;
         i.counters.softirq_ns = 10_000;
         assert_eq!(i.softirq_ns_per_packet(), Some(2500.0));
+    }
+
+    #[test]
+    fn sampling_is_reported_only_when_some_skbs_went_untimed() {
+        let t = |picked, timed| Timing {
+            rate: 20_000,
+            skbs_picked: picked,
+            skbs_timed: timed,
+        };
+        // --timing-rate 0: no decisions made; below the rate: every one timed.
+        assert_eq!(Timing::default().sampled_pct(), None);
+        assert_eq!(t(500, 500).sampled_pct(), None);
+        assert_eq!(t(1000, 250).sampled_pct(), Some(25.0));
+        assert_eq!(t(1000, 0).sampled_pct(), Some(0.0));
+        // The last interval's share, from two cumulative readings.
+        assert_eq!(t(3000, 1250).delta(&t(1000, 250)).sampled_pct(), Some(50.0));
     }
 }

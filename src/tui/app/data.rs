@@ -37,6 +37,9 @@ pub struct Data {
     pub slow: crate::model::SlowSoftirqs,
     /// Slow softirqs counted in the last interval.
     pub slow_last: u64,
+    /// Latency sampling (--timing-rate) since attach, and in the last interval.
+    pub timing: crate::model::Timing,
+    pub timing_last: crate::model::Timing,
 }
 
 /// A path as the dashboard shows it.
@@ -136,6 +139,8 @@ impl Data {
         self.cpus = cpus;
         self.loss = cur.loss;
         self.loss_last = delta.loss;
+        self.timing = cur.timing;
+        self.timing_last = delta.timing;
         self.programs = delta.programs.len();
         let times: Vec<u64> = delta
             .programs

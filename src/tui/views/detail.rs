@@ -232,11 +232,17 @@ fn render_histograms(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     } else {
         "last interval"
     };
-    let (hop, wait) = if app.hist_since_start {
-        (&row.iface.veth_hop, &row.iface.backlog_wait)
+    let data = app.data();
+    let (hop, wait, timing) = if app.hist_since_start {
+        (&row.iface.veth_hop, &row.iface.backlog_wait, data.timing)
     } else {
-        (&row.last.veth_hop, &row.last.backlog_wait)
+        (&row.last.veth_hop, &row.last.backlog_wait, data.timing_last)
     };
+    // Sampled (--timing-rate): the counts are weighted estimates; say how many were timed.
+    let sampled = timing
+        .sampled_pct()
+        .map(|p| format!("· {} of skbs timed ", format::percent(p)))
+        .unwrap_or_default();
     for (area, name, h, avail, needs) in [
         (
             left,
@@ -255,7 +261,7 @@ fn render_histograms(app: &App, row: &IfaceRow, f: &mut Frame, area: Rect) {
     ] {
         let block = Block::default()
             .borders(Borders::ALL)
-            .title(format!(" {name} · {scope} "));
+            .title(format!(" {name} · {scope} {sampled}"));
         let inner = block.inner(area);
         let lines = hist_lines(h, avail, needs, inner.width, inner.height);
         f.render_widget(Paragraph::new(lines).block(block), area);
