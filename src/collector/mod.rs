@@ -180,6 +180,12 @@ impl Collector {
     /// Everything counted since attach, with names, peers and namespace labels resolved.
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.poll()?;
+        // The devices' own counters first, sirqtop's after: a packet the device counted
+        // was already counted by sirqtop when its maps are read, so a live reading never
+        // makes a seen receive look unseen (the other way round, a flood's packets
+        // counted by the device during the map reads did).
+        let sampled = self.identity.namespace_paths();
+        self.reconcile.sample(Some(sampled.clone()));
         let elapsed_ns = self.attached_at.elapsed().as_nanos() as u64;
         let mut check = SlotCheck::default();
         let mut counters = maps::iface_counters(&self.skel, &mut check)?;
@@ -249,7 +255,7 @@ impl Collector {
                 i
             })
             .collect();
-        let interfaces = self.reconciled(interfaces);
+        let interfaces = self.reconciled(interfaces, &sampled);
         let (gone, present): (Vec<&Interface>, Vec<&Interface>) =
             interfaces.iter().partition(|i| i.gone);
         let gone: Vec<IfaceKey> = gone.iter().map(|i| i.key).collect();
@@ -313,8 +319,17 @@ impl Collector {
 
     /// The kernel's own receive counts of every interface, and the devices whose
     /// receives the kernel counted but sirqtop never saw (named as far as known).
-    fn reconciled(&mut self, mut interfaces: Vec<Interface>) -> Vec<Interface> {
-        self.reconcile.sample(Some(self.identity.namespace_paths()));
+    /// `sampled`: the namespaces whose devices were read at the snapshot's start; read
+    /// again now if this snapshot's interfaces brought new ones (a new pod's).
+    fn reconciled(
+        &mut self,
+        mut interfaces: Vec<Interface>,
+        sampled: &[(u32, std::path::PathBuf)],
+    ) -> Vec<Interface> {
+        let known = self.identity.namespace_paths();
+        if known.iter().any(|n| !sampled.contains(n)) {
+            self.reconcile.sample(Some(known));
+        }
         let hidden = self.reconcile.apply(&mut interfaces);
         let keys: Vec<IfaceKey> = hidden.iter().map(|h| h.key).collect();
         if !keys.is_empty() {

@@ -123,6 +123,16 @@ pub struct Interface {
     pub kernel_rx_packets: Option<u64>,
 }
 
+/// Receives the kernel counted on a device but sirqtop did not see are worth a line when
+/// they are at least this share of the device's own count (and at least [`UNSEEN_MIN`]):
+/// a capture's edges and a live reading leave a few packets counted by one side only.
+pub const UNSEEN_SHARE: f64 = 0.01;
+pub const UNSEEN_MIN: u64 = 10;
+
+fn notable(unseen: u64, kernel: u64) -> bool {
+    unseen >= UNSEEN_MIN && unseen as f64 >= kernel as f64 * UNSEEN_SHARE
+}
+
 /// How an interface's packets were received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -160,6 +170,41 @@ impl Interface {
     pub fn rx_unseen(&self) -> Option<u64> {
         self.kernel_rx_packets
             .map(|k| k.saturating_sub(self.counters.rx_packets))
+    }
+
+    /// [`rx_unseen`](Self::rx_unseen) when it is worth a warning or a mark. A live reading
+    /// leaves some receives counted by one side only: a veth's count goes up when the
+    /// packet is queued to the backlog, sirqtop's when NET_RX receives it, so what is still
+    /// queued counts as seen here (its enqueue was), and what is left must be at least
+    /// [`UNSEEN_MIN`] and [`UNSEEN_SHARE`] of the kernel's count (a capture's edges, a
+    /// NAPI device's ring).
+    pub fn rx_unseen_notable(&self) -> Option<u64> {
+        let (unseen, kernel) = (self.rx_unseen()?, self.kernel_rx_packets?);
+        notable(self.beyond_queued()?, kernel).then_some(unseen)
+    }
+
+    /// The receives that went unseen since `earlier` (this interface read before), when
+    /// worth a mark: the growth of what [`rx_unseen_notable`](Self::rx_unseen_notable)
+    /// weighs. Not the difference of the two counts over the interval: the device's is
+    /// read first, a moment behind sirqtop's, and how far behind varies from reading to
+    /// reading.
+    pub fn rx_unseen_notable_since(&self, earlier: &Interface) -> Option<u64> {
+        let grown = self
+            .beyond_queued()?
+            .saturating_sub(earlier.beyond_queued().unwrap_or(0));
+        let kernel = self
+            .kernel_rx_packets?
+            .saturating_sub(earlier.kernel_rx_packets.unwrap_or(0));
+        notable(grown, kernel).then_some(grown)
+    }
+
+    /// The kernel's receives beyond those sirqtop received or saw queued.
+    fn beyond_queued(&self) -> Option<u64> {
+        let c = &self.counters;
+        Some(
+            self.kernel_rx_packets?
+                .saturating_sub(c.rx_packets.max(c.rx_enqueued)),
+        )
     }
 
     /// The receive path(s) seen; None when nothing was received.

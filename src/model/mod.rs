@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cpu::{CpuStats, VectorStats};
 pub use hist::Histogram;
-pub use iface::{IfaceCounters, IfaceKey, Interface, PeerRef, RxPath};
+pub use iface::{IfaceCounters, IfaceKey, Interface, PeerRef, RxPath, UNSEEN_MIN, UNSEEN_SHARE};
 pub use path::{Path, PathHop, PathHopKey};
 pub use payer::{Payer, PayerKey, PayerKind};
 pub use probe::{coverage_warnings, Availability, Backend, Hook, ProbeReport};
@@ -410,5 +410,36 @@ mod tests {
         assert_eq!(t(1000, 0).sampled_pct(), Some(0.0));
         // The last interval's share, from two cumulative readings.
         assert_eq!(t(3000, 1250).delta(&t(1000, 250)).sampled_pct(), Some(50.0));
+    }
+
+    #[test]
+    fn unseen_receives_are_notable_beyond_what_a_live_reading_leaves() {
+        let dev = |kernel: u64, rx: u64, enq: u64| {
+            let mut i = Interface::new(IfaceKey::new(1, 2));
+            i.counters.rx_packets = rx;
+            i.counters.rx_enqueued = enq;
+            i.kernel_rx_packets = Some(kernel);
+            i
+        };
+        // A hidden receive path: nothing seen of what the device received.
+        assert_eq!(dev(1000, 0, 0).rx_unseen_notable(), Some(1000));
+        // Still in the backlog when read: enqueued, not yet received.
+        assert_eq!(dev(3500, 3294, 3500).rx_unseen(), Some(206));
+        assert_eq!(dev(3500, 3294, 3500).rx_unseen_notable(), None);
+        // A few at a capture's edge, or under 1 % of a large count.
+        assert_eq!(dev(8, 0, 0).rx_unseen_notable(), None);
+        assert_eq!(
+            dev(2_784_922, 2_784_229, 2_784_229).rx_unseen_notable(),
+            None
+        );
+        // Seen and hidden at once: the hidden part counts.
+        assert_eq!(
+            dev(100_000, 90_000, 90_000).rx_unseen_notable(),
+            Some(10_000)
+        );
+        assert_eq!(
+            Interface::new(IfaceKey::new(1, 2)).rx_unseen_notable(),
+            None
+        );
     }
 }

@@ -226,23 +226,14 @@ pub fn coverage_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
     out
 }
 
-/// Receives the kernel counted on a device but sirqtop did not see are worth a line when
-/// they are more than this share of the device's own count (and at least
-/// [`UNSEEN_MIN`]): a capture's edges can leave a few packets counted by one side only.
-pub const UNSEEN_SHARE: f64 = 0.01;
-pub const UNSEEN_MIN: u64 = 10;
-
 /// One line per device whose own statistics show receives sirqtop did not see: the data
 /// path that hides them, and the backend that would see them.
 pub fn unseen_warnings(probes: &ProbeReport, snap: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for i in &snap.interfaces {
-        let (Some(unseen), Some(kernel)) = (i.rx_unseen(), i.kernel_rx_packets) else {
+        let (Some(unseen), Some(kernel)) = (i.rx_unseen_notable(), i.kernel_rx_packets) else {
             continue;
         };
-        if unseen < UNSEEN_MIN || (unseen as f64) < kernel as f64 * UNSEEN_SHARE {
-            continue;
-        }
         let path = match i.kind.as_deref() {
             Some("macvlan" | "macvtap") => "the macvlan rx_handler (macvlan_handle_frame)",
             Some("ipvlan" | "ipvtap") => {

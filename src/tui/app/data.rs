@@ -84,10 +84,17 @@ impl Data {
             if !c.gone {
                 self.expired.remove(&key);
             }
-            let row = self
-                .rows
-                .entry(key)
-                .or_insert_with(|| IfaceRow::new(c.clone()));
+            let mut new = false;
+            let row = self.rows.entry(key).or_insert_with(|| {
+                new = true;
+                IfaceRow::new(c.clone())
+            });
+            // A new row's interval is everything since attach.
+            row.unseen_last = if new {
+                c.rx_unseen_notable()
+            } else {
+                c.rx_unseen_notable_since(&row.iface)
+            };
             row.iface = c.clone();
             row.last = d.clone();
             row.rates = Rates::of(d, dt);
@@ -115,6 +122,7 @@ impl Data {
             row.last = idle;
             row.rates = Rates::default();
             row.raise_sites.clear();
+            row.unseen_last = None;
             row.gone_since_ns = Some(row.gone_since_ns.unwrap_or(now));
             row.push_sample(Sample::default());
         }

@@ -125,6 +125,9 @@ pub struct IfaceRow {
     pub history: VecDeque<Sample>,
     /// Sampled kernel stacks of the raises it caused in the last interval, most first.
     pub raise_sites: Vec<RaiseSite>,
+    /// Receives the device counted in the last interval that sirqtop did not see, when
+    /// worth the `!` mark (see `Interface::rx_unseen_notable_since`).
+    pub unseen_last: Option<u64>,
 }
 
 impl IfaceRow {
@@ -136,6 +139,7 @@ impl IfaceRow {
             gone_since_ns: None,
             history: VecDeque::with_capacity(HISTORY_LEN),
             raise_sites: Vec::new(),
+            unseen_last: None,
         }
     }
 

@@ -162,14 +162,12 @@ fn title(row: &IfaceRow) -> Line<'static> {
             Style::default().fg(Color::Red),
         ));
     }
-    if let (Some(unseen), Some(kernel)) = (i.rx_unseen(), i.kernel_rx_packets) {
-        if unseen > 0 {
-            // Receives on a path no attached hook sees (peer redirect, rx_handler).
-            spans.push(Span::styled(
-                format!("· {unseen} of the kernel's {kernel} receives unseen "),
-                Style::default().fg(Color::Yellow),
-            ));
-        }
+    if let (Some(unseen), Some(kernel)) = (i.rx_unseen_notable(), i.kernel_rx_packets) {
+        // Receives on a path no attached hook sees (peer redirect, rx_handler).
+        spans.push(Span::styled(
+            format!("· {unseen} of the kernel's {kernel} receives unseen "),
+            Style::default().fg(Color::Yellow),
+        ));
     }
     if row.is_gone() {
         spans.push(Span::styled(

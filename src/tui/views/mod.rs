@@ -110,12 +110,13 @@ pub fn iface_texts(app: &App, r: &IfaceRow) -> [String; 12] {
 }
 
 /// The receive rate, marked `!` when the device's own statistics counted receives in
-/// the last interval that sirqtop did not see (the detail view says how many).
+/// the last interval that sirqtop did not see, more than a live reading leaves (the
+/// detail view says how many).
 fn rx_text(r: &IfaceRow, rx_pps: f64) -> String {
     let rate = format::rate(rx_pps);
-    match r.last.rx_unseen() {
-        Some(u) if u > 0 => format!("{rate}!"),
-        _ => rate,
+    match r.unseen_last {
+        Some(_) => format!("{rate}!"),
+        None => rate,
     }
 }
 
