@@ -327,7 +327,8 @@ impl Collector {
         sampled: &[(u32, std::path::PathBuf)],
     ) -> Vec<Interface> {
         let known = self.identity.namespace_paths();
-        if known.iter().any(|n| !sampled.contains(n)) {
+        let read: HashSet<&(u32, std::path::PathBuf)> = sampled.iter().collect();
+        if known.iter().any(|n| !read.contains(n)) {
             self.reconcile.sample(Some(known));
         }
         let hidden = self.reconcile.apply(&mut interfaces);

@@ -116,6 +116,33 @@ pub fn encode_self(
             .iter()
             .filter_map(|p| Some((prog(p), ConstCounter::new(p.run_time_ns? as f64 * 1e-9)))),
     )?;
+    // Latency sampling: above the rate the histograms are weighted estimates; the share
+    // timed is rate(timed) / rate(picked).
+    let t = &snap.timing;
+    family(
+        enc,
+        "sirqtop_timing_rate",
+        "--timing-rate: timed skbs per second per CPU before the latency histograms are sampled (0: every skb timed).",
+        None,
+        MetricType::Gauge,
+        [(Labels::new(), ConstGauge::new(i64::from(t.rate)))],
+    )?;
+    family(
+        enc,
+        "sirqtop_timing_skbs_picked",
+        "New tracked skbs decided on for latency timing (0 with --timing-rate 0).",
+        None,
+        MetricType::Counter,
+        [(Labels::new(), ConstCounter::new(t.skbs_picked))],
+    )?;
+    family(
+        enc,
+        "sirqtop_timing_skbs_timed",
+        "Of those, timed: below the picked count the latency histograms are weighted estimates.",
+        None,
+        MetricType::Counter,
+        [(Labels::new(), ConstCounter::new(t.skbs_timed))],
+    )?;
     family(
         enc,
         "sirqtop_uptime",
@@ -127,4 +154,34 @@ pub fn encode_self(
             ConstGauge::new(snap.elapsed_ns as f64 * 1e-9),
         )],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{iface, render, sample, snapshot};
+    use super::super::options::MetricsOptions;
+
+    #[test]
+    fn latency_sampling_is_exposed() {
+        let mut snap = snapshot(vec![iface(1, 2, "a", "eth0", 1)]);
+        snap.timing = crate::model::Timing {
+            rate: 20_000,
+            skbs_picked: 4_000,
+            skbs_timed: 1_000,
+        };
+        let text = render(snap, MetricsOptions::default(), false);
+        assert_eq!(sample(&text, "sirqtop_timing_rate "), Some(20_000.0));
+        assert_eq!(
+            sample(&text, "sirqtop_timing_skbs_picked_total "),
+            Some(4_000.0)
+        );
+        assert_eq!(
+            sample(&text, "sirqtop_timing_skbs_timed_total "),
+            Some(1_000.0)
+        );
+        assert!(
+            text.contains("# TYPE sirqtop_timing_skbs_timed counter"),
+            "{text}"
+        );
+    }
 }
