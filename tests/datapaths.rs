@@ -249,23 +249,27 @@ fn a_flood_read_live_leaves_nothing_notable_unseen() {
     })
     .expect("attach");
     let (ns, addr) = (lab.ns_a.clone(), lab.addr_b.clone());
-    // A second of flood, however fast this machine sends.
+    // A second of flood, however fast this machine sends; returns how many it sent.
+    const CHUNK: u64 = 20_000;
     let flood = std::thread::spawn(move || {
         let end = Instant::now() + Duration::from_secs(1);
+        let mut sent = 0;
         while Instant::now() < end {
-            common::send_udp(&ns, &addr, PORT, 20_000, 64);
+            common::send_udp(&ns, &addr, PORT, CHUNK as usize, 64);
+            sent += CHUNK;
         }
+        sent
     });
+    let b = |s: &Snapshot| {
+        s.interfaces
+            .iter()
+            .find(|i| i.key.netns == ns_b && i.key.ifindex == ix_b)
+            .cloned()
+    };
     let (mut prev, mut checked) = (None::<Snapshot>, 0);
     while !flood.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
         let s = c.snapshot().expect("snapshot");
-        let b = |s: &Snapshot| {
-            s.interfaces
-                .iter()
-                .find(|i| i.key.netns == ns_b && i.key.ifindex == ix_b)
-                .cloned()
-        };
         if let Some(now) = b(&s) {
             let kernel = now.kernel_rx_packets.expect("the device's own count");
             assert_eq!(
@@ -287,6 +291,20 @@ fn a_flood_read_live_leaves_nothing_notable_unseen() {
         }
         prev = Some(s);
     }
-    flood.join().unwrap();
+    let sent = flood.join().unwrap();
     assert!(checked >= 3, "{checked} live readings");
+    // Settled: every datagram sent was enqueued to B's backlog, and every one the backlog
+    // took (a full one drops, and the device counts no receive) was received and counted
+    // by both sides alike.
+    std::thread::sleep(Duration::from_millis(300));
+    let end = b(&c.snapshot().expect("snapshot")).expect("B counted");
+    common::within_slack(end.counters.rx_enqueued, sent, SLACK, "B.rx_enqueued");
+    let kernel = end.kernel_rx_packets.expect("the device's own count");
+    assert!(kernel > 0 && kernel <= end.counters.rx_enqueued, "{end:?}");
+    // A capture's edge may leave a packet or two on one side (enqueued before attach).
+    assert!(
+        end.counters.rx_packets.abs_diff(kernel) <= SLACK,
+        "B received {}, the kernel counted {kernel}",
+        end.counters.rx_packets
+    );
 }
